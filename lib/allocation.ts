@@ -1,0 +1,111 @@
+/**
+ * Deciding a batch of booking requests for one section: pure, shared by every
+ * store adapter. The adapter supplies what it read inside its transaction
+ * (remaining seats, unit price, bookings already stored under the batch's
+ * idempotency keys); this decides each request first come first served.
+ */
+import { createHash } from 'node:crypto'
+import type { Booking } from './schemas.ts'
+
+export interface BookingRequest {
+  eventId: string
+  sectionId: string
+  userId: string
+  qty: number
+  idempotencyKey?: string
+}
+
+/** A booking as stored: the API fields plus what idempotency needs. */
+export interface StoredBooking extends Booking {
+  idempotencyKey?: string
+  requestHash?: string
+}
+
+export type Decision =
+  | { kind: 'confirmed', booking: Booking }
+  | { kind: 'replayed', booking: Booking }
+  | { kind: 'sold_out', remaining: number }
+  | { kind: 'key_reused' }
+
+export interface Allocation {
+  decisions: Decision[]
+  /** bookings to insert, in request order */
+  inserts: StoredBooking[]
+  /** seats taken by this batch: the conditional update moves `remaining` down by this */
+  taken: number
+  remainingAfter: number
+}
+
+/** Fingerprint of a request body: a reused key must come with the same one. */
+export function requestHash (r: BookingRequest): string {
+  return createHash('sha256')
+    .update(`${r.eventId}\n${r.sectionId}\n${r.userId}\n${r.qty}`)
+    .digest('base64url')
+}
+
+export function roundMoney (n: number): number {
+  return Math.round(n * 100) / 100
+}
+
+/** Strips storage-only fields so a stored booking can be answered. */
+export function publicBooking (b: StoredBooking): Booking {
+  const { idempotencyKey: _k, requestHash: _h, ...booking } = b
+  return booking
+}
+
+/** What an already-stored booking under `key` means for a request carrying that key. */
+export function replayDecision (stored: StoredBooking, request: BookingRequest): Decision {
+  return stored.requestHash === requestHash(request)
+    ? { kind: 'replayed', booking: publicBooking(stored) }
+    : { kind: 'key_reused' }
+}
+
+export function allocate (input: {
+  remaining: number
+  unitPrice: number
+  requests: readonly BookingRequest[]
+  /** bookings already stored under the idempotency keys of `requests` */
+  existing: ReadonlyMap<string, StoredBooking>
+  now: Date
+  newId: () => string
+}): Allocation {
+  const { unitPrice, requests, existing, now, newId } = input
+  let remaining = input.remaining
+  const createdAt = now.toISOString()
+  const decisions: Decision[] = []
+  const inserts: StoredBooking[] = []
+  // keys confirmed earlier in this same batch count as stored
+  const byKey = new Map(existing)
+
+  for (const request of requests) {
+    const key = request.idempotencyKey
+    const stored = key === undefined ? undefined : byKey.get(key)
+    if (stored !== undefined) {
+      decisions.push(replayDecision(stored, request))
+      continue
+    }
+    if (request.qty > remaining) {
+      decisions.push({ kind: 'sold_out', remaining })
+      continue
+    }
+    remaining -= request.qty
+    const booking: Booking = {
+      _id: newId(),
+      eventId: request.eventId,
+      sectionId: request.sectionId,
+      userId: request.userId,
+      qty: request.qty,
+      unitPrice,
+      amount: roundMoney(unitPrice * request.qty),
+      status: 'confirmed',
+      createdAt
+    }
+    const row: StoredBooking = key === undefined
+      ? booking
+      : { ...booking, idempotencyKey: key, requestHash: requestHash(request) }
+    if (key !== undefined) byKey.set(key, row)
+    inserts.push(row)
+    decisions.push({ kind: 'confirmed', booking })
+  }
+  return { decisions, inserts, taken: input.remaining - remaining, remainingAfter: remaining }
+}

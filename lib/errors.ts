@@ -1,0 +1,62 @@
+/**
+ * Domain errors: plain classes with a stable `code`. plugins/errors.ts maps each
+ * code to an HTTP status and the error envelope; lib/ never knows about HTTP.
+ */
+export class DomainError extends Error {
+  readonly code: string
+  readonly details: Record<string, unknown>
+
+  constructor (code: string, message: string, details: Record<string, unknown> = {}) {
+    super(message)
+    this.name = new.target.name
+    this.code = code
+    this.details = details
+  }
+}
+
+export class NotFoundError extends DomainError {
+  constructor (what: string, id: string) {
+    super('NOT_FOUND', `${what} ${id} not found`, { resource: what.toLowerCase(), id })
+  }
+}
+
+/** Fewer than `qty` seats remained when the request was decided. */
+export class SoldOutError extends DomainError {
+  constructor (remaining: number, requested: number) {
+    super('SOLD_OUT', remaining === 0
+      ? 'Section is sold out'
+      : `Only ${remaining} seat(s) remain, ${requested} requested`, { remaining, requested })
+  }
+}
+
+/** The section lock could not be had before the request's deadline: retry later, nothing was changed. */
+export class BusyError extends DomainError {
+  constructor (retryAfterSeconds: number, reason = 'lock wait deadline passed') {
+    super('BUSY', `Section is busy (${reason}), retry later`, { retryAfter: retryAfterSeconds })
+  }
+}
+
+export class IdempotencyKeyReusedError extends DomainError {
+  constructor () {
+    super('IDEMPOTENCY_KEY_REUSED', 'Idempotency-Key was already used with a different request body')
+  }
+}
+
+/** The database could not be reached or failed transiently; nothing was committed. */
+export class StoreUnavailableError extends DomainError {
+  constructor (cause: unknown) {
+    super('STORE_UNAVAILABLE', 'Storage is temporarily unavailable, retry later', { retryAfter: 1 })
+    this.cause = cause
+  }
+}
+
+/**
+ * Internal: a transaction must be run again (the conditional update refused,
+ * a write conflict, a unique-key race). Stores retry it a bounded number of times.
+ */
+export class RetryableConflict extends Error {
+  constructor (reason: string) {
+    super(`transaction conflict: ${reason}`)
+    this.name = 'RetryableConflict'
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The service's Prometheus metrics, registered on a Registry the caller owns
+ * (one per app, so two apps in one process never share counters). Labels are
+ * closed sets: no ids, no raw URLs.
+ */
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client'
+
+export const BOOKING_OUTCOMES = ['confirmed', 'sold_out', 'limit', 'busy', 'replayed', 'invalid', 'error'] as const
+export type BookingOutcome = typeof BOOKING_OUTCOMES[number]
+
+export function createMetrics (register: Registry) {
+  collectDefaultMetrics({ register })
+  const registers = [register]
+  const metrics = {
+    register,
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration in seconds, by method, route pattern and status code',
+      labelNames: ['method', 'route', 'status_code'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers
+    }),
+    bookings: new Counter({
+      name: 'bookings_total',
+      help: 'Booking requests by outcome: confirmed, sold_out, limit, busy, replayed, invalid, error',
+      labelNames: ['outcome'] as const,
+      registers
+    }),
+    bookedSeats: new Counter({
+      name: 'booked_seats_total',
+      help: 'Seats sold by confirmed bookings',
+      registers
+    }),
+    cancelledSeats: new Counter({
+      name: 'cancelled_seats_total',
+      help: 'Seats returned to their section by cancellations',
+      registers
+    }),
+    batchSize: new Histogram({
+      name: 'booking_batch_size',
+      help: 'Booking requests decided together in one lock and one transaction',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+      registers
+    }),
+    queueDepth: new Gauge({
+      name: 'booking_queue_depth',
+      help: 'Booking requests waiting for their section batch, summed over sections',
+      registers
+    }),
+    lockAcquire: new Histogram({
+      name: 'lock_acquire_seconds',
+      help: 'Time in seconds to acquire a section lock, successful or not',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers
+    }),
+    lockFailures: new Counter({
+      name: 'lock_failures_total',
+      help: 'Section locks not acquired, by reason: timeout (held elsewhere past the deadline) or unavailable (no quorum)',
+      labelNames: ['reason'] as const,
+      registers
+    }),
+    storeTransaction: new Histogram({
+      name: 'store_transaction_seconds',
+      help: 'Store transaction duration in seconds, retries included, by store and operation',
+      labelNames: ['store', 'operation'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers
+    }),
+    storeRetries: new Counter({
+      name: 'store_transaction_retries_total',
+      help: 'Store transactions run again after a conflict, by store and operation',
+      labelNames: ['store', 'operation'] as const,
+      registers
+    }),
+    storeErrors: new Counter({
+      name: 'store_errors_total',
+      help: 'Store operations that failed, by kind: unavailable, conflict, query',
+      labelNames: ['kind'] as const,
+      registers
+    })
+  }
+  // Start outcome series at zero so rate() and alerts see them before the first event.
+  for (const outcome of BOOKING_OUTCOMES) metrics.bookings.inc({ outcome }, 0)
+  for (const reason of ['timeout', 'unavailable'] as const) metrics.lockFailures.inc({ reason }, 0)
+  return metrics
+}
+
+export type Metrics = ReturnType<typeof createMetrics>

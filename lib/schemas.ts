@@ -1,0 +1,140 @@
+/**
+ * TypeBox schemas shared by the routes (validation, serialization) and the
+ * OpenAPI document, and the domain types derived from them.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+
+/** Every id is a 24-hex-digit ObjectId string, whatever the store. */
+export const IdSchema = Type.String({ pattern: '^[0-9a-fA-F]{24}$', description: '24 hex digits', examples: ['665f1c2b9a1e4b3c8d7e6f50'] })
+
+export const MAX_QTY = 10
+export const MAX_SECTIONS = 100
+export const MAX_CAPACITY = 1_000_000
+export const MAX_PAGE_SIZE = 100
+
+const Name = Type.String({ minLength: 1, maxLength: 200 })
+const Price = Type.Number({ minimum: 0, maximum: 1_000_000, description: 'price of one seat' })
+
+export const SectionInputSchema = Type.Object({
+  name: Name,
+  price: Price,
+  capacity: Type.Integer({ minimum: 1, maximum: MAX_CAPACITY })
+}, { additionalProperties: false })
+
+export const EventInputSchema = Type.Object({
+  name: Name,
+  sections: Type.Array(SectionInputSchema, { minItems: 1, maxItems: MAX_SECTIONS })
+}, { additionalProperties: false })
+export type EventInput = Static<typeof EventInputSchema>
+
+export const SectionSchema = Type.Object({
+  _id: IdSchema,
+  name: Type.String(),
+  price: Type.Number(),
+  capacity: Type.Integer(),
+  remaining: Type.Integer()
+})
+export type Section = Static<typeof SectionSchema>
+
+export const EventSchema = Type.Object({
+  _id: IdSchema,
+  name: Type.String(),
+  sections: Type.Array(SectionSchema),
+  createdAt: Type.String({ format: 'date-time' })
+})
+export type Event = Static<typeof EventSchema>
+
+export const BookingInputSchema = Type.Object({
+  eventId: IdSchema,
+  sectionId: IdSchema,
+  qty: Type.Integer({ minimum: 1, maximum: MAX_QTY }),
+  userId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7E]+$' })
+}, { additionalProperties: false })
+export type BookingInput = Static<typeof BookingInputSchema>
+
+export const BookingStatusSchema = Type.Union([Type.Literal('confirmed'), Type.Literal('cancelled')])
+
+export const BookingSchema = Type.Object({
+  _id: IdSchema,
+  eventId: IdSchema,
+  sectionId: IdSchema,
+  userId: Type.String(),
+  qty: Type.Integer(),
+  unitPrice: Type.Number(),
+  amount: Type.Number(),
+  status: BookingStatusSchema,
+  createdAt: Type.String({ format: 'date-time' }),
+  cancelledAt: Type.Optional(Type.String({ format: 'date-time' }))
+})
+export type Booking = Static<typeof BookingSchema>
+
+export const IdempotencyHeadersSchema = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 255,
+    pattern: '^[\\x20-\\x7E]+$',
+    description: 'Retry key: the same key and body return the original booking'
+  }))
+})
+
+export const PageQuerySchema = Type.Object({
+  page: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
+  limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 20 })
+}, { additionalProperties: false })
+export type PageQuery = Static<typeof PageQuerySchema>
+
+export const BookingListQuerySchema = Type.Object({
+  eventId: Type.Optional(IdSchema),
+  sectionId: Type.Optional(IdSchema),
+  userId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  status: Type.Optional(BookingStatusSchema),
+  page: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
+  limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 20 })
+}, { additionalProperties: false })
+export type BookingListQuery = Static<typeof BookingListQuerySchema>
+
+export const IdParamsSchema = Type.Object({ id: IdSchema }, { additionalProperties: false })
+
+export interface Page<T> { items: T[], total: number, page: number, limit: number }
+
+export const PageSchema = <T extends TSchema>(item: T) => Type.Object({
+  items: Type.Array(item),
+  total: Type.Integer(),
+  page: Type.Integer(),
+  limit: Type.Integer()
+})
+
+/** `{ success: true, data }`: the envelope of every successful answer. */
+export const OkSchema = <T extends TSchema>(data: T) => Type.Object({
+  success: Type.Literal(true),
+  data
+})
+
+/** `{ success: false, error }`: the envelope of every failed answer. */
+export const ErrorEnvelopeSchema = Type.Object({
+  success: Type.Literal(false),
+  error: Type.Object({
+    code: Type.String({ examples: ['SOLD_OUT'] }),
+    message: Type.String(),
+    field: Type.Optional(Type.String({ description: 'the offending input field, on validation errors' })),
+    remaining: Type.Optional(Type.Integer({ description: 'seats left, on SOLD_OUT' })),
+    requested: Type.Optional(Type.Integer()),
+    retryAfter: Type.Optional(Type.Integer({ description: 'seconds, on BUSY' })),
+    resource: Type.Optional(Type.String()),
+    id: Type.Optional(Type.String()),
+    dependency: Type.Optional(Type.String({ description: 'the failing dependency, on readiness errors' })),
+    checks: Type.Optional(Type.Unknown({ description: 'every dependency check, on readiness errors' }))
+  }, { additionalProperties: true })
+})
+export type ErrorEnvelope = Static<typeof ErrorEnvelopeSchema>
+
+export const HealthSchema = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+  uptime: Type.Number({ description: 'seconds' }),
+  store: Type.String(),
+  checks: Type.Optional(Type.Record(Type.String(), Type.Object({
+    ok: Type.Boolean(),
+    latencyMs: Type.Optional(Type.Number()),
+    error: Type.Optional(Type.String())
+  })))
+})

@@ -1,0 +1,32 @@
+import pg from 'pg'
+import type { SqlClient, SqlQueryable } from './sql-client.ts'
+
+// numeric stays a string in pg; every numeric we read is cast to float8 in SQL.
+
+/** A SqlClient over a pg Pool. The pool belongs to the caller (plugins/postgres.ts), who ends it. */
+export function pgClient (pool: pg.Pool): SqlClient {
+  return {
+    query: async <R>(text: string, params?: unknown[]) => await pool.query(text, params) as unknown as { rows: R[] },
+    async transaction (fn) {
+      const conn = await pool.connect()
+      const tx: SqlQueryable = { query: async <R>(text: string, params?: unknown[]) => await conn.query(text, params) as unknown as { rows: R[] } }
+      let broken: Error | undefined
+      try {
+        await conn.query('BEGIN')
+        const result = await fn(tx)
+        await conn.query('COMMIT')
+        return result
+      } catch (err) {
+        try {
+          await conn.query('ROLLBACK')
+        } catch (rollbackErr) {
+          broken = rollbackErr as Error // the connection is unusable: destroy it, not back to the pool
+        }
+        throw err
+      } finally {
+        conn.release(broken)
+      }
+    },
+    close: async () => {}
+  }
+}

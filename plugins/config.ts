@@ -1,0 +1,56 @@
+import fastifyEnv from '@fastify/env'
+import { Type, type Static } from '@sinclair/typebox'
+import fp from 'fastify-plugin'
+import type { StoreKind } from '../lib/store/store.ts'
+
+export const ConfigSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
+  STORE: Type.Optional(Type.Union([Type.Literal('embedded'), Type.Literal('postgres'), Type.Literal('mongo')])),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  PG_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  MONGODB_URI: Type.Optional(Type.String({ pattern: '^mongodb(\\+srv)?://' })),
+  MONGODB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
+  MONGODB_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 5000 }),
+  DATA_DIR: Type.String({ minLength: 1, default: './data' }),
+  REDIS_NODES: Type.Optional(Type.String({ pattern: '^(rediss?://[^,\\s]+)(,rediss?://[^,\\s]+)*$' })),
+  LOCK_TTL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
+  LOCK_WAIT_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 5000 }),
+  BATCH_MAX: Type.Integer({ minimum: 1, maximum: 10_000, default: 256 }),
+  SOLD_OUT_CACHE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 1000 }),
+  BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 65_536 })
+})
+
+export type RawConfig = Static<typeof ConfigSchema>
+export type Config = RawConfig & { STORE: StoreKind }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+  }
+}
+
+/** An explicit STORE wins; else MongoDB if MONGODB_URI is set, PostgreSQL if DATABASE_URL is, else embedded. */
+export function resolveStore (config: RawConfig): StoreKind {
+  const kind = config.STORE ?? (config.MONGODB_URI !== undefined ? 'mongo' : config.DATABASE_URL !== undefined ? 'postgres' : 'embedded')
+  if (kind === 'mongo' && config.MONGODB_URI === undefined) throw new Error('STORE=mongo needs MONGODB_URI (e.g. mongodb://localhost:27017/ticketing?replicaSet=rs0)')
+  if (kind === 'postgres' && config.DATABASE_URL === undefined) throw new Error('STORE=postgres needs DATABASE_URL (e.g. postgres://postgres@localhost:5432/postgres)')
+  return kind
+}
+
+export interface ConfigPluginOptions {
+  /** where variables come from; process.env when absent (tests pass their own) */
+  env?: Record<string, string | undefined>
+}
+
+/** Loads and validates configuration: a bad value stops start-up with a message naming the variable. */
+export default fp<ConfigPluginOptions>(async (fastify, opts) => {
+  await fastify.register(fastifyEnv, {
+    confKey: 'config',
+    schema: ConfigSchema,
+    data: opts.env ?? process.env
+  })
+  fastify.config.STORE = resolveStore(fastify.config)
+  fastify.log.level = fastify.config.LOG_LEVEL
+}, { name: 'config' })

@@ -1,0 +1,50 @@
+import fp from 'fastify-plugin'
+import { Redis } from 'ioredis'
+import { localLocker } from '../lib/lock/local-locker.ts'
+import type { Locker } from '../lib/lock/locker.ts'
+import { redlockLocker } from '../lib/lock/redlock-locker.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** one client per REDIS_NODES entry (empty without Redis) */
+    redis: Redis[]
+    locker: Locker
+  }
+}
+
+/** Redis URLs in REDIS_NODES without their passwords, for logs and health output. */
+export function redisNodeName (client: Redis): string {
+  return `${client.options.host ?? '?'}:${client.options.port ?? '?'}`
+}
+
+/**
+ * The section lock: RedLock over the REDIS_NODES servers (independent nodes,
+ * quorum N/2+1), or an in-process lock when REDIS_NODES is not set.
+ */
+export default fp(async (fastify) => {
+  const { REDIS_NODES, LOCK_TTL_MS } = fastify.config
+  const urls = REDIS_NODES === undefined ? [] : REDIS_NODES.split(',')
+  // No offline queue: a lock command to a node that is down fails at once and
+  // counts as a vote against, instead of waiting for a reconnect.
+  const clients = urls.map(url => new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 }))
+  for (const client of clients) {
+    client.on('error', (err) => fastify.log.debug({ err: err.message, node: redisNodeName(client) }, 'redis node error'))
+  }
+  fastify.decorate('redis', clients)
+  fastify.addHook('onClose', async () => { for (const client of clients) client.disconnect() })
+
+  if (clients.length > 0) {
+    const results = await Promise.allSettled(clients.map(async c => await c.connect()))
+    const up = results.filter(r => r.status === 'fulfilled').length
+    const quorum = Math.floor(clients.length / 2) + 1
+    if (up < quorum) {
+      throw new Error(`REDIS_NODES: only ${up} of ${clients.length} Redis node(s) reachable, the lock needs ${quorum}`)
+    }
+    if (up < clients.length) fastify.log.warn({ up, nodes: clients.length }, 'some Redis nodes are down; locking on the quorum')
+  }
+
+  const locker = clients.length > 0 ? redlockLocker(clients, { ttlMs: LOCK_TTL_MS }) : localLocker()
+  fastify.decorate('locker', locker)
+  fastify.addHook('onClose', async () => { await locker.close() })
+  fastify.log.info({ lock: locker.kind, nodes: clients.map(redisNodeName) }, 'section lock ready')
+}, { name: 'redis', dependencies: ['config'] })

@@ -1,0 +1,62 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ErrorEnvelopeSchema, HealthSchema, OkSchema } from '../lib/schemas.ts'
+import { redisNodeName } from '../plugins/redis.ts'
+
+const CHECK_TIMEOUT_MS = 2000
+
+interface Check { ok: boolean, latencyMs?: number, error?: string }
+
+async function check (fn: () => Promise<unknown>): Promise<Check> {
+  const start = performance.now()
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([fn(), new Promise((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer in ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS)
+    })])
+    return { ok: true, latencyMs: Math.round((performance.now() - start) * 100) / 100 }
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) }
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+const routes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get('/health', {
+    schema: {
+      tags: ['ops'],
+      summary: 'Liveness: the process answers (no dependency is contacted)',
+      response: { 200: OkSchema(HealthSchema) }
+    }
+  }, async () => ({
+    success: true as const,
+    data: { status: 'ok' as const, uptime: process.uptime(), store: fastify.store.kind }
+  }))
+
+  fastify.get('/health/ready', {
+    schema: {
+      tags: ['ops'],
+      summary: 'Readiness: the store and every Redis node answer; 503 names the failing dependency',
+      response: { 200: OkSchema(HealthSchema), 503: ErrorEnvelopeSchema }
+    }
+  }, async (_request, reply) => {
+    const checks: Record<string, Check> = {}
+    const [store, ...nodes] = await Promise.all([
+      check(async () => await fastify.store.ping()),
+      ...fastify.redis.map(async client => await check(async () => await client.ping()))
+    ])
+    checks[`store:${fastify.store.kind}`] = store
+    fastify.redis.forEach((client, i) => { checks[`redis:${redisNodeName(client)}`] = nodes[i] })
+    const failing = Object.entries(checks).filter(([, c]) => !c.ok).map(([name]) => name)
+    if (failing.length > 0) {
+      reply.header('retry-after', '5')
+      return reply.code(503).send({
+        success: false as const,
+        error: { code: 'DEPENDENCY_DOWN', message: `Not ready: ${failing.join(', ')} down`, dependency: failing.join(','), checks }
+      })
+    }
+    return { success: true as const, data: { status: 'ok' as const, uptime: process.uptime(), store: fastify.store.kind, checks } }
+  })
+}
+
+export default routes
