@@ -1,0 +1,77 @@
+/**
+ * Real server processes for end-to-end tests and benchmarks: `server.ts` run
+ * by node + tsx on 127.0.0.1 with a port chosen by the OS.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import net from 'node:net'
+import { createInterface } from 'node:readline'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+export interface ServerProcess {
+  url: string
+  child: ChildProcess
+  /** log lines the process printed (JSON lines and anything else) */
+  output: string[]
+  /** SIGTERM and wait: resolves with the exit code */
+  stop: () => Promise<number | null>
+  /** SIGKILL, no shutdown at all */
+  kill: () => Promise<void>
+}
+
+/** A port that was free a moment ago (the OS picks it). */
+export async function freePort (): Promise<number> {
+  const server = net.createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as net.AddressInfo
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+export async function startServer (env: Record<string, string>, { timeoutMs = 60_000 } = {}): Promise<ServerProcess> {
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const output: string[] = []
+  let exited = false
+  child.once('exit', () => { exited = true })
+  createInterface({ input: child.stdout! }).on('line', line => output.push(line))
+  createInterface({ input: child.stderr! }).on('line', line => output.push(line))
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (exited) throw new Error(`server exited with ${child.exitCode} before listening:\n${output.join('\n')}`)
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`server did not answer /health in ${timeoutMs} ms:\n${output.join('\n')}`)
+    }
+    try {
+      if ((await fetch(`${url}/health`)).ok) break
+    } catch {}
+    await sleep(100)
+  }
+  return {
+    url,
+    child,
+    output,
+    async stop () {
+      if (exited) return child.exitCode
+      child.kill('SIGTERM')
+      const [code] = await once(child, 'exit')
+      return code as number | null
+    },
+    async kill () {
+      if (exited) return
+      child.kill('SIGKILL')
+      await once(child, 'exit')
+    }
+  }
+}

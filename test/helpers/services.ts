@@ -1,0 +1,61 @@
+/**
+ * Where the tests find PostgreSQL and Redis, and how each test gets its own
+ * database. Suites that need a service run when it is reachable and report
+ * themselves skipped (with the reason) when it is not; with
+ * REQUIRE_SERVICES=1 (set by .ci/run) an unreachable service fails instead.
+ */
+import { randomBytes } from 'node:crypto'
+import net from 'node:net'
+import pg from 'pg'
+
+export const PG_ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+export const REDIS_URL = process.env.REDIS_NODES ?? 'redis://127.0.0.1:6379'
+export const MONGODB_URI = process.env.MONGODB_URI
+
+function tcpReachable (url: string, defaultPort: number): Promise<boolean> {
+  const { hostname, port } = new URL(url)
+  return new Promise(resolve => {
+    const socket = net.connect({ host: hostname, port: Number(port || defaultPort) })
+    socket.setTimeout(1000)
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => resolve(false))
+    socket.once('timeout', () => { socket.destroy(); resolve(false) })
+  })
+}
+
+export type Service = 'postgres' | 'redis' | 'mongo'
+
+/** Why a suite needing these services cannot run here, or undefined when it can. */
+export async function missing (...services: Service[]): Promise<string | undefined> {
+  const reasons: string[] = []
+  for (const service of services) {
+    if (service === 'postgres' && !await tcpReachable(PG_ADMIN_URL, 5432)) reasons.push(`PostgreSQL not reachable at ${new URL(PG_ADMIN_URL).host}`)
+    if (service === 'redis' && !await tcpReachable(REDIS_URL.split(',')[0], 6379)) reasons.push(`Redis not reachable at ${REDIS_URL}`)
+    if (service === 'mongo' && MONGODB_URI === undefined) reasons.push('MONGODB_URI is not set (the MongoDB suites need a replica set, e.g. docker compose up -d)')
+  }
+  if (reasons.length === 0) return undefined
+  const reason = reasons.join('; ')
+  const required = process.env.REQUIRE_SERVICES === '1' && !services.includes('mongo')
+  if (required) throw new Error(`REQUIRE_SERVICES=1 but ${reason}`)
+  return reason
+}
+
+interface Teardown { teardown: (fn: () => unknown) => void }
+
+/** A fresh PostgreSQL database for one test (dropped at teardown); returns its URL. */
+export async function createTestDatabase (t: Teardown): Promise<string> {
+  const name = `booking_test_${process.pid}_${randomBytes(4).toString('hex')}`
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${name}`)
+  await admin.end()
+  t.teardown(async () => {
+    const c = new pg.Client({ connectionString: PG_ADMIN_URL })
+    await c.connect()
+    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await c.end()
+  })
+  const url = new URL(PG_ADMIN_URL)
+  url.pathname = `/${name}`
+  return url.toString()
+}

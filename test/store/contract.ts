@@ -1,0 +1,199 @@
+/**
+ * The store contract: what every adapter guarantees, tested through the Store
+ * port alone. Run per adapter by contract.test.ts. Concurrency here is raw:
+ * no lock is taken, so the database's own guard is what is being tested.
+ */
+import type { Test } from 'tap'
+import type { BookingRequest, Decision } from '../../lib/allocation.ts'
+import type { Store } from '../../lib/store/store.ts'
+import type { StoreAdapter } from './adapters.ts'
+
+function request (ids: { eventId: string, sectionId: string }, qty: number, userId: string, idempotencyKey?: string): BookingRequest {
+  return { ...ids, qty, userId, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) }
+}
+
+const kinds = (decisions: Decision[] | null) => decisions?.map(d => d.kind)
+
+/** capacity == remaining + sum(qty of confirmed bookings), for every section of the event. */
+export async function assertInvariant (t: Test, store: Store, eventId: string): Promise<void> {
+  const event = await store.getEvent(eventId)
+  t.ok(event, 'event exists')
+  const { items } = await store.listBookings({ eventId, status: 'confirmed', page: 1, limit: 100 })
+  const all = items.length < 100 ? items : await allBookings(store, eventId)
+  for (const section of event!.sections) {
+    const sold = all.filter(b => b.sectionId === section._id).reduce((n, b) => n + b.qty, 0)
+    t.ok(section.remaining >= 0, `section ${section.name}: remaining ${section.remaining} >= 0`)
+    t.equal(section.remaining + sold, section.capacity, `section ${section.name}: remaining + sold == capacity`)
+  }
+}
+
+async function allBookings (store: Store, eventId: string) {
+  const out = []
+  for (let page = 1; ; page++) {
+    const { items } = await store.listBookings({ eventId, status: 'confirmed', page, limit: 100 })
+    out.push(...items)
+    if (items.length < 100) return out
+  }
+}
+
+export function storeContract (t: Test, adapter: StoreAdapter): void {
+  let location: string
+  let store: Store
+
+  t.before(async () => {
+    location = await adapter.location(t)
+    store = await adapter.open(location)
+  })
+  t.teardown(async () => { await store?.close() })
+
+  async function newEvent (capacities: number[], price = 25) {
+    const event = await store.createEvent({ name: 'Contract', sections: capacities.map((capacity, i) => ({ name: `S${i}`, price, capacity })) })
+    return event
+  }
+
+  t.test('init is safe to run again', async t => {
+    await store.init()
+    await store.ping()
+    t.pass('second init and ping succeeded')
+  })
+
+  t.test('events: create, get, list with paging', async t => {
+    const a = await store.createEvent({ name: 'A', sections: [{ name: 'Floor', price: 99.99, capacity: 3 }, { name: 'Balcony', price: 10, capacity: 2 }] })
+    t.match(a._id, /^[0-9a-f]{24}$/)
+    t.same(a.sections.map(s => [s.name, s.price, s.capacity, s.remaining]), [['Floor', 99.99, 3, 3], ['Balcony', 10, 2, 2]])
+    t.not(a.sections[0]._id, a.sections[1]._id)
+    const got = await store.getEvent(a._id)
+    t.same(got, a, 'read back as created')
+    t.equal(await store.getEvent('0123456789abcdef01234567'), null, 'unknown id -> null')
+    const b = await store.createEvent({ name: 'B', sections: [{ name: 'GA', price: 5, capacity: 1 }] })
+    const page1 = await store.listEvents({ page: 1, limit: 1 })
+    t.ok(page1.total >= 2)
+    t.equal(page1.items.length, 1)
+    t.equal(page1.items[0]._id, b._id, 'newest first')
+    const page2 = await store.listEvents({ page: 2, limit: 1 })
+    t.equal(page2.items[0]._id, a._id)
+    t.equal(page2.items[0].sections.length, 2, 'listed events carry their sections')
+  })
+
+  t.test('bookBatch decides first come first served and moves remaining down', async t => {
+    const event = await newEvent([5])
+    const ids = { eventId: event._id, sectionId: event.sections[0]._id }
+    const result = await store.bookBatch(ids.eventId, ids.sectionId, [
+      request(ids, 2, 'u1'), request(ids, 4, 'u2'), request(ids, 3, 'u3'), request(ids, 1, 'u4')
+    ])
+    t.same(kinds(result.decisions), ['confirmed', 'sold_out', 'confirmed', 'sold_out'])
+    t.equal(result.remaining, 0)
+    t.same(result.decisions![1], { kind: 'sold_out', remaining: 3 }, 'a request larger than what is left is told what is left')
+    const confirmed = result.decisions![0]
+    if (confirmed.kind !== 'confirmed') throw new Error('expected confirmed')
+    t.match(confirmed.booking, { userId: 'u1', qty: 2, unitPrice: 25, amount: 50, status: 'confirmed', ...ids })
+    t.same(await store.getBooking(confirmed.booking._id), confirmed.booking, 'stored as answered')
+    t.equal((await store.getEvent(event._id))!.sections[0].remaining, 0)
+    await assertInvariant(t, store, event._id)
+  })
+
+  t.test('bookBatch on an unknown event or section decides nothing', async t => {
+    const event = await newEvent([5])
+    const other = await newEvent([5])
+    const unknown = '0123456789abcdef01234567'
+    t.equal((await store.bookBatch(unknown, event.sections[0]._id, [request({ eventId: unknown, sectionId: event.sections[0]._id }, 1, 'u')])).decisions, null)
+    t.equal((await store.bookBatch(event._id, unknown, [request({ eventId: event._id, sectionId: unknown }, 1, 'u')])).decisions, null)
+    t.equal((await store.bookBatch(event._id, other.sections[0]._id, [request({ eventId: event._id, sectionId: other.sections[0]._id }, 1, 'u')])).decisions,
+      null, 'a section of another event is not found')
+    t.equal((await store.getEvent(other._id))!.sections[0].remaining, 5)
+  })
+
+  t.test('idempotency keys: replay, reuse with another body, duplicates within a batch', async t => {
+    const event = await newEvent([10])
+    const ids = { eventId: event._id, sectionId: event.sections[0]._id }
+    const key = `k-${Date.now()}-${Math.random()}`
+    const first = await store.bookBatch(ids.eventId, ids.sectionId, [request(ids, 2, 'u1', key), request(ids, 2, 'u1', key), request(ids, 3, 'u1', key)])
+    t.same(kinds(first.decisions), ['confirmed', 'replayed', 'key_reused'])
+    const original = first.decisions![0] as Extract<Decision, { kind: 'confirmed' }>
+    t.same((first.decisions![1] as Extract<Decision, { kind: 'replayed' }>).booking, original.booking)
+    const again = await store.bookBatch(ids.eventId, ids.sectionId, [request(ids, 2, 'u1', key)])
+    t.same(again.decisions, [{ kind: 'replayed', booking: original.booking }], 'a later retry gets the original booking')
+    t.equal(again.remaining, 8, 'and nothing more is sold')
+    const stored = await store.findByIdempotencyKey(key)
+    t.equal(stored?._id, original.booking._id)
+    t.equal(await store.findByIdempotencyKey('never-used'), null)
+    await assertInvariant(t, store, event._id)
+  })
+
+  t.test('racing transactions with one idempotency key book once', async t => {
+    const event = await newEvent([10, 10])
+    const key = `race-${Date.now()}-${Math.random()}`
+    const [s0, s1] = event.sections
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => {
+      const sectionId = (i % 2 === 0 ? s0 : s1)._id
+      return store.bookBatch(event._id, sectionId, [request({ eventId: event._id, sectionId }, 1, 'racer', key)])
+    }))
+    const all = results.flatMap(r => r.decisions ?? [])
+    t.equal(all.filter(d => d.kind === 'confirmed').length, 1, 'exactly one booking is made')
+    t.equal(all.filter(d => d.kind === 'confirmed' || d.kind === 'replayed' || d.kind === 'key_reused').length, 8, 'the others replay it or are refused')
+    const { total } = await store.listBookings({ eventId: event._id, page: 1, limit: 10 })
+    t.equal(total, 1)
+    await assertInvariant(t, store, event._id)
+  })
+
+  t.test('racing transactions without any lock never oversell', async t => {
+    const event = await newEvent([10])
+    const ids = { eventId: event._id, sectionId: event.sections[0]._id }
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+      store.bookBatch(ids.eventId, ids.sectionId, [request(ids, 1, `u${i}`), request(ids, 1, `v${i}`)])))
+    const confirmed = results.flatMap(r => r.decisions ?? []).filter(d => d.kind === 'confirmed').length
+    t.equal(confirmed, 10, 'exactly capacity seats are sold')
+    t.equal((await store.getEvent(event._id))!.sections[0].remaining, 0)
+    await assertInvariant(t, store, event._id)
+  })
+
+  t.test('listBookings filters, pages and counts', async t => {
+    const event = await newEvent([20, 20])
+    const [s0, s1] = event.sections
+    const user = `lister-${Date.now()}`
+    await store.bookBatch(event._id, s0._id, [1, 2, 3].map(q => request({ eventId: event._id, sectionId: s0._id }, q, user)))
+    await store.bookBatch(event._id, s1._id, [request({ eventId: event._id, sectionId: s1._id }, 1, 'someone-else')])
+    const byEvent = await store.listBookings({ eventId: event._id, page: 1, limit: 2 })
+    t.equal(byEvent.total, 4)
+    t.equal(byEvent.items.length, 2)
+    t.same([byEvent.page, byEvent.limit], [1, 2])
+    const page2 = await store.listBookings({ eventId: event._id, page: 2, limit: 2 })
+    t.equal(page2.items.length, 2)
+    t.equal(new Set([...byEvent.items, ...page2.items].map(b => b._id)).size, 4, 'pages do not overlap')
+    t.equal((await store.listBookings({ userId: user, page: 1, limit: 10 })).total, 3)
+    t.equal((await store.listBookings({ eventId: event._id, sectionId: s1._id, page: 1, limit: 10 })).total, 1)
+    t.equal((await store.listBookings({ eventId: event._id, userId: 'nobody', page: 1, limit: 10 })).total, 0)
+    const beyond = await store.listBookings({ eventId: event._id, page: 9, limit: 10 })
+    t.same([beyond.items.length, beyond.total], [0, 4], 'a page past the end is empty but keeps the total')
+  })
+
+  t.test('cancelBooking gives seats back once', async t => {
+    const event = await newEvent([3])
+    const ids = { eventId: event._id, sectionId: event.sections[0]._id }
+    const { decisions } = await store.bookBatch(ids.eventId, ids.sectionId, [request(ids, 3, 'u')])
+    const booking = (decisions![0] as Extract<Decision, { kind: 'confirmed' }>).booking
+    const first = await store.cancelBooking(booking._id)
+    t.equal(first?.changed, true)
+    t.equal(first?.booking.status, 'cancelled')
+    t.ok(first?.booking.cancelledAt, 'cancelledAt set')
+    t.equal((await store.getEvent(event._id))!.sections[0].remaining, 3)
+    const second = await store.cancelBooking(booking._id)
+    t.equal(second?.changed, false, 'cancelling again changes nothing')
+    t.equal((await store.getEvent(event._id))!.sections[0].remaining, 3)
+    t.equal(await store.cancelBooking('0123456789abcdef01234567'), null)
+    t.equal((await store.listBookings({ eventId: event._id, status: 'cancelled', page: 1, limit: 10 })).total, 1)
+    await assertInvariant(t, store, event._id)
+  })
+
+  t.test('data survives closing and reopening the store', async t => {
+    const event = await newEvent([4])
+    const ids = { eventId: event._id, sectionId: event.sections[0]._id }
+    const { decisions } = await store.bookBatch(ids.eventId, ids.sectionId, [request(ids, 3, 'durable', `durable-${Date.now()}`)])
+    const booking = (decisions![0] as Extract<Decision, { kind: 'confirmed' }>).booking
+    await store.close()
+    store = await adapter.open(location)
+    t.same(await store.getBooking(booking._id), booking)
+    t.equal((await store.getEvent(event._id))!.sections[0].remaining, 1)
+    await assertInvariant(t, store, event._id)
+  })
+}
