@@ -1,0 +1,107 @@
+/**
+ * RedLock across "instances" (separate lockers with their own clients) on real
+ * Redis servers: mutual exclusion, deadline, and the quorum with nodes down.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import t, { type Test } from 'tap'
+import { Redis } from 'ioredis'
+import { LockUnavailableError, type Locker } from '../../lib/lock/locker.ts'
+import { redlockLocker } from '../../lib/lock/redlock-locker.ts'
+import { redisServerAvailable, throwawayRedis } from '../helpers/redis-server.ts'
+import { missing, REDIS_URL } from '../helpers/services.ts'
+
+const clientsFor = (t: Test, urls: string[]) => urls.map(url => {
+  const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true })
+  client.on('error', () => {})
+  t.teardown(() => client.disconnect())
+  return client
+})
+
+async function instance (t: Test, urls: string[], ttlMs = 2000): Promise<Locker> {
+  const clients = clientsFor(t, urls)
+  await Promise.allSettled(clients.map(async c => await c.connect()))
+  return redlockLocker(clients, { ttlMs })
+}
+
+const key = () => `booking:test-${process.pid}-${Math.random().toString(16).slice(2)}:s`
+
+async function failure (p: Promise<unknown>): Promise<LockUnavailableError> {
+  const err = await p.then(() => undefined, (e: unknown) => e)
+  if (!(err instanceof LockUnavailableError)) throw new Error(`expected LockUnavailableError, got ${String(err)}`)
+  return err
+}
+
+t.test('one Redis: instances exclude each other', { skip: await missing('redis') }, async t => {
+  const a = await instance(t, [REDIS_URL])
+  const b = await instance(t, [REDIS_URL])
+  const k = key()
+  let inside = 0
+  let maxInside = 0
+  let runs = 0
+  await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? a : b).withLock(k, 5000, async () => {
+    inside++
+    maxInside = Math.max(maxInside, inside)
+    await sleep(3)
+    runs++
+    inside--
+  })))
+  t.equal(runs, 12)
+  t.equal(maxInside, 1, 'never two holders at once across instances')
+})
+
+t.test('a holder elsewhere past the deadline: timeout, fn not run', { skip: await missing('redis') }, async t => {
+  const a = await instance(t, [REDIS_URL])
+  const b = await instance(t, [REDIS_URL])
+  const k = key()
+  let release!: () => void
+  const held = a.withLock(k, 1000, async () => await new Promise<void>(resolve => { release = resolve }))
+  await sleep(20)
+  let ran = false
+  const err = await failure(b.withLock(k, 60, async () => { ran = true }))
+  t.equal(err.reason, 'timeout')
+  t.equal(ran, false)
+  release()
+  await held
+  t.equal(await b.withLock(k, 1000, async () => 'after'), 'after', 'released lock is free again')
+})
+
+t.test('an instance that dies holding the lock blocks the section only for the TTL', { skip: await missing('redis') }, async t => {
+  const k = key()
+  const dead = clientsFor(t, [REDIS_URL])[0]
+  await dead.connect()
+  await dead.set(k, 'crashed-holder', 'PX', 300) // what a crashed holder leaves behind
+  const b = await instance(t, [REDIS_URL])
+  t.equal(await b.withLock(k, 3000, async () => 'got it'), 'got it')
+})
+
+t.test('three Redis servers: quorum survives one down, not two', { skip: await redisServerAvailable() }, async t => {
+  const servers = await Promise.all([throwawayRedis(t), throwawayRedis(t), throwawayRedis(t)])
+  const urls = servers.map(s => s.url)
+  const a = await instance(t, urls)
+  const b = await instance(t, urls)
+  t.equal(await a.withLock(key(), 1000, async () => 'all up'), 'all up')
+
+  await servers[0].kill()
+  const k = key()
+  let inside = 0
+  let maxInside = 0
+  await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? a : b).withLock(k, 5000, async () => {
+    inside++
+    maxInside = Math.max(maxInside, inside)
+    await sleep(3)
+    inside--
+  })))
+  t.equal(maxInside, 1, 'two of three still exclude')
+
+  await servers[1].kill()
+  const err = await failure(a.withLock(key(), 100, async () => 'no quorum'))
+  t.equal(err.reason, 'unavailable', 'one of three is no quorum: unavailable, not a timeout')
+
+  await servers[0].start()
+  let ok: string | undefined
+  for (let i = 0; i < 100 && ok === undefined; i++) {
+    ok = await a.withLock(key(), 200, async () => 'quorum back').catch(() => undefined)
+    if (ok === undefined) await sleep(100)
+  }
+  t.equal(ok, 'quorum back', 'locks again once a quorum is back')
+})
