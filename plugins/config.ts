@@ -18,8 +18,7 @@ export const ConfigSchema = Type.Object({
   LOCK_TTL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
   LOCK_WAIT_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 5000 }),
   BATCH_MAX: Type.Integer({ minimum: 1, maximum: 10_000, default: 256 }),
-  SOLD_OUT_CACHE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 1000 }),
-  BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 65_536 })
+  SOLD_OUT_CACHE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 1000 })
 })
 
 export type RawConfig = Static<typeof ConfigSchema>

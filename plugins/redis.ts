@@ -38,6 +38,7 @@ export default fp(async (fastify) => {
     const up = results.filter(r => r.status === 'fulfilled').length
     const quorum = Math.floor(clients.length / 2) + 1
     if (up < quorum) {
+      for (const client of clients) client.disconnect() // stop reconnecting: start-up is over
       throw new Error(`REDIS_NODES: only ${up} of ${clients.length} Redis node(s) reachable, the lock needs ${quorum}`)
     }
     if (up < clients.length) fastify.log.warn({ up, nodes: clients.length }, 'some Redis nodes are down; locking on the quorum')

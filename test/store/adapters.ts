@@ -2,12 +2,15 @@
  * Every store adapter, as the contract suite runs it. `open` may be called
  * twice with the same `location` to check that data survives a reopen.
  */
+import { randomBytes } from 'node:crypto'
+import { MongoClient } from 'mongodb'
 import pg from 'pg'
+import { createMongoStore } from '../../lib/store/mongo-store.ts'
 import { pgClient } from '../../lib/store/pg-client.ts'
 import { pgliteClient } from '../../lib/store/pglite-client.ts'
 import { createSqlStore } from '../../lib/store/sql-store.ts'
 import type { Store } from '../../lib/store/store.ts'
-import { tempDataDir } from '../helpers/build-app.ts'
+import { tempDataDir, withDatabase } from '../helpers/build-app.ts'
 import { createTestDatabase, type Service } from '../helpers/services.ts'
 
 interface TestContext { teardown: (fn: () => unknown) => void }
@@ -43,6 +46,30 @@ export const STORE_ADAPTERS: StoreAdapter[] = [
       await store.init()
       // pgClient leaves the pool to its owner: here, the store's closer
       return { ...store, close: async () => { await store.close(); await pool.end() } }
+    }
+  },
+  {
+    name: 'mongo',
+    needs: ['mongo'],
+    async location (t) {
+      const uri = withDatabase(process.env.MONGODB_URI as string, `booking_test_${process.pid}_${randomBytes(4).toString('hex')}`)
+      t.teardown(async () => {
+        const client = new MongoClient(uri)
+        try {
+          await client.db().dropDatabase()
+        } finally {
+          await client.close()
+        }
+      })
+      return uri
+    },
+    async open (uri) {
+      const client = new MongoClient(uri, { writeConcern: { w: 'majority' } })
+      await client.connect()
+      const store = createMongoStore(client)
+      await store.init().catch(async (err: unknown) => { await client.close(); throw err })
+      // the store leaves the client to its owner: here, the store's closer
+      return { ...store, close: async () => { await store.close(); await client.close() } }
     }
   }
 ]

@@ -1,0 +1,222 @@
+/**
+ * The report: ratios measured in the same run (each scenario against the
+ * HTTP ceiling `health`, default batching against BATCH_MAX=1), the table as
+ * plain text and markdown, the issue's targets, and the JSON with every raw
+ * number.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import os from 'node:os'
+import { join } from 'node:path'
+import type { BenchOptions, StoreName } from './options.ts'
+import type { LoadResult } from './load.ts'
+import { BOOKING_SCENARIOS, serverErrors, type Row } from './scenarios.ts'
+
+export interface Ratios {
+  /** req/s of the row ÷ req/s of `health` on the same store */
+  vsHealth: number | null
+  /** bookings/s of the default batch ÷ bookings/s of BATCH_MAX=1, same scenario and store (default rows only) */
+  batchGain: number | null
+}
+
+export function computeRatios (rows: Row[]): Map<Row, Ratios> {
+  const out = new Map<Row, Ratios>()
+  for (const row of rows) {
+    const health = rows.find(r => r.scenario === 'health' && r.store === row.store && r.run !== null)
+    const single = rows.find(r => r.scenario === row.scenario && r.store === row.store && r.batch === '1' && r.run !== null)
+    const vsHealth = row.run !== null && health?.run != null && health.run.reqPerSec > 0 ? row.run.reqPerSec / health.run.reqPerSec : null
+    const batchGain = row.batch === 'default' && row.run !== null && single?.run != null && single.run.createdPerSec > 0
+      ? row.run.createdPerSec / single.run.createdPerSec
+      : null
+    out.set(row, { vsHealth, batchGain })
+  }
+  return out
+}
+
+const isBooking = (row: Row): boolean => BOOKING_SCENARIOS.includes(row.scenario)
+
+function nonOk (result: LoadResult | null): string {
+  if (result === null) return '-'
+  const parts = Object.entries(result.status)
+    .filter(([code]) => !code.startsWith('2'))
+    .sort(([a], [b]) => Number(a) - Number(b))
+    .map(([code, n]) => `${code}: ${n}`)
+  if (result.errors > 0) parts.push(`err: ${result.errors}`)
+  return parts.length === 0 ? '-' : parts.join(', ')
+}
+
+function invariantCell (row: Row): string {
+  if (row.error !== undefined) return 'ERROR'
+  if (row.invariant === null) return '-'
+  const verdict = row.invariant.ok ? 'ok' : 'FAIL'
+  return row.seed !== null ? `${verdict} (seed)` : verdict
+}
+
+const COLUMNS = [
+  { title: 'scenario', right: false },
+  { title: 'store', right: false },
+  { title: 'batch', right: false },
+  { title: 'vs health', right: true },
+  { title: 'default/b1', right: true },
+  { title: 'req/s', right: true },
+  { title: 'bookings/s', right: true },
+  { title: 'p50 ms', right: true },
+  { title: 'p99 ms', right: true },
+  { title: 'non-2xx', right: false },
+  { title: 'invariant', right: false }
+]
+
+function cells (row: Row, ratios: Ratios): string[] {
+  const run = row.run
+  return [
+    row.scenario,
+    row.store,
+    row.batch,
+    ratios.vsHealth === null ? '-' : `${(ratios.vsHealth * 100).toFixed(0)}%`,
+    ratios.batchGain === null ? '-' : `${ratios.batchGain.toFixed(1)}x`,
+    run === null ? '-' : run.reqPerSec.toFixed(0),
+    run === null || !isBooking(row) ? '-' : run.createdPerSec.toFixed(0),
+    run === null ? '-' : String(run.latencyMs.p50),
+    run === null ? '-' : String(run.latencyMs.p99),
+    nonOk(run),
+    invariantCell(row)
+  ]
+}
+
+export function textTable (rows: Row[], ratios: Map<Row, Ratios>): string {
+  const body = rows.map(r => cells(r, ratios.get(r)!))
+  const widths = COLUMNS.map((c, i) => Math.max(c.title.length, ...body.map(b => b[i].length)))
+  const line = (values: string[]): string =>
+    values.map((v, i) => COLUMNS[i].right ? v.padStart(widths[i]) : v.padEnd(widths[i])).join('  ').trimEnd()
+  return [line(COLUMNS.map(c => c.title)), widths.map(w => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n')
+}
+
+export function markdownTable (rows: Row[], ratios: Map<Row, Ratios>): string {
+  const head = `| ${COLUMNS.map(c => c.title).join(' | ')} |`
+  const rule = `|${COLUMNS.map(c => c.right ? '---:' : ':---').join('|')}|`
+  return [head, rule, ...rows.map(r => `| ${cells(r, ratios.get(r)!).join(' | ')} |`)].join('\n')
+}
+
+export interface Target {
+  store: StoreName
+  target: string
+  measured: string
+  /** null when the rows it needs were not run */
+  met: boolean | null
+}
+
+/** The issue's targets, evaluated per store (the issue states them for PostgreSQL + Redis). */
+export function evaluateTargets (rows: Row[], ratios: Map<Row, Ratios>): Target[] {
+  const out: Target[] = []
+  const stores = [...new Set(rows.map(r => r.store))]
+  const pct = (x: number | null): string => x === null ? 'n/a' : `${(x * 100).toFixed(0)}%`
+  for (const store of stores) {
+    const find = (scenario: string, batch: string): Row | undefined => rows.find(r => r.store === store && r.scenario === scenario && r.batch === batch && r.run !== null)
+    const hot = find('hot', 'default')
+    if (hot !== undefined) {
+      const { batchGain, vsHealth } = ratios.get(hot)!
+      out.push({ store, target: 'hot default bookings/s >= 10x BATCH_MAX=1', measured: batchGain === null ? 'n/a' : `${batchGain.toFixed(1)}x`, met: batchGain === null ? null : batchGain >= 10 })
+      out.push({ store, target: 'hot default req/s >= 25% of health', measured: pct(vsHealth), met: vsHealth === null ? null : vsHealth >= 0.25 })
+      out.push({ store, target: 'hot default p99 <= 50 ms', measured: `${hot.run!.latencyMs.p99} ms`, met: hot.run!.latencyMs.p99 <= 50 })
+    }
+    for (const batch of ['default', '1']) {
+      const soldout = find('soldout', batch)
+      if (soldout === undefined) continue
+      const { vsHealth } = ratios.get(soldout)!
+      out.push({ store, target: `soldout batch ${batch} req/s >= 60% of health`, measured: pct(vsHealth), met: vsHealth === null ? null : vsHealth >= 0.6 })
+    }
+    const booking = rows.filter(r => r.store === store && isBooking(r) && r.run !== null)
+    if (booking.length > 0) {
+      const errors = booking.reduce((sum, r) => sum + serverErrors(r.warmup) + serverErrors(r.run), 0)
+      out.push({ store, target: 'zero 5xx (503 included) in booking scenarios', measured: String(errors), met: errors === 0 })
+    }
+  }
+  return out
+}
+
+export function targetLines (targets: Target[]): string[] {
+  return targets.map(t => `${t.met === null ? 'n/a ' : t.met ? 'met ' : 'MISS'}  ${t.store.padEnd(8)}  ${t.target.padEnd(46)}  ${t.measured}`)
+}
+
+export interface Environment {
+  timestamp: string
+  node: string
+  cpu: string
+  cores: number
+  platform: string
+  totalMemoryMiB: number
+  loadAverageAtStart: number[]
+  autocannon: string
+}
+
+export function environment (): Environment {
+  const require = createRequire(import.meta.url)
+  const cpus = os.cpus()
+  return {
+    timestamp: new Date().toISOString(),
+    node: process.version,
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    totalMemoryMiB: Math.round(os.totalmem() / 2 ** 20),
+    loadAverageAtStart: os.loadavg().map(x => Math.round(x * 100) / 100),
+    autocannon: (require('autocannon/package.json') as { version: string }).version
+  }
+}
+
+export function headerLine (env: Environment, opts: BenchOptions): string {
+  return `${env.timestamp}  node ${env.node}  ${env.cpu} x ${env.cores}  load avg ${env.loadAverageAtStart.join(' ')}  ` +
+    `autocannon ${env.autocannon}: ${opts.connections} connections, pipelining ${opts.pipelining}, ${opts.duration} s measured after ${opts.warmup} s warm-up`
+}
+
+export interface Report {
+  env: Environment
+  options: BenchOptions
+  skipped: Record<string, string>
+  rows: Row[]
+  ratios: Map<Row, Ratios>
+  targets: Target[]
+  failures: string[]
+}
+
+/** Writes bench/results/<timestamp>.json, latest.json and latest.md; returns the paths. */
+export function writeResults (dir: string, report: Report): string[] {
+  mkdirSync(dir, { recursive: true })
+  const { env, options, skipped, rows, ratios, targets, failures } = report
+  const json = {
+    ...env,
+    ok: failures.length === 0,
+    failures,
+    options,
+    autocannonOptions: {
+      connections: options.connections,
+      pipelining: options.pipelining,
+      duration: options.duration,
+      warmup: options.warmup,
+      perRun: 'rows[].warmup.options and rows[].run.options hold the exact options of each run'
+    },
+    skippedStores: skipped,
+    targets,
+    rows: rows.map(row => ({ ...row, ratios: ratios.get(row) }))
+  }
+  const text = JSON.stringify(json, null, 2) + '\n'
+  const stamp = env.timestamp.replace(/[:.]/g, '-')
+  const files = [join(dir, `${stamp}.json`), join(dir, 'latest.json'), join(dir, 'latest.md')]
+  writeFileSync(files[0], text)
+  writeFileSync(files[1], text)
+  const skippedLines = Object.entries(skipped).map(([store, reason]) => `- ${store} skipped: ${reason}`)
+  const md = [
+    `Measured ${env.timestamp} with \`npm run bench${options.quick ? ' -- --quick' : ''}\`: node ${env.node}, ${env.cpu} x ${env.cores} cores, ` +
+      `autocannon ${env.autocannon} (${options.connections} connections, pipelining ${options.pipelining}, ${options.duration} s after ${options.warmup} s warm-up, a fresh server per run).`,
+    '',
+    markdownTable(rows, ratios),
+    '',
+    '`vs health`: req/s as a share of GET /health req/s on the same machine and run; `default/b1`: bookings/s with the default BATCH_MAX over BATCH_MAX=1.',
+    ...(skippedLines.length > 0 ? ['', ...skippedLines] : []),
+    ...(targets.length > 0 ? ['', 'Targets (the issue states them for PostgreSQL + Redis):', '', ...targets.map(t => `- ${t.met === null ? 'n/a' : t.met ? 'met' : '**missed**'}: ${t.store}, ${t.target}: ${t.measured}`)] : []),
+    ...(failures.length > 0 ? ['', 'Failures:', '', ...failures.map(f => `- ${f}`)] : []),
+    ''
+  ].join('\n')
+  writeFileSync(files[2], md)
+  return files
+}

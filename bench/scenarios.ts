@@ -1,0 +1,263 @@
+/**
+ * The scenarios. Each measured run gets a freshly started server process on a
+ * fresh database, a warm-up with the same load, then the measured run:
+ * - health:  GET /health, the HTTP ceiling of this machine;
+ * - hot:     qty-1 bookings on ONE section that never sells out;
+ * - spread:  the same over 100 sections, round-robin per request;
+ * - soldout: a sold-out section hammered (409 is the expected answer);
+ * - list / list-user: GET /bookings pages (by event, by event + user) over
+ *   bookings seeded through the API (seeding is not measured).
+ */
+import { type BatchName, type BenchOptions, type StoreName } from './options.ts'
+import { withUndo } from './cleanup.ts'
+import { checkViaApi, checkViaSql, combine, type CheckPart, type Expected, type InvariantResult } from './invariants.ts'
+import { runLoad, type LoadResult, type LoadSpec } from './load.ts'
+import { progress } from './progress.ts'
+import { api, bookingBody, createEvent, withServer, type Stopped } from './server.ts'
+import { redact, type Database, type StoreBackend } from './stores.ts'
+
+/** Seats of a section that must not sell out during a run (the API's largest capacity). */
+export const BIG_CAPACITY = 1_000_000
+export const SPREAD_SECTIONS = 100
+/** Seeded bookings are spread over this many users, so a user has listBookings / LIST_USERS of them. */
+export const LIST_USERS = 1000
+/** Upper bound of the list scenario's seeding, in seconds. */
+const SEED_MAX_SECONDS = 900
+
+export type RowScenario = 'health' | 'hot' | 'spread' | 'soldout' | 'list' | 'list-user'
+export const BOOKING_SCENARIOS: readonly RowScenario[] = ['hot', 'spread', 'soldout']
+
+export interface Row {
+  scenario: RowScenario
+  store: StoreName
+  /** BATCH_MAX of the server: '1', 'default' (not set, the server's default), '-' when it does not matter */
+  batch: BatchName | '-'
+  /** what the request path was, e.g. POST /bookings */
+  request: string
+  /** the statuses a correct server answers in this scenario (5xx are reported apart) */
+  expect: number[]
+  warmup: LoadResult | null
+  run: LoadResult | null
+  /** list scenarios: the seeding run */
+  seed: LoadResult | null
+  /** 201s answered before the warm-up (soldout: the booking that sells the section out) */
+  setupCreated: number
+  invariant: InvariantResult | null
+  server: { env: Record<string, string>, exits: Array<Stopped['exit']> }
+  notes: string[]
+  /** set when the scenario could not complete */
+  error?: string
+}
+
+export interface Context {
+  opts: BenchOptions
+  backend: StoreBackend
+}
+
+/** What a correct server answers: 409 only where the section is sold out. */
+export function expectedStatuses (scenario: RowScenario): number[] {
+  return scenario === 'soldout' ? [409] : scenario === 'hot' || scenario === 'spread' ? [201] : [200]
+}
+
+export function newRow (scenario: RowScenario, store: StoreName, batch: BatchName | '-', request: string): Row {
+  return { scenario, store, batch, request, expect: expectedStatuses(scenario), warmup: null, run: null, seed: null, setupCreated: 0, invariant: null, server: { env: {}, exits: [] }, notes: [] }
+}
+
+function serverEnv (db: Database, batch: BatchName | '-'): Record<string, string> {
+  return { ...db.env, LOG_LEVEL: 'warn', ...(batch === '1' ? { BATCH_MAX: '1' } : {}) }
+}
+
+/** The server's variables as recorded: connection strings without passwords. */
+function publicEnv (env: Record<string, string>): Record<string, string> {
+  const out = { ...env }
+  if (out.DATABASE_URL !== undefined) out.DATABASE_URL = redact(out.DATABASE_URL)
+  if (out.REDIS_NODES !== undefined) out.REDIS_NODES = out.REDIS_NODES.split(',').map(redact).join(',')
+  return out
+}
+
+function onStopped (row: Row) {
+  return (stopped: Stopped): void => {
+    row.server.exits.push(stopped.exit)
+    if (stopped.exit !== 0) {
+      row.notes.push(`server exit ${String(stopped.exit)} after SIGTERM` + (stopped.tail.length > 0 ? `; last output: ${stopped.tail.slice(-3).join(' | ')}` : ''))
+    }
+  }
+}
+
+export function labelOf (row: Pick<Row, 'scenario' | 'store' | 'batch'>): string {
+  return `${row.scenario} / ${row.store}${row.batch === '-' ? '' : ` / batch ${row.batch === '1' ? '1' : 'default'}`}`
+}
+
+function count (result: LoadResult | null, status: number): number {
+  return result?.status[String(status)] ?? 0
+}
+
+/** Answers with status >= 500 (503 BUSY included). */
+export function serverErrors (result: LoadResult | null): number {
+  if (result === null) return 0
+  return Object.entries(result.status).filter(([code]) => Number(code) >= 500).reduce((sum, [, n]) => sum + n, 0)
+}
+
+async function warmAndMeasure (ctx: Context, row: Row, spec: Omit<LoadSpec, 'label' | 'duration' | 'connections' | 'pipelining'>): Promise<void> {
+  const { opts } = ctx
+  const label = `  ${labelOf(row)}`
+  const base = { ...spec, connections: opts.connections, pipelining: opts.pipelining }
+  progress.log(`  warm-up ${opts.warmup} s`)
+  row.warmup = await runLoad({ ...base, label: `${label}: warm-up`, duration: opts.warmup })
+  progress.log(`  measuring ${opts.duration} s`)
+  row.run = await runLoad({ ...base, label: `${label}: measuring`, duration: opts.duration })
+  for (const [phase, result] of [['warm-up', row.warmup], ['run', row.run]] as const) {
+    if (!result.drained) row.notes.push(`${phase}: ${result.unanswered} request(s) left unanswered at the end`)
+    if (result.errors > 0) row.notes.push(`${phase}: ${result.errors} connection error(s), ${result.timeouts} timeout(s)`)
+  }
+}
+
+export async function runHealth (ctx: Context): Promise<Row> {
+  const row = newRow('health', ctx.backend.name, '-', 'GET /health')
+  const db = await ctx.backend.create()
+  await withUndo(db.drop, async () => {
+    const env = serverEnv(db, '-')
+    row.server.env = publicEnv(env)
+    progress.log('  starting server')
+    await withServer(env, async (server) => {
+      await warmAndMeasure(ctx, row, { url: server.url, method: 'GET', path: '/health' })
+    }, onStopped(row))
+  })
+  return row
+}
+
+export async function runBooking (ctx: Context, scenario: 'hot' | 'spread' | 'soldout', batch: BatchName): Promise<Row> {
+  const row = newRow(scenario, ctx.backend.name, batch, 'POST /bookings qty 1')
+  const db = await ctx.backend.create()
+  await withUndo(db.drop, async () => {
+    const env = serverEnv(db, batch)
+    row.server.env = publicEnv(env)
+    let eventId = ''
+    let expected: Expected = { created: 0, unanswered: 0 }
+    let apiPart: CheckPart | undefined
+    progress.log('  starting server')
+    await withServer(env, async (server) => {
+      const sections = scenario === 'spread' ? SPREAD_SECTIONS : 1
+      const capacity = scenario === 'soldout' ? 1 : BIG_CAPACITY
+      const event = await createEvent(server.url, `bench ${scenario}`, new Array<number>(sections).fill(capacity))
+      eventId = event.eventId
+      const bodies = event.sections.map(s => bookingBody(eventId, s._id, 'bench-user'))
+      if (scenario === 'soldout') {
+        const first = await api(server.url, 'POST', '/bookings', JSON.parse(bodies[0]))
+        if (first.status !== 201) throw new Error(`booking the only seat answered ${first.status}: ${JSON.stringify(first.body)}`)
+        row.setupCreated = 1
+      }
+      if (scenario === 'spread') {
+        let next = 0
+        await warmAndMeasure(ctx, row, {
+          url: server.url,
+          method: 'POST',
+          path: '/bookings',
+          requests: [{
+            method: 'POST',
+            path: '/bookings',
+            headers: { 'content-type': 'application/json' },
+            // round-robin over the sections, across all connections
+            setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] })
+          }]
+        })
+      } else {
+        await warmAndMeasure(ctx, row, { url: server.url, method: 'POST', path: '/bookings', body: bodies[0] })
+      }
+      expected = {
+        created: row.setupCreated + count(row.warmup, 201) + count(row.run, 201),
+        unanswered: (row.warmup?.unanswered ?? 0) + (row.run?.unanswered ?? 0)
+      }
+      if (scenario !== 'soldout' && count(row.warmup, 409) + count(row.run, 409) > 0) {
+        row.notes.push(`got 409 SOLD_OUT on sections of ${BIG_CAPACITY} seats: this machine outran them`)
+      }
+      progress.log('  checking invariants (API)')
+      apiPart = await checkViaApi(server.url, eventId, expected)
+    }, onStopped(row))
+    progress.log('  checking invariants (SQL on the stored data)')
+    const sqlPart = await checkViaSql(db, eventId, expected)
+    row.invariant = combine(expected, [apiPart!, sqlPart])
+  })
+  return row
+}
+
+/**
+ * Seeds opts.listBookings bookings through the API (one big section, the
+ * default batch), checks them, then measures each list query on a freshly
+ * started server over the same data.
+ */
+export async function runList (ctx: Context): Promise<Row[]> {
+  const { opts, backend } = ctx
+  const db = await backend.create()
+  const rows: Row[] = []
+  const byEvent = newRow('list', backend.name, '-', 'GET /bookings?eventId&limit=20')
+  const byUser = newRow('list-user', backend.name, '-', 'GET /bookings?eventId&userId&limit=20')
+  await withUndo(db.drop, async () => {
+    const env = serverEnv(db, '-')
+    let eventId = ''
+    let seed: LoadResult | undefined
+    let apiPart: CheckPart | undefined
+    const seedRow = newRow('list', backend.name, 'default', '')
+    progress.log(`  seeding ${opts.listBookings} bookings through POST /bookings (not measured)`)
+    await withServer(env, async (server) => {
+      const event = await createEvent(server.url, 'bench list', [BIG_CAPACITY])
+      eventId = event.eventId
+      const sectionId = event.sections[0]._id
+      const bodies = Array.from({ length: LIST_USERS }, (_, i) => bookingBody(eventId, sectionId, userOf(i)))
+      let next = 0
+      seed = await runLoad({
+        label: `  ${labelOf(byEvent)}: seeding`,
+        url: server.url,
+        connections: opts.connections,
+        pipelining: opts.pipelining,
+        duration: 0,
+        amount: opts.listBookings,
+        maxSeconds: SEED_MAX_SECONDS,
+        method: 'POST',
+        path: '/bookings',
+        requests: [{
+          method: 'POST',
+          path: '/bookings',
+          headers: { 'content-type': 'application/json' },
+          setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] })
+        }]
+      })
+      const expected = { created: count(seed, 201), unanswered: seed.unanswered }
+      progress.log(`  seeded ${expected.created} in ${seed.seconds.toFixed(1)} s (${seed.createdPerSec.toFixed(0)} bookings/s); checking invariants (API)`)
+      apiPart = await checkViaApi(server.url, eventId, expected)
+    }, onStopped(seedRow))
+    const expected = { created: count(seed!, 201), unanswered: seed!.unanswered }
+    progress.log('  checking invariants (SQL on the stored data)')
+    const invariant = combine(expected, [apiPart!, await checkViaSql(db, eventId, expected)])
+    const seedNotes = [...seedRow.notes]
+    if (count(seed!, 201) < opts.listBookings) seedNotes.push(`seeding stored ${count(seed!, 201)} of ${opts.listBookings} bookings`)
+    const statuses = Object.entries(seed!.status).filter(([code]) => code !== '201')
+    if (statuses.length > 0) seedNotes.push(`seeding answers other than 201: ${statuses.map(([c, n]) => `${c}: ${n}`).join(', ')}`)
+
+    const user = userOf(42)
+    for (const [row, path] of [
+      [byEvent, `/bookings?eventId=${eventId}&limit=20`],
+      [byUser, `/bookings?eventId=${eventId}&userId=${user}&limit=20`]
+    ] as const) {
+      rows.push(row)
+      row.seed = seed!
+      row.invariant = invariant
+      row.notes.push(...seedNotes)
+      row.server.env = publicEnv(env)
+      try {
+        progress.log(`==> ${labelOf(row)}: ${path.replace(eventId, '<event>')}`)
+        progress.log('  starting server')
+        await withServer(env, async (server) => {
+          await warmAndMeasure(ctx, row, { url: server.url, method: 'GET', path })
+        }, onStopped(row))
+      } catch (err) {
+        row.error = err instanceof Error ? err.message : String(err)
+      }
+    }
+  })
+  return rows
+}
+
+function userOf (i: number): string {
+  return `bench-user-${String(i).padStart(4, '0')}`
+}
