@@ -3,7 +3,7 @@
  * routes. server.ts runs it as a process; tests build it with Fastify + inject.
  */
 import { randomUUID } from 'node:crypto'
-import { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { LogController, type FastifyInstance, type FastifyLoggerOptions, type FastifyServerOptions } from 'fastify'
 import bookingPlugin from './plugins/booking.ts'
 import configPlugin, { type ConfigPluginOptions } from './plugins/config.ts'
 import errorsPlugin from './plugins/errors.ts'
@@ -21,18 +21,25 @@ import metricsRoutes from './routes/metrics.ts'
 /** Largest accepted request body: a booking is ~150 bytes, an event with 100 sections ~10 KiB. */
 export const BODY_LIMIT = 64 * 1024
 
+const REQUEST_ID = /^[\x21-\x7E]{1,128}$/
+
 /** Fastify options for the app, shared by server.ts and the tests. */
-export function appOptions (overrides: FastifyServerOptions = {}): FastifyServerOptions {
+export function appOptions ({ logger, ...overrides }: Omit<FastifyServerOptions, 'logger'> & { logger?: FastifyLoggerOptions } = {}): FastifyServerOptions {
   return {
     logger: {
       level: process.env.LOG_LEVEL ?? 'info',
       // secrets never reach the logs: credentials in headers and connection strings
       redact: ['req.headers.authorization', 'req.headers.cookie', 'config.DATABASE_URL', 'config.MONGODB_URI', 'config.REDIS_NODES'],
-      ...(process.env.LOG_PRETTY === 'true' ? { transport: { target: 'pino-pretty' } } : {})
+      ...(process.env.LOG_PRETTY === 'true' ? { transport: { target: 'pino-pretty' } } : {}),
+      ...logger
     },
     bodyLimit: BODY_LIMIT,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // an incoming x-request-id is kept when it is a sane token, so one id follows a request across services
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id']
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+    },
     // one log line per request, written in onResponse below
     logController: new LogController({ disableRequestLogging: true }),
     ...overrides

@@ -32,8 +32,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --scenarios <list>    ${SCENARIOS.join(',')} (default: all)
   --stores <list>       ${STORES.join(',')} (default: all; postgres is skipped when PostgreSQL or Redis is unreachable)
   --batch <list>        ${BATCHES.join(',')}: BATCH_MAX=1 and/or the default BATCH_MAX (default: both)
-  --list-bookings <n>   bookings seeded for the list scenario (default 100000)
-  --quick               --duration 3 --warmup 1: every scenario on one store in about a minute
+  --list-bookings <n>   bookings seeded for the list scenario (default 100000; 10000 with --quick)
+  --quick               --duration 3 --warmup 1 --list-bookings 10000: every scenario on one store in about a minute
   -h, --help            this text
 `
 
@@ -85,7 +85,7 @@ export function parseOptions (argv: string[]): BenchOptions | null {
     scenarios: list('scenarios', values.scenarios, SCENARIOS),
     stores: list('stores', values.stores, STORES),
     batches: list('batch', values.batch, BATCHES),
-    listBookings: positive('list-bookings', values['list-bookings'], 100_000, { integer: true }),
+    listBookings: positive('list-bookings', values['list-bookings'], quick ? 10_000 : 100_000, { integer: true }),
     quick
   }
 }

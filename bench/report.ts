@@ -10,7 +10,7 @@ import os from 'node:os'
 import { join } from 'node:path'
 import type { BenchOptions, StoreName } from './options.ts'
 import type { LoadResult } from './load.ts'
-import { BOOKING_SCENARIOS, serverErrors, type Row } from './scenarios.ts'
+import { BOOKING_SCENARIOS, LIST_USERS, labelOf, serverErrors, type Row } from './scenarios.ts'
 
 export interface Ratios {
   /** req/s of the row ÷ req/s of `health` on the same store */
@@ -95,6 +95,20 @@ export function markdownTable (rows: Row[], ratios: Map<Row, Ratios>): string {
   const head = `| ${COLUMNS.map(c => c.title).join(' | ')} |`
   const rule = `|${COLUMNS.map(c => c.right ? '---:' : ':---').join('|')}|`
   return [head, rule, ...rows.map(r => `| ${cells(r, ratios.get(r)!).join(' | ')} |`)].join('\n')
+}
+
+/** Lines that go under the table: what the list rows ran on, rows that could not run. */
+export function tableNotes (rows: Row[]): string[] {
+  const out: string[] = []
+  for (const row of rows) {
+    if (row.scenario === 'list' && row.seed !== null) {
+      const seed = row.seed
+      out.push(`list, list-user on ${row.store}: ${seed.status['201'] ?? 0} bookings seeded through POST /bookings ` +
+        `(${LIST_USERS} users), in ${seed.seconds.toFixed(1)} s = ${seed.createdPerSec.toFixed(0)} bookings/s (not measured)`)
+    }
+    if (row.error !== undefined) out.push(`${labelOf(row)}: did not complete: ${row.error.split('\n')[0]}`)
+  }
+  return out
 }
 
 export interface Target {
@@ -212,6 +226,7 @@ export function writeResults (dir: string, report: Report): string[] {
     markdownTable(rows, ratios),
     '',
     '`vs health`: req/s as a share of GET /health req/s on the same machine and run; `default/b1`: bookings/s with the default BATCH_MAX over BATCH_MAX=1.',
+    ...tableNotes(rows).map(line => `- ${line}`),
     ...(skippedLines.length > 0 ? ['', ...skippedLines] : []),
     ...(targets.length > 0 ? ['', 'Targets (the issue states them for PostgreSQL + Redis):', '', ...targets.map(t => `- ${t.met === null ? 'n/a' : t.met ? 'met' : '**missed**'}: ${t.store}, ${t.target}: ${t.measured}`)] : []),
     ...(failures.length > 0 ? ['', 'Failures:', '', ...failures.map(f => `- ${f}`)] : []),

@@ -11,7 +11,7 @@ import { installInterruptHandler, withUndo } from './cleanup.ts'
 import { parseOptions, USAGE, type BatchName, type BenchOptions, type StoreName } from './options.ts'
 import { progress } from './progress.ts'
 import {
-  computeRatios, environment, evaluateTargets, headerLine, targetLines, textTable, writeResults
+  computeRatios, environment, evaluateTargets, headerLine, tableNotes, targetLines, textTable, writeResults
 } from './report.ts'
 import { BOOKING_SCENARIOS, labelOf, newRow, runBooking, runHealth, runList, serverErrors, type Context, type Row, type RowScenario } from './scenarios.ts'
 import { SERVER_VARIABLES } from './server.ts'
@@ -158,6 +158,7 @@ async function main (): Promise<number> {
   progress.log(`\n${headerLine(env, opts)}`)
   progress.log('vs health = req/s / GET /health req/s (same store, same run); default/b1 = bookings/s, default BATCH_MAX / BATCH_MAX=1\n')
   progress.log(textTable(rows, ratios))
+  for (const line of tableNotes(rows)) progress.log(line)
   for (const [store, reason] of Object.entries(skipped)) progress.log(`\n${store} skipped: ${reason}`)
   if (targets.length > 0) {
     progress.log('\nTargets (the issue states them for PostgreSQL + Redis):')

@@ -107,8 +107,9 @@ async function warmAndMeasure (ctx: Context, row: Row, spec: Omit<LoadSpec, 'lab
   progress.log(`  measuring ${opts.duration} s`)
   row.run = await runLoad({ ...base, label: `${label}: measuring`, duration: opts.duration })
   for (const [phase, result] of [['warm-up', row.warmup], ['run', row.run]] as const) {
-    if (!result.drained) row.notes.push(`${phase}: ${result.unanswered} request(s) left unanswered at the end`)
-    if (result.errors > 0) row.notes.push(`${phase}: ${result.errors} connection error(s), ${result.timeouts} timeout(s)`)
+    if (!result.drained) row.notes.push(`${phase}: the graceful end was not possible (autocannon internals changed?); requests in flight were cut off`)
+    if (result.errors > 0) row.notes.push(`${phase}: ${result.errors} connection error(s), ${result.timeouts} of them timeouts (no answer in 10 s)`)
+    if (result.unanswered > 0) row.notes.push(`${phase}: ${result.unanswered} request(s) without an answer: the booking count is checked as a range`)
   }
 }
 
@@ -233,6 +234,7 @@ export async function runList (ctx: Context): Promise<Row[]> {
     if (count(seed!, 201) < opts.listBookings) seedNotes.push(`seeding stored ${count(seed!, 201)} of ${opts.listBookings} bookings`)
     const statuses = Object.entries(seed!.status).filter(([code]) => code !== '201')
     if (statuses.length > 0) seedNotes.push(`seeding answers other than 201: ${statuses.map(([c, n]) => `${c}: ${n}`).join(', ')}`)
+    if (seed!.errors > 0) seedNotes.push(`seeding: ${seed!.errors} connection error(s), ${seed!.timeouts} of them timeouts (no answer in 10 s)`)
 
     const user = userOf(42)
     for (const [row, path] of [

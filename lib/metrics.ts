@@ -10,6 +10,8 @@ export type BookingOutcome = typeof BOOKING_OUTCOMES[number]
 
 export function createMetrics (register: Registry) {
   collectDefaultMetrics({ register })
+  // prom-client's default set has three gauges named *_total, which promtool rejects (prometheus/client_js#283)
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) register.removeSingleMetric(name)
   const registers = [register]
   const metrics = {
     register,

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyError } from 'fastify'
 import { DomainError } from '../lib/errors.ts'
 import {
   BookingInputSchema, BookingListQuerySchema, BookingSchema, ErrorEnvelopeSchema, IdParamsSchema,
@@ -27,9 +28,13 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
           503: ErrorEnvelopeSchema
         }
       },
-      // requests refused before the handler (bad input) still count as booking outcomes
+      // Requests refused before the handler (bad input, too large, bad JSON) still count as
+      // booking outcomes; domain errors are counted by the booking service itself.
       onError: async (_request, _reply, error) => {
-        if ((error as { validation?: unknown }).validation !== undefined) metrics.bookings.inc({ outcome: 'invalid' })
+        if (error instanceof DomainError) return
+        const status = (error as FastifyError).statusCode ?? 500
+        if (status === 429) metrics.bookings.inc({ outcome: 'limit' })
+        else if (status >= 400 && status < 500) metrics.bookings.inc({ outcome: 'invalid' })
       }
     }, async (request, reply) => {
       const { eventId, sectionId, qty, userId } = request.body
