@@ -10,6 +10,7 @@ import errorsPlugin from './plugins/errors.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import mongoPlugin from './plugins/mongo.ts'
 import postgresPlugin from './plugins/postgres.ts'
+import rateLimitPlugin from './plugins/rate-limit.ts'
 import redisPlugin from './plugins/redis.ts'
 import storePlugin from './plugins/store.ts'
 import swaggerPlugin from './plugins/swagger.ts'
@@ -54,6 +55,7 @@ export default async function app (fastify: FastifyInstance, opts: ConfigPluginO
   await fastify.register(postgresPlugin)
   await fastify.register(mongoPlugin)
   await fastify.register(redisPlugin)
+  await fastify.register(rateLimitPlugin)
   await fastify.register(storePlugin)
   await fastify.register(bookingPlugin)
 

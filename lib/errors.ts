@@ -60,3 +60,10 @@ export class RetryableConflict extends Error {
     this.name = 'RetryableConflict'
   }
 }
+
+/** Too many booking requests from one user in the rate-limit window. */
+export class RateLimitedError extends DomainError {
+  constructor (retryAfterSeconds: number, max: number) {
+    super('RATE_LIMITED', `Too many booking requests: at most ${max} per window, retry in ${retryAfterSeconds} s`, { retryAfter: retryAfterSeconds })
+  }
+}

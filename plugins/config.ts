@@ -18,7 +18,9 @@ export const ConfigSchema = Type.Object({
   LOCK_TTL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
   LOCK_WAIT_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 5000 }),
   BATCH_MAX: Type.Integer({ minimum: 1, maximum: 10_000, default: 256 }),
-  SOLD_OUT_CACHE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 1000 })
+  SOLD_OUT_CACHE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 1000 }),
+  RATE_LIMIT_MAX: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, maximum: 86_400_000, default: 60_000 })
 })
 
 export type RawConfig = Static<typeof ConfigSchema>

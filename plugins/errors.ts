@@ -8,6 +8,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   NOT_FOUND: 404,
   SOLD_OUT: 409,
   IDEMPOTENCY_KEY_REUSED: 422,
+  RATE_LIMITED: 429,
   BUSY: 503,
   STORE_UNAVAILABLE: 503
 }
@@ -49,6 +50,14 @@ export default fp(async (fastify) => {
   const bodyAjv = new Ajv({ ...base, coerceTypes: false })
   const textAjv = new Ajv({ ...base, coerceTypes: 'array' })
   fastify.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema))
+
+  // POST /api/bookings/:id/cancel needs no body, but many clients send the JSON
+  // content type with an empty one: read that as no body instead of an error.
+  const parseJson = fastify.getDefaultJsonParser('error', 'error')
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, undefined)
+    else parseJson(request, body as string, done)
+  })
 
   fastify.setErrorHandler((error: FastifyError | DomainError, request, reply) => {
     if (error instanceof DomainError) {

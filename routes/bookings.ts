@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError } from 'fastify'
-import { DomainError } from '../lib/errors.ts'
+import { DomainError, RateLimitedError } from '../lib/errors.ts'
 import {
   BookingInputSchema, BookingListQuerySchema, BookingSchema, ErrorEnvelopeSchema, IdParamsSchema,
   IdempotencyHeadersSchema, OkSchema, PageSchema
@@ -8,6 +8,9 @@ import {
 
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { booking, metrics } = fastify
+  // plugins/rate-limit.ts decorates rateLimit when RATE_LIMIT_MAX > 0; one handler
+  // for both aliases, so they share one count per user
+  const rateLimited = fastify.hasDecorator('rateLimit') ? { preHandler: fastify.rateLimit() } : {}
 
   // The seed served bookings at /bookings; /api/bookings is the same handler.
   for (const url of ['/bookings', '/api/bookings']) {
@@ -28,13 +31,14 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
           503: ErrorEnvelopeSchema
         }
       },
+      ...rateLimited,
       // Requests refused before the handler (bad input, too large, bad JSON) still count as
       // booking outcomes; domain errors are counted by the booking service itself.
       onError: async (_request, _reply, error) => {
+        if (error instanceof RateLimitedError) metrics.bookings.inc({ outcome: 'limit' })
         if (error instanceof DomainError) return
         const status = (error as FastifyError).statusCode ?? 500
-        if (status === 429) metrics.bookings.inc({ outcome: 'limit' })
-        else if (status >= 400 && status < 500) metrics.bookings.inc({ outcome: 'invalid' })
+        if (status >= 400 && status < 500) metrics.bookings.inc({ outcome: 'invalid' })
       }
     }, async (request, reply) => {
       const { eventId, sectionId, qty, userId } = request.body

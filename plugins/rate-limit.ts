@@ -1,0 +1,28 @@
+import rateLimit from '@fastify/rate-limit'
+import fp from 'fastify-plugin'
+import { RateLimitedError } from '../lib/errors.ts'
+
+/**
+ * Optional per-user limit on booking requests (RATE_LIMIT_MAX per
+ * RATE_LIMIT_WINDOW_MS; 0 = off). Counted in Redis when REDIS_NODES is set, so
+ * the limit holds across instances; if Redis fails the limit is skipped rather
+ * than refusing sales.
+ */
+export default fp(async (fastify) => {
+  const { RATE_LIMIT_MAX, RATE_LIMIT_WINDOW_MS } = fastify.config
+  if (RATE_LIMIT_MAX === 0) return
+  await fastify.register(rateLimit, {
+    global: false,
+    max: RATE_LIMIT_MAX,
+    timeWindow: RATE_LIMIT_WINDOW_MS,
+    // routes/bookings.ts runs it as a preHandler: after body parsing, so the key
+    // can be the user rather than the load balancer's address
+    keyGenerator: (request) => {
+      const userId = (request.body as { userId?: unknown } | undefined)?.userId
+      return typeof userId === 'string' ? `user:${userId}` : `ip:${request.ip}`
+    },
+    ...(fastify.redis.length > 0 ? { redis: fastify.redis[0], nameSpace: 'booking-rate-limit:' } : {}),
+    skipOnError: true,
+    errorResponseBuilder: (_request, context) => new RateLimitedError(Math.ceil(context.ttl / 1000), context.max)
+  })
+}, { name: 'rate-limit', dependencies: ['config', 'redis'] })

@@ -1,0 +1,48 @@
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { buildApp, STORE_SETUPS, tempDataDir } from '../helpers/build-app.ts'
+import { missing } from '../helpers/services.ts'
+
+async function section (app: FastifyInstance) {
+  const res = await app.inject({ method: 'POST', url: '/api/events', payload: { name: 'Limited', sections: [{ name: 'A', price: 1, capacity: 100 }] } })
+  const event = res.json().data
+  return { eventId: event._id as string, sectionId: event.sections[0]._id as string }
+}
+
+const book = (app: FastifyInstance, ids: object, userId: string, url = '/bookings') =>
+  app.inject({ method: 'POST', url, payload: { ...ids, qty: 1, userId } })
+
+t.test('off by default: no limit', async t => {
+  const app = await buildApp(t, { DATA_DIR: tempDataDir(t) })
+  const ids = await section(app)
+  const statuses = await Promise.all(Array.from({ length: 12 }, async () => (await book(app, ids, 'eager')).statusCode))
+  t.same(statuses, Array(12).fill(201))
+})
+
+t.test('RATE_LIMIT_MAX per user: 429 RATE_LIMITED beyond it, other users unaffected', async t => {
+  const app = await buildApp(t, { DATA_DIR: tempDataDir(t), RATE_LIMIT_MAX: '3' })
+  const ids = await section(app)
+  const first = [await book(app, ids, 'eager'), await book(app, ids, 'eager', '/api/bookings'), await book(app, ids, 'eager')]
+  t.same(first.map(r => r.statusCode), [201, 201, 201])
+  const limited = await book(app, ids, 'eager', '/api/bookings')
+  t.equal(limited.statusCode, 429, 'both aliases count toward one limit')
+  t.match(limited.json(), { success: false, error: { code: 'RATE_LIMITED', retryAfter: Number } })
+  t.ok(Number(limited.headers['retry-after']) > 0, 'Retry-After header')
+  t.equal((await book(app, ids, 'patient')).statusCode, 201, 'another user still books')
+  const metrics = (await app.inject('/metrics')).body
+  t.match(metrics, /^bookings_total\{outcome="limit"\} 1$/m)
+  t.equal((await app.inject(`/bookings?eventId=${ids.eventId}`)).json().data.total, 4, 'the limited request booked nothing')
+})
+
+const pgRedis = STORE_SETUPS.find(s => s.name === 'postgres+redis')!
+t.test('with Redis the limit holds across instances', { skip: await missing('postgres', 'redis') }, async t => {
+  const env = { ...await pgRedis.env(t), RATE_LIMIT_MAX: '2' }
+  const a = await buildApp(t, env)
+  const b = await buildApp(t, env)
+  const ids = await section(a)
+  const user = `shared-${Date.now()}`
+  t.equal((await book(a, ids, user)).statusCode, 201)
+  t.equal((await book(b, ids, user)).statusCode, 201)
+  t.equal((await book(a, ids, user)).statusCode, 429, 'the third request, on either instance, is limited')
+  t.equal((await book(b, ids, user)).statusCode, 429)
+})
