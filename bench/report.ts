@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import type { BenchOptions, StoreName } from './options.ts'
 import type { LoadResult } from './load.ts'
 import { BOOKING_SCENARIOS, LIST_USERS, labelOf, serverErrors, type Row } from './scenarios.ts'
+import { inheritedEnv } from './server.ts'
 
 export interface Ratios {
   /** req/s of the row ÷ req/s of `health` on the same store */
@@ -179,8 +180,10 @@ export function environment (): Environment {
 }
 
 export function headerLine (env: Environment, opts: BenchOptions): string {
+  const inherited = Object.entries(inheritedEnv()).map(([k, v]) => `${k}=${v}`).join(' ')
   return `${env.timestamp}  node ${env.node}  ${env.cpu} x ${env.cores}  load avg ${env.loadAverageAtStart.join(' ')}  ` +
-    `autocannon ${env.autocannon}: ${opts.connections} connections, pipelining ${opts.pipelining}, ${opts.duration} s measured after ${opts.warmup} s warm-up`
+    `autocannon ${env.autocannon}: ${opts.connections} connections, pipelining ${opts.pipelining}, ${opts.duration} s measured after ${opts.warmup} s warm-up` +
+    (inherited === '' ? '' : `  servers with ${inherited}`)
 }
 
 export interface Report {

@@ -13,7 +13,7 @@ import { withUndo } from './cleanup.ts'
 import { checkViaApi, checkViaSql, combine, type CheckPart, type Expected, type InvariantResult } from './invariants.ts'
 import { runLoad, type LoadResult, type LoadSpec } from './load.ts'
 import { progress } from './progress.ts'
-import { api, bookingBody, createEvent, withServer, type Stopped } from './server.ts'
+import { api, bookingBody, createEvent, inheritedEnv, withServer, type Stopped } from './server.ts'
 import { redact, type Database, type StoreBackend } from './stores.ts'
 
 /** Seats of a section that must not sell out during a run (the API's largest capacity). */
@@ -63,8 +63,9 @@ export function newRow (scenario: RowScenario, store: StoreName, batch: BatchNam
   return { scenario, store, batch, request, expect: expectedStatuses(scenario), warmup: null, run: null, seed: null, setupCreated: 0, invariant: null, server: { env: {}, exits: [] }, notes: [] }
 }
 
+/** The server's configuration: the database, LOG_LEVEL=warn, BATCH_MAX=1 or the default, and inherited tuning variables. */
 function serverEnv (db: Database, batch: BatchName | '-'): Record<string, string> {
-  return { ...db.env, LOG_LEVEL: 'warn', ...(batch === '1' ? { BATCH_MAX: '1' } : {}) }
+  return { ...inheritedEnv(), ...db.env, LOG_LEVEL: 'warn', ...(batch === '1' ? { BATCH_MAX: '1' } : {}) }
 }
 
 /** The server's variables as recorded: connection strings without passwords. */

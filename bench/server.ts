@@ -14,6 +14,18 @@ export const SERVER_VARIABLES = [
   'STORE', 'DATABASE_URL', 'MONGODB_URI', 'REDIS_NODES', 'DATA_DIR', 'BATCH_MAX', 'LOG_LEVEL', 'LOG_PRETTY', 'PORT', 'HOST'
 ]
 
+/** Tuning variables a benchmark server does inherit from this shell (e.g. PG_POOL_SIZE=30 npm run bench); recorded with the results. */
+export const INHERITED_VARIABLES = ['PG_POOL_SIZE', 'LOCK_TTL_MS', 'LOCK_WAIT_MS', 'SOLD_OUT_CACHE_MS', 'BODY_LIMIT']
+
+export function inheritedEnv (): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const name of INHERITED_VARIABLES) {
+    const value = process.env[name]
+    if (value !== undefined) out[name] = value
+  }
+  return out
+}
+
 export interface Stopped {
   /** exit code after SIGTERM, or 'killed' when it had to be SIGKILLed */
   exit: number | null | 'killed'

@@ -7,7 +7,7 @@
  */
 import type { ClientSession, MongoClient } from 'mongodb'
 import { allocate, publicBooking, type BookingRequest, type StoredBooking } from '../allocation.ts'
-import { RetryableConflict, StoreUnavailableError } from '../errors.ts'
+import { RetryableConflict } from '../errors.ts'
 import { newId } from '../ids.ts'
 import type { Booking, BookingListQuery, Event, EventInput, Page, PageQuery } from '../schemas.ts'
 import {
@@ -16,7 +16,8 @@ import {
   eventFromDocument, eventToDocument, incrementSection, isMongoUnavailable, isRetryableMongoError,
   parseId, sectionProjection, supportsTransactions, type BookingDocument, type EventDocument
 } from './mongo-documents.ts'
-import { MAX_TRANSACTION_ATTEMPTS, type BatchResult, type CancelResult, type Store, type StoreObserver } from './store.ts'
+import { newEvent, type BatchResult, type CancelResult, type Store, type StoreObserver } from './store.ts'
+import { storeRunner } from './store-errors.ts'
 
 /** The client belongs to the caller (plugins/mongo.ts), who closes it; the database is the URI's. */
 export function createMongoStore (client: MongoClient, options: { observer?: StoreObserver } = {}): Store {
@@ -25,45 +26,22 @@ export function createMongoStore (client: MongoClient, options: { observer?: Sto
   const events = db.collection<EventDocument>(EVENTS)
   const bookings = db.collection<BookingDocument>(BOOKINGS)
 
-  const isRetryable = (err: unknown): boolean => err instanceof RetryableConflict || isRetryableMongoError(err)
-
-  function classify (err: unknown): unknown {
-    if (err instanceof StoreUnavailableError) return err
-    if (isMongoUnavailable(err)) {
-      observer?.error?.('unavailable')
-      return new StoreUnavailableError(err)
-    }
-    observer?.error?.(isRetryable(err) ? 'conflict' : 'query')
-    return err
-  }
+  const run = storeRunner({ isRetryable: isRetryableMongoError, isUnavailable: isMongoUnavailable }, observer)
+  const read = run.read
 
   /**
    * withTransaction retries TransientTransactionError and unknown commit results
-   * itself; this loop adds the bounded retry for our own conflicts and key races.
+   * itself; run.transaction adds the bounded retry for our own conflicts and key races.
    */
   async function transaction<T> (operation: string, fn: (session: ClientSession) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
+    return await run.transaction(operation, async () => {
       const session = client.startSession()
       try {
         return await session.withTransaction(fn, TRANSACTION_OPTIONS)
-      } catch (err) {
-        if (isRetryable(err) && attempt < MAX_TRANSACTION_ATTEMPTS) {
-          observer?.retry?.(operation)
-          continue
-        }
-        throw classify(err)
       } finally {
         await session.endSession()
       }
-    }
-  }
-
-  async function read<T> (fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn()
-    } catch (err) {
-      throw classify(err)
-    }
+    })
   }
 
   return {
@@ -89,14 +67,7 @@ export function createMongoStore (client: MongoClient, options: { observer?: Sto
     },
 
     async createEvent (input: EventInput) {
-      const event: Event = {
-        _id: newId(),
-        name: input.name,
-        createdAt: new Date().toISOString(),
-        sections: input.sections.map(s => ({
-          _id: newId(), name: s.name, price: Math.round(s.price * 100) / 100, capacity: s.capacity, remaining: s.capacity
-        }))
-      }
+      const event = newEvent(input)
       // One document: the event and its sections are written atomically without a transaction.
       await read(() => events.insertOne(eventToDocument(event)))
       return event

@@ -5,12 +5,13 @@
  * the distributed lock only keeps transactions from queueing on that row.
  */
 import { allocate, publicBooking, type BookingRequest, type StoredBooking } from '../allocation.ts'
-import { RetryableConflict, StoreUnavailableError } from '../errors.ts'
+import { RetryableConflict } from '../errors.ts'
 import { newId } from '../ids.ts'
 import type { Booking, BookingListQuery, Event, EventInput, Page, PageQuery } from '../schemas.ts'
 import { MIGRATION_LOCK_ID, SCHEMA_SQL } from './sql-schema.ts'
 import { isRetryableSqlError, isSqlUnavailable, type SqlClient, type SqlQueryable } from './sql-client.ts'
-import { MAX_TRANSACTION_ATTEMPTS, type BatchResult, type CancelResult, type Store, type StoreKind, type StoreObserver } from './store.ts'
+import { newEvent, type BatchResult, type CancelResult, type Store, type StoreKind, type StoreObserver } from './store.ts'
+import { storeRunner } from './store-errors.ts'
 
 const BOOKING_COLUMNS = `id, event_id, section_id, user_id, qty, unit_price::float8 AS unit_price,
   amount::float8 AS amount, status, idempotency_key, request_hash, created_at, cancelled_at`
@@ -86,39 +87,10 @@ const EVENT_SELECT = `SELECT e.id, e.name, e.created_at, s.id AS section_id, s.n
 export function createSqlStore (client: SqlClient, options: { kind: StoreKind, observer?: StoreObserver }): Store {
   const { kind, observer } = options
 
-  /** Runs a transaction, again on a conflict (bounded), and turns a lost database into StoreUnavailableError. */
-  async function transaction<T> (operation: string, fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await client.transaction(fn)
-      } catch (err) {
-        const retryable = err instanceof RetryableConflict || isRetryableSqlError(err)
-        if (retryable && attempt < MAX_TRANSACTION_ATTEMPTS) {
-          observer?.retry?.(operation)
-          continue
-        }
-        throw classify(err)
-      }
-    }
-  }
-
-  async function read<T> (fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn()
-    } catch (err) {
-      throw classify(err)
-    }
-  }
-
-  function classify (err: unknown): unknown {
-    if (err instanceof StoreUnavailableError) return err
-    if (isSqlUnavailable(err)) {
-      observer?.error?.('unavailable')
-      return new StoreUnavailableError(err)
-    }
-    observer?.error?.(err instanceof RetryableConflict || isRetryableSqlError(err) ? 'conflict' : 'query')
-    return err
-  }
+  const run = storeRunner({ isRetryable: isRetryableSqlError, isUnavailable: isSqlUnavailable }, observer)
+  const transaction = async <T>(operation: string, fn: (tx: SqlQueryable) => Promise<T>): Promise<T> =>
+    await run.transaction(operation, async () => await client.transaction(fn))
+  const read = run.read
 
   async function eventsById (db: SqlQueryable, ids: string[]): Promise<Event[]> {
     if (ids.length === 0) return []
@@ -146,14 +118,7 @@ export function createSqlStore (client: SqlClient, options: { kind: StoreKind, o
     },
 
     async createEvent (input: EventInput) {
-      const event: Event = {
-        _id: newId(),
-        name: input.name,
-        createdAt: new Date().toISOString(),
-        sections: input.sections.map(s => ({
-          _id: newId(), name: s.name, price: Math.round(s.price * 100) / 100, capacity: s.capacity, remaining: s.capacity
-        }))
-      }
+      const event = newEvent(input)
       await transaction('create_event', async (tx) => {
         await tx.query('INSERT INTO events (id, name, created_at) VALUES ($1, $2, $3)', [event._id, event.name, event.createdAt])
         await tx.query(

@@ -3,6 +3,8 @@
  * the same contract suite (test/store-contract.ts).
  */
 import type { BookingRequest, Decision, StoredBooking } from '../allocation.ts'
+import { roundMoney } from '../allocation.ts'
+import { newId } from '../ids.ts'
 import type { Booking, BookingListQuery, Event, EventInput, Page, PageQuery } from '../schemas.ts'
 
 export type StoreKind = 'embedded' | 'postgres' | 'mongo'
@@ -64,3 +66,15 @@ export interface Store {
 
 /** Bounded retries of a transaction that hit a conflict; every adapter uses the same bound. */
 export const MAX_TRANSACTION_ATTEMPTS = 5
+
+/** A new event as every store saves it: fresh ids, prices in cents, every section full. */
+export function newEvent (input: EventInput): Event {
+  return {
+    _id: newId(),
+    name: input.name,
+    createdAt: new Date().toISOString(),
+    sections: input.sections.map(s => ({
+      _id: newId(), name: s.name, price: roundMoney(s.price), capacity: s.capacity, remaining: s.capacity
+    }))
+  }
+}
