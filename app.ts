@@ -43,6 +43,8 @@ export function appOptions ({ logger, ...overrides }: Omit<FastifyServerOptions,
     },
     // one log line per request, written in onResponse below
     logController: new LogController({ disableRequestLogging: true }),
+    // requests still arriving on open connections during shutdown are served, not refused
+    return503OnClosing: false,
     ...overrides
   }
 }
@@ -59,8 +61,13 @@ export default async function app (fastify: FastifyInstance, opts: ConfigPluginO
   await fastify.register(storePlugin)
   await fastify.register(bookingPlugin)
 
-  fastify.addHook('onRequest', async (request, reply) => {
+  // While shutting down, answers close their connection: the requests in flight
+  // finish, then no idle keep-alive socket holds the process open.
+  let closing = false
+  fastify.addHook('preClose', async () => { closing = true })
+  fastify.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    if (closing) reply.header('connection', 'close')
   })
   fastify.addHook('onResponse', async (request, reply) => {
     request.log.info({

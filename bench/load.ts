@@ -93,7 +93,8 @@ export async function runLoad (spec: LoadSpec): Promise<LoadResult> {
   const start = performance.now()
   let lastAnswer = start
   let responses = 0
-  let gracefulEnd = bySeconds
+  /** set when requests in flight were cut off: no graceful end possible, or the watchdog stopped a seeding run */
+  let cutOff = false
   let settle!: (err: unknown, result?: autocannon.Result) => void
   const finished = new Promise<autocannon.Result>((resolve, reject) => {
     settle = (err, result) => { if (err === null || err === undefined) resolve(result!); else reject(err) }
@@ -106,11 +107,13 @@ export async function runLoad (spec: LoadSpec): Promise<LoadResult> {
     : setTimeout(() => {
       for (const client of clients) {
         if (typeof client.reqsMade === 'number' && client.reqsMade > 0) client.responseMax = client.reqsMade
-        else gracefulEnd = false
+        else cutOff = true
       }
-      if (!gracefulEnd) instance.stop()
+      if (cutOff) instance.stop()
     }, spec.duration * 1000)
-  const watchdog = spec.maxSeconds === undefined ? undefined : setTimeout(() => instance.stop(), spec.maxSeconds * 1000)
+  const watchdog = spec.maxSeconds === undefined
+    ? undefined
+    : setTimeout(() => { cutOff = true; instance.stop() }, spec.maxSeconds * 1000)
   const total = bySeconds ? spec.duration : spec.amount!
   const ticker = setInterval(() => {
     const elapsed = (performance.now() - start) / 1000
@@ -145,7 +148,7 @@ export async function runLoad (spec: LoadSpec): Promise<LoadResult> {
     latencyMs: { p50: raw.latency.p50, p90: raw.latency.p90, p99: raw.latency.p99, max: raw.latency.max, mean: raw.latency.mean },
     errors: raw.errors,
     timeouts: raw.timeouts,
-    drained: gracefulEnd || !bySeconds,
+    drained: !cutOff,
     unanswered,
     raw
   }

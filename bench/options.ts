@@ -33,7 +33,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --stores <list>       ${STORES.join(',')} (default: all; postgres is skipped when PostgreSQL or Redis is unreachable)
   --batch <list>        ${BATCHES.join(',')}: BATCH_MAX=1 and/or the default BATCH_MAX (default: both)
   --list-bookings <n>   bookings seeded for the list scenario (default 100000; 10000 with --quick)
-  --quick               --duration 3 --warmup 1 --list-bookings 10000: every scenario on one store in about a minute
+  --quick               --duration 3 --warmup 1 --list-bookings 10000: short runs for a quick look
   -h, --help            this text
 `
 

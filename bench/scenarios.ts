@@ -108,7 +108,7 @@ async function warmAndMeasure (ctx: Context, row: Row, spec: Omit<LoadSpec, 'lab
   progress.log(`  measuring ${opts.duration} s`)
   row.run = await runLoad({ ...base, label: `${label}: measuring`, duration: opts.duration })
   for (const [phase, result] of [['warm-up', row.warmup], ['run', row.run]] as const) {
-    if (!result.drained) row.notes.push(`${phase}: the graceful end was not possible (autocannon internals changed?); requests in flight were cut off`)
+    if (!result.drained) row.notes.push(`${phase}: no graceful end (autocannon internals changed?): requests in flight were cut off`)
     if (result.errors > 0) row.notes.push(`${phase}: ${result.errors} connection error(s), ${result.timeouts} of them timeouts (no answer in 10 s)`)
     if (result.unanswered > 0) row.notes.push(`${phase}: ${result.unanswered} request(s) without an answer: the booking count is checked as a range`)
   }
@@ -210,7 +210,8 @@ export async function runList (ctx: Context): Promise<Row[]> {
       seed = await runLoad({
         label: `  ${labelOf(byEvent)}: seeding`,
         url: server.url,
-        connections: opts.connections,
+        // autocannon refuses more connections than requests
+        connections: Math.min(opts.connections, opts.listBookings),
         pipelining: opts.pipelining,
         duration: 0,
         amount: opts.listBookings,
@@ -232,9 +233,10 @@ export async function runList (ctx: Context): Promise<Row[]> {
     progress.log('  checking invariants (SQL on the stored data)')
     const invariant = combine(expected, [apiPart!, await checkViaSql(db, eventId, expected)])
     const seedNotes = [...seedRow.notes]
-    if (count(seed!, 201) < opts.listBookings) seedNotes.push(`seeding stored ${count(seed!, 201)} of ${opts.listBookings} bookings`)
+    if (count(seed!, 201) < opts.listBookings) seedNotes.push(`seeding got ${count(seed!, 201)} 201s for ${opts.listBookings} requests`)
     const statuses = Object.entries(seed!.status).filter(([code]) => code !== '201')
     if (statuses.length > 0) seedNotes.push(`seeding answers other than 201: ${statuses.map(([c, n]) => `${c}: ${n}`).join(', ')}`)
+    if (!seed!.drained) seedNotes.push(`seeding stopped after ${SEED_MAX_SECONDS} s`)
     if (seed!.errors > 0) seedNotes.push(`seeding: ${seed!.errors} connection error(s), ${seed!.timeouts} of them timeouts (no answer in 10 s)`)
 
     const user = userOf(42)
