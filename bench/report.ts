@@ -105,7 +105,7 @@ export function tableNotes (rows: Row[]): string[] {
     if (row.scenario === 'list' && row.seed !== null) {
       const seed = row.seed
       out.push(`list, list-user on ${row.store}: ${seed.status['201'] ?? 0} bookings seeded through POST /bookings ` +
-        `(${LIST_USERS} users), in ${seed.seconds.toFixed(1)} s = ${seed.createdPerSec.toFixed(0)} bookings/s (not measured)`)
+        `(${Math.min(LIST_USERS, seed.status['201'] ?? 0)} users), in ${seed.seconds.toFixed(1)} s = ${seed.createdPerSec.toFixed(0)} bookings/s (not measured)`)
     }
     if (row.error !== undefined) out.push(`${labelOf(row)}: did not complete: ${row.error.split('\n')[0]}`)
   }
@@ -124,7 +124,8 @@ export interface Target {
 export function evaluateTargets (rows: Row[], ratios: Map<Row, Ratios>): Target[] {
   const out: Target[] = []
   const stores = [...new Set(rows.map(r => r.store))]
-  const pct = (x: number | null): string => x === null ? 'n/a' : `${(x * 100).toFixed(0)}%`
+  // one decimal: a target of 25 % missed by a hair must not print as "25%"
+  const pct = (x: number | null): string => x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`
   for (const store of stores) {
     const find = (scenario: string, batch: string): Row | undefined => rows.find(r => r.store === store && r.scenario === scenario && r.batch === batch && r.run !== null)
     const hot = find('hot', 'default')

@@ -171,11 +171,16 @@ export function createBookingService (options: BookingServiceOptions) {
     }
   }
 
-  /** Drains one section's queue batch by batch; a lone request runs at once, with no timer. */
+  /** Drains one section's queue batch by batch; a lone request waits no timer, only its turn of the event loop. */
   async function drainQueue (key: string, queue: SectionQueue): Promise<void> {
-    await null // let the caller record this drain before it can finish
     try {
-      while (queue.pending.length > 0) await runBatch(key, queue)
+      while (queue.pending.length > 0) {
+        // One turn of the event loop first: requests already read from their sockets
+        // join this batch. Without it an in-process store (PGlite answers without
+        // yielding) would decide one request per batch.
+        await new Promise<void>(resolve => setImmediate(resolve))
+        await runBatch(key, queue)
+      }
     } finally {
       queues.delete(key)
       running.delete(key)

@@ -7,7 +7,12 @@ export class DomainError extends Error {
   readonly details: Record<string, unknown>
 
   constructor (code: string, message: string, details: Record<string, unknown> = {}) {
+    // Expected outcomes (sold out, busy, ...) need no stack trace, and capturing
+    // one is most of the cost of answering a sold-out section.
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
     super(message)
+    Error.stackTraceLimit = limit
     this.name = new.target.name
     this.code = code
     this.details = details

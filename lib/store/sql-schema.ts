@@ -41,5 +41,6 @@ CREATE TABLE IF NOT EXISTS bookings (
 );
 CREATE INDEX IF NOT EXISTS bookings_event ON bookings (event_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS bookings_user ON bookings (user_id, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS bookings_event_user ON bookings (event_id, user_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS bookings_section ON bookings (section_id, created_at DESC, id DESC);
 `

@@ -109,6 +109,9 @@ export function createSqlStore (client: SqlClient, options: { kind: StoreKind, o
           await tx.query(statement)
         }
       })
+      // Fresh planner statistics (sampled, so bounded in time): PGlite runs no
+      // autovacuum, and without them list filters pick whole-index scans.
+      await read(() => client.query('ANALYZE events, sections, bookings'))
     },
 
     close: () => client.close(),
