@@ -8,6 +8,7 @@
  * - list / list-user: GET /bookings pages (by event, by event + user) over
  *   bookings seeded through the API (seeding is not measured).
  */
+import type autocannon from 'autocannon'
 import { type BatchName, type BenchOptions, type StoreName } from './options.ts'
 import { withUndo } from './cleanup.ts'
 import { checkViaApi, checkViaSql, combine, type CheckPart, type Expected, type InvariantResult } from './invariants.ts'
@@ -150,19 +151,7 @@ export async function runBooking (ctx: Context, scenario: 'hot' | 'spread' | 'so
         row.setupCreated = 1
       }
       if (scenario === 'spread') {
-        let next = 0
-        await warmAndMeasure(ctx, row, {
-          url: server.url,
-          method: 'POST',
-          path: '/bookings',
-          requests: [{
-            method: 'POST',
-            path: '/bookings',
-            headers: { 'content-type': 'application/json' },
-            // round-robin over the sections, across all connections
-            setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] })
-          }]
-        })
+        await warmAndMeasure(ctx, row, { url: server.url, method: 'POST', path: '/bookings', requests: roundRobinBookings(bodies) })
       } else {
         await warmAndMeasure(ctx, row, { url: server.url, method: 'POST', path: '/bookings', body: bodies[0] })
       }
@@ -206,7 +195,6 @@ export async function runList (ctx: Context): Promise<Row[]> {
       eventId = event.eventId
       const sectionId = event.sections[0]._id
       const bodies = Array.from({ length: LIST_USERS }, (_, i) => bookingBody(eventId, sectionId, userOf(i)))
-      let next = 0
       seed = await runLoad({
         label: `  ${labelOf(byEvent)}: seeding`,
         url: server.url,
@@ -218,12 +206,7 @@ export async function runList (ctx: Context): Promise<Row[]> {
         maxSeconds: SEED_MAX_SECONDS,
         method: 'POST',
         path: '/bookings',
-        requests: [{
-          method: 'POST',
-          path: '/bookings',
-          headers: { 'content-type': 'application/json' },
-          setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] })
-        }]
+        requests: roundRobinBookings(bodies)
       })
       const expected = { created: count(seed, 201), unanswered: seed.unanswered }
       progress.log(`  seeded ${expected.created} in ${seed.seconds.toFixed(1)} s (${seed.createdPerSec.toFixed(0)} bookings/s); checking invariants (API)`)
@@ -261,6 +244,17 @@ export async function runList (ctx: Context): Promise<Row[]> {
     }
   })
   return rows
+}
+
+/** POST /bookings with the given bodies in turn, across all connections. */
+function roundRobinBookings (bodies: string[]) {
+  let next = 0
+  return [{
+    method: 'POST' as const,
+    path: '/bookings',
+    headers: { 'content-type': 'application/json' },
+    setupRequest: (request: autocannon.Request) => ({ ...request, body: bodies[next++ % bodies.length] })
+  }]
 }
 
 function userOf (i: number): string {

@@ -21,7 +21,10 @@ CREATE TABLE IF NOT EXISTS sections (
   price     numeric(12, 2) NOT NULL,
   capacity  int NOT NULL CHECK (capacity > 0),
   -- the last line of defence: no code path can make remaining negative
-  remaining int NOT NULL CHECK (remaining >= 0 AND remaining <= capacity)
+  remaining int NOT NULL CHECK (remaining >= 0 AND remaining <= capacity),
+  -- booking rows of the section, any status, kept by the booking transaction:
+  -- list totals by event or section without counting 100,000s of rows
+  bookings  int NOT NULL DEFAULT 0 CHECK (bookings >= 0)
 );
 CREATE INDEX IF NOT EXISTS sections_event ON sections (event_id, position);
 

@@ -80,6 +80,18 @@ function toEvents (rows: EventRow[]): Event[] {
   return [...events.values()]
 }
 
+/** `WHERE a = $1 AND b = $2` over the filters that are set. */
+function whereClause (filters: Array<[string, string | undefined]>): { clause: string, params: string[] } {
+  const params: string[] = []
+  const where: string[] = []
+  for (const [column, value] of filters) {
+    if (value === undefined) continue
+    params.push(value)
+    where.push(`${column} = $${params.length}`)
+  }
+  return { clause: where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`, params }
+}
+
 const EVENT_SELECT = `SELECT e.id, e.name, e.created_at, s.id AS section_id, s.name AS section_name,
   s.price::float8 AS price, s.capacity, s.remaining
   FROM events e JOIN sections s ON s.event_id = e.id`
@@ -174,7 +186,8 @@ export function createSqlStore (client: SqlClient, options: { kind: StoreKind, o
         // One statement: the conditional update, then all inserts only if it matched.
         const { rows: [result] } = await tx.query<{ remaining: number | null }>(
           `WITH upd AS (
-             UPDATE sections SET remaining = remaining - $2 WHERE id = $1 AND remaining >= $2 RETURNING remaining
+             UPDATE sections SET remaining = remaining - $2, bookings = bookings + $12
+               WHERE id = $1 AND remaining >= $2 RETURNING remaining
            ), ins AS (
              INSERT INTO bookings (id, event_id, section_id, user_id, qty, unit_price, amount, status,
                                    idempotency_key, request_hash, created_at)
@@ -187,7 +200,7 @@ export function createSqlStore (client: SqlClient, options: { kind: StoreKind, o
            SELECT (SELECT remaining FROM upd) AS remaining, (SELECT count(*) FROM ins) AS inserted`,
           [sectionId, allocation.taken, eventId, price, rows[0].createdAt,
             rows.map(b => b._id), rows.map(b => b.userId), rows.map(b => b.qty), rows.map(b => b.amount),
-            rows.map(b => b.idempotencyKey ?? null), rows.map(b => b.requestHash ?? null)])
+            rows.map(b => b.idempotencyKey ?? null), rows.map(b => b.requestHash ?? null), rows.length])
         // The row lock makes this unreachable; if it ever happens, decide again on fresh data.
         if (result.remaining === null) throw new RetryableConflict('remaining fell below the batch total')
         return { decisions: allocation.decisions, remaining: result.remaining }
@@ -206,24 +219,22 @@ export function createSqlStore (client: SqlClient, options: { kind: StoreKind, o
     },
 
     async listBookings (query: BookingListQuery): Promise<Page<Booking>> {
-      const where: string[] = []
-      const params: unknown[] = []
-      const filters: Array<[string, string | undefined]> = [
+      const { clause, params } = whereClause([
         ['event_id', query.eventId], ['section_id', query.sectionId], ['user_id', query.userId], ['status', query.status]
-      ]
-      for (const [column, value] of filters) {
-        if (value === undefined) continue
-        params.push(value)
-        where.push(`${column} = $${params.length}`)
-      }
-      const clause = where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`
+      ])
+      // Filtered by event and/or section only: the sections' booking counters give the total.
+      const counted = query.userId === undefined && query.status === undefined
+        ? whereClause([['event_id', query.eventId], ['id', query.sectionId]])
+        : undefined
       return await read(async () => {
         const [page, count] = await Promise.all([
           client.query<BookingRow>(
             `SELECT ${BOOKING_COLUMNS} FROM bookings ${clause} ORDER BY created_at DESC, id DESC
              LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
             [...params, query.limit, (query.page - 1) * query.limit]),
-          client.query<{ total: number }>(`SELECT count(*)::int AS total FROM bookings ${clause}`, params)
+          counted === undefined
+            ? client.query<{ total: number }>(`SELECT count(*)::int AS total FROM bookings ${clause}`, params)
+            : client.query<{ total: number }>(`SELECT coalesce(sum(bookings), 0)::int AS total FROM sections ${counted.clause}`, counted.params)
         ])
         return { items: page.rows.map(r => publicBooking(toBooking(r))), total: count.rows[0].total, page: query.page, limit: query.limit }
       })

@@ -5,17 +5,16 @@
  * app, which must report them in GET /health/ready (503 naming the dependency,
  * then 200 again) and answer bookings with 503, never 500.
  */
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
+import { execFile, spawnSync } from 'node:child_process'
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { buildApp, tempDataDir } from '../helpers/build-app.ts'
+import { redisServerAvailable, throwawayRedis } from '../helpers/redis-server.ts'
 import { freePort } from '../helpers/server-process.ts'
 
 const execFileAsync = promisify(execFile)
@@ -51,45 +50,6 @@ async function createEvent (app: FastifyInstance, capacity: number): Promise<{ e
   if (res.statusCode !== 201) throw new Error(`POST /api/events answered ${res.statusCode}: ${res.body}`)
   const event = res.json().data
   return { eventId: event._id, sectionId: event.sections[0]._id }
-}
-
-// ---------------------------------------------------------------------------
-// A throwaway redis-server, a child of this process
-
-function redisMissing (): string | undefined {
-  const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' })
-  return probe.error === undefined ? undefined : 'redis-server not installed (apt-get install redis-server)'
-}
-
-interface RedisServer { port: number, child: ChildProcess, stop: () => Promise<void> }
-
-async function startRedis (port: number): Promise<RedisServer> {
-  const child = spawn('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'
-  ], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const output: string[] = []
-  const readyLine = new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', line => {
-      output.push(line)
-      if (line.includes('Ready to accept connections')) resolve()
-    })
-    createInterface({ input: child.stderr! }).on('line', line => output.push(line))
-    child.once('exit', code => reject(new Error(`redis-server exited with ${code}:\n${output.join('\n')}`)))
-    child.once('error', reject)
-  })
-  let timer: NodeJS.Timeout | undefined
-  await Promise.race([readyLine, new Promise((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output.join('\n')}`)), SETTLE_MS)
-  })]).finally(() => clearTimeout(timer))
-  return {
-    port,
-    child,
-    async stop () {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      child.kill('SIGKILL')
-      await once(child, 'exit')
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -187,18 +147,12 @@ async function createCluster (t: { teardown: (fn: () => unknown) => void }): Pro
 
 // ---------------------------------------------------------------------------
 
-const redisSkip = redisMissing()
+const redisSkip = await redisServerAvailable()
 if (redisSkip !== undefined) console.log(`# SKIPPED Redis readiness faults: ${redisSkip}`)
 
 t.test('a Redis node going down and coming back', { skip: redisSkip }, async t => {
-  const port = await freePort()
-  let redis = await startRedis(port)
-  const killOnExit = (): void => { redis.child.kill('SIGKILL') }
-  process.once('exit', killOnExit)
-  t.teardown(async () => {
-    process.off('exit', killOnExit)
-    await redis.stop()
-  })
+  const redis = await throwawayRedis(t)
+  const { port } = redis
   t.not(port, 6379, 'never the shared Redis')
 
   const app = await buildApp(t, { DATA_DIR: tempDataDir(t), REDIS_NODES: `redis://127.0.0.1:${port}`, LOCK_WAIT_MS: '300' })
@@ -210,7 +164,7 @@ t.test('a Redis node going down and coming back', { skip: redisSkip }, async t =
   const { eventId, sectionId } = await createEvent(app, 10)
   t.equal((await app.inject({ method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 1, userId: 'before' } })).statusCode, 201)
 
-  await redis.stop()
+  await redis.kill()
   const down = await readyUntil(app, 503)
   t.equal(down.status, 503, 'not ready once Redis is killed')
   t.equal(down.body.success, false)
@@ -226,7 +180,7 @@ t.test('a Redis node going down and coming back', { skip: redisSkip }, async t =
   t.ok(await metricValue(app, /^lock_failures_total\{reason="unavailable"\}/) >= 1, 'counted as a lock failure for lack of quorum')
   t.equal(await metricValue(app, /^bookings_total\{outcome="busy"\}/), 1, 'counted as busy')
 
-  redis = await startRedis(port)
+  await redis.start()
   const back = await readyUntil(app, 200)
   t.equal(back.status, 200, 'ready again once Redis is back on the same port')
   t.equal(back.body.data?.checks?.[node]?.ok, true)

@@ -162,6 +162,7 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     t.equal(new Set([...byEvent.items, ...page2.items].map(b => b._id)).size, 4, 'pages do not overlap')
     t.equal((await store.listBookings({ userId: user, page: 1, limit: 10 })).total, 3)
     t.equal((await store.listBookings({ eventId: event._id, sectionId: s1._id, page: 1, limit: 10 })).total, 1)
+    t.equal((await store.listBookings({ sectionId: s0._id, page: 1, limit: 10 })).total, 3, 'by section alone')
     t.equal((await store.listBookings({ eventId: event._id, userId: 'nobody', page: 1, limit: 10 })).total, 0)
     const beyond = await store.listBookings({ eventId: event._id, page: 9, limit: 10 })
     t.same([beyond.items.length, beyond.total], [0, 4], 'a page past the end is empty but keeps the total')
@@ -182,6 +183,8 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     t.equal((await store.getEvent(event._id))!.sections[0].remaining, 3)
     t.equal(await store.cancelBooking('0123456789abcdef01234567'), null)
     t.equal((await store.listBookings({ eventId: event._id, status: 'cancelled', page: 1, limit: 10 })).total, 1)
+    t.equal((await store.listBookings({ eventId: event._id, page: 1, limit: 10 })).total, 1, 'a cancelled booking is still listed')
+    t.equal((await store.listBookings({ eventId: event._id, status: 'confirmed', page: 1, limit: 10 })).total, 0)
     await assertInvariant(t, store, event._id)
   })
 
