@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject } from 'ajv'
-import type { FastifyError } from 'fastify'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { DomainError } from '../lib/errors.ts'
 
@@ -41,6 +41,18 @@ export function describe (error: ErrorObject, part: string): string {
 }
 
 /**
+ * Answers a domain error in the envelope with its status. The error handler uses
+ * it, and so does the booking route directly: going through Fastify's error path
+ * costs a sold-out answer about a sixth of its throughput.
+ */
+export function replyDomainError (request: FastifyRequest, reply: FastifyReply, error: DomainError): FastifyReply {
+  const status = STATUS_BY_CODE[error.code] ?? 500
+  if (status === 503) reply.header('retry-after', String(error.details.retryAfter ?? 1))
+  if (status >= 500) request.log.warn({ code: error.code, err: error.cause ?? error }, error.message)
+  return reply.code(status).send({ success: false, error: { code: error.code, message: error.message, ...error.details } })
+}
+
+/**
  * Validation and the error envelope. Bodies are validated strictly (no type
  * coercion: "2" is not a qty); query strings, params and headers are text, so
  * those are coerced. Unknown fields are rejected, never silently dropped.
@@ -60,12 +72,7 @@ export default fp(async (fastify) => {
   })
 
   fastify.setErrorHandler((error: FastifyError | DomainError, request, reply) => {
-    if (error instanceof DomainError) {
-      const status = STATUS_BY_CODE[error.code] ?? 500
-      if (status === 503) reply.header('retry-after', String(error.details.retryAfter ?? 1))
-      if (status >= 500) request.log.warn({ code: error.code, err: error.cause ?? error }, error.message)
-      return reply.code(status).send({ success: false, error: { code: error.code, message: error.message, ...error.details } })
-    }
+    if (error instanceof DomainError) return replyDomainError(request, reply, error)
     if (error.validation !== undefined) {
       const first = error.validation[0] as ErrorObject
       const part = error.validationContext ?? 'body'

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError } from 'fastify'
 import { DomainError, RateLimitedError } from '../lib/errors.ts'
+import { replyDomainError } from '../plugins/errors.ts'
 import {
   BookingInputSchema, BookingListQuerySchema, BookingSchema, ErrorEnvelopeSchema, IdParamsSchema,
   IdempotencyHeadersSchema, OkSchema, PageSchema
@@ -49,8 +50,9 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
         request.log.info({ outcome: result.replayed ? 'replayed' : 'confirmed', bookingId: result.booking._id, eventId, sectionId, qty }, 'booking')
         return await reply.code(201).send({ success: true, data: result.booking })
       } catch (err) {
-        if (err instanceof DomainError) request.log.info({ outcome: err.code, eventId, sectionId, qty }, 'booking refused')
-        throw err
+        if (!(err instanceof DomainError)) throw err
+        request.log.info({ outcome: err.code, eventId, sectionId, qty }, 'booking refused')
+        return replyDomainError(request, reply, err)
       }
     })
 
