@@ -188,8 +188,6 @@ export function createBookingService (options: BookingServiceOptions) {
   }
 
   return {
-    store,
-
     createEvent: async (input: EventInput): Promise<Event> => await store.createEvent(input),
 
     async getEvent (id: string): Promise<Event> {

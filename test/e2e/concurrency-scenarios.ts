@@ -4,6 +4,7 @@
  * Used by `npm run test:concurrency` (prints tables) and concurrency.test.ts.
  */
 import pg from 'pg'
+import { scrapeUrl, total } from '../helpers/prometheus-text.ts'
 import { tempDataDir } from '../helpers/build-app.ts'
 import { startServer, type ServerProcess } from '../helpers/server-process.ts'
 import { createTestDatabase, REDIS_URL } from '../helpers/services.ts'
@@ -27,6 +28,8 @@ export interface ScenarioResult {
   sections: SectionRow[]
   /** every broken promise found, empty when all invariants hold */
   violations: string[]
+  /** service metrics summed over the instances, after the run */
+  metrics?: Record<string, number>
 }
 
 interface Answer { status: number, body: any, sectionId: string, qty: number }
@@ -151,7 +154,39 @@ export async function multiInstance (t: TestContext, { instances = 3, requests =
   } finally {
     await db.end()
   }
-  return await verify(`${instances} instances on PostgreSQL + Redis: ${requests} requests, qty 1-4, 10 sections`, servers[1 % instances], event._id, answers, extra)
+  const result = await verify(`${instances} instances on PostgreSQL + Redis: ${requests} requests, qty 1-4, 10 sections`, servers[1 % instances], event._id, answers, extra)
+  result.metrics = await metricsOf(servers)
+  const seats = answers.filter(a => a.status === 201).reduce((n, a) => n + a.qty, 0)
+  for (const [metric, expected] of [
+    ['bookings_total{confirmed}', result.statuses['201'] ?? 0],
+    ['bookings_total{sold_out}', result.statuses['409'] ?? 0],
+    ['booked_seats_total', seats]
+  ] as const) {
+    if (result.metrics[metric] !== expected) result.violations.push(`metric ${metric} is ${result.metrics[metric]}, the answers say ${expected}`)
+  }
+  return result
+}
+
+/** What an operator would read off the instances' /metrics after the run. */
+async function metricsOf (servers: ServerProcess[]): Promise<Record<string, number>> {
+  const scraped = await Promise.all(servers.map(async s => await scrapeUrl(s.url)))
+  const sum = (name: string, labels: Record<string, string> = {}) => scraped.reduce((n, e) => n + total(e, name, labels), 0)
+  return {
+    'bookings_total{confirmed}': sum('bookings_total', { outcome: 'confirmed' }),
+    'bookings_total{sold_out}': sum('bookings_total', { outcome: 'sold_out' }),
+    'bookings_total{busy}': sum('bookings_total', { outcome: 'busy' }),
+    'bookings_total{error}': sum('bookings_total', { outcome: 'error' }),
+    booked_seats_total: sum('booked_seats_total'),
+    'booking_batch_size count': sum('booking_batch_size_count'),
+    'booking_batch_size sum': sum('booking_batch_size_sum'),
+    'lock_acquire_seconds count': sum('lock_acquire_seconds_count'),
+    'lock_acquire_seconds sum': Math.round(sum('lock_acquire_seconds_sum') * 1000) / 1000,
+    lock_failures_total: sum('lock_failures_total'),
+    'store_transaction_seconds{book} count': sum('store_transaction_seconds_count', { operation: 'book' }),
+    store_transaction_retries_total: sum('store_transaction_retries_total'),
+    store_errors_total: sum('store_errors_total'),
+    'http_request_duration_seconds{POST /bookings} count': sum('http_request_duration_seconds_count', { method: 'POST', route: '/bookings' })
+  }
 }
 
 export function formatResult (r: ScenarioResult): string {
@@ -164,6 +199,7 @@ export function formatResult (r: ScenarioResult): string {
     `requests ${r.requests}; answers ${Object.entries(r.statuses).map(([s, n]) => `${s}: ${n}`).join(', ')}`,
     line(head),
     ...rows.map(line),
+    ...(r.metrics === undefined ? [] : ['metrics, summed over the instances:', ...Object.entries(r.metrics).map(([k, v]) => `  ${k} ${v}`)]),
     r.violations.length === 0 ? 'invariants: OK' : `VIOLATIONS (${r.violations.length}):\n  ${r.violations.slice(0, 20).join('\n  ')}`
   ].join('\n')
 }

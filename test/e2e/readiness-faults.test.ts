@@ -14,6 +14,7 @@ import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { buildApp, tempDataDir } from '../helpers/build-app.ts'
+import { one, parseExposition } from '../helpers/prometheus-text.ts'
 import { redisServerAvailable, throwawayRedis } from '../helpers/redis-server.ts'
 import { freePort } from '../helpers/server-process.ts'
 
@@ -39,10 +40,8 @@ async function readyUntil (app: FastifyInstance, status: number): Promise<Ready>
   }
 }
 
-async function metricValue (app: FastifyInstance, line: RegExp): Promise<number> {
-  const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
-  const found = text.split('\n').find(l => line.test(l))
-  return found === undefined ? NaN : Number(found.split(' ').at(-1))
+async function metricValue (app: FastifyInstance, name: string, labels: Record<string, string>): Promise<number> {
+  return one(parseExposition((await app.inject({ method: 'GET', url: '/metrics' })).body), name, labels)
 }
 
 async function createEvent (app: FastifyInstance, capacity: number): Promise<{ eventId: string, sectionId: string }> {
@@ -177,8 +176,8 @@ t.test('a Redis node going down and coming back', { skip: redisSkip }, async t =
   t.equal(refused.statusCode, 503, 'a booking without a lock quorum answers 503')
   t.equal(refused.json().error?.code, 'BUSY')
   t.ok(Number(refused.headers['retry-after']) >= 1, 'with Retry-After')
-  t.ok(await metricValue(app, /^lock_failures_total\{reason="unavailable"\}/) >= 1, 'counted as a lock failure for lack of quorum')
-  t.equal(await metricValue(app, /^bookings_total\{outcome="busy"\}/), 1, 'counted as busy')
+  t.ok(await metricValue(app, 'lock_failures_total', { reason: 'unavailable' }) >= 1, 'counted as a lock failure for lack of quorum')
+  t.equal(await metricValue(app, 'bookings_total', { outcome: 'busy' }), 1, 'counted as busy')
 
   await redis.start()
   const back = await readyUntil(app, 200)
@@ -222,7 +221,7 @@ t.test('PostgreSQL going down and coming back', { skip: pgSkip }, async t => {
   t.equal(read.json().error?.code, 'STORE_UNAVAILABLE')
   const create = await app.inject({ method: 'POST', url: '/api/events', payload: { name: 'x', sections: [{ name: 'A', price: 1, capacity: 1 }] } })
   t.equal(create.statusCode, 503, 'writes answer 503 too')
-  t.ok(await metricValue(app, /^store_errors_total\{kind="unavailable"\}/) >= 1, 'store_errors_total{kind="unavailable"} counted')
+  t.ok(await metricValue(app, 'store_errors_total', { kind: 'unavailable' }) >= 1, 'store_errors_total{kind="unavailable"} counted')
 
   await cluster.start()
   const back = await readyUntil(app, 200)
