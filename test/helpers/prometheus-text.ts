@@ -12,10 +12,13 @@ export interface Exposition {
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*/
 
+// Prometheus reads values with Go's ParseFloat: NaN and Inf in any letter case
+// (prom-client writes an empty event-loop-lag gauge as "Nan").
 function parseValue (raw: string, line: string): number {
-  if (raw === '+Inf') return Infinity
-  if (raw === '-Inf') return -Infinity
-  if (raw === 'NaN') return NaN
+  const word = raw.toLowerCase()
+  if (word === '+inf' || word === 'inf') return Infinity
+  if (word === '-inf') return -Infinity
+  if (word === 'nan') return NaN
   const value = Number(raw)
   if (raw === '' || Number.isNaN(value)) throw new Error(`bad sample value ${JSON.stringify(raw)} in line: ${line}`)
   return value
