@@ -5,7 +5,8 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 
 /** Every id is a 24-hex-digit ObjectId string, whatever the store. */
-export const IdSchema = Type.String({ pattern: '^[0-9a-fA-F]{24}$', description: '24 hex digits', examples: ['665f1c2b9a1e4b3c8d7e6f50'] })
+export const ID_PATTERN = '^[0-9a-fA-F]{24}$'
+export const IdSchema = Type.String({ pattern: ID_PATTERN, description: '24 hex digits', examples: ['665f1c2b9a1e4b3c8d7e6f50'] })
 
 export const MAX_QTY = 10
 export const MAX_SECTIONS = 100

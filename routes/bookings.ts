@@ -33,13 +33,13 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
         }
       },
       ...rateLimited,
-      // Requests refused before the handler (bad input, too large, bad JSON) still count as
-      // booking outcomes; domain errors are counted by the booking service itself.
+      // Requests refused before the handler (rate limit, bad input, too large, bad JSON)
+      // still count as booking outcomes; the handler's own outcomes are counted by the
+      // booking service and answered without the error path.
       onError: async (_request, _reply, error) => {
-        if (error instanceof RateLimitedError) metrics.bookings.inc({ outcome: 'limit' })
-        if (error instanceof DomainError) return
         const status = (error as FastifyError).statusCode ?? 500
-        if (status >= 400 && status < 500) metrics.bookings.inc({ outcome: 'invalid' })
+        if (error instanceof RateLimitedError) metrics.bookings.inc({ outcome: 'limit' })
+        else if (status >= 400 && status < 500) metrics.bookings.inc({ outcome: 'invalid' })
       }
     }, async (request, reply) => {
       const { eventId, sectionId, qty, userId } = request.body

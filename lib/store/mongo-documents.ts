@@ -9,7 +9,7 @@ import {
   type Document, type Filter, type IndexDescription, type Sort, type TransactionOptions, type UpdateFilter
 } from 'mongodb'
 import type { StoredBooking } from '../allocation.ts'
-import type { BookingListQuery, Event } from '../schemas.ts'
+import { ID_PATTERN, type BookingListQuery, type Event } from '../schemas.ts'
 
 export interface SectionDocument {
   _id: ObjectId
@@ -69,9 +69,11 @@ export const BOOKING_INDEXES: IndexDescription[] = [
   { key: { createdAt: -1, _id: -1 }, name: 'bookings_newest' }
 ]
 
+const ID = new RegExp(ID_PATTERN)
+
 /** The ObjectId of an API id, or null when it is not 24 hex digits (then nothing can match it). */
 export function parseId (id: string): ObjectId | null {
-  return /^[0-9a-fA-F]{24}$/.test(id) ? ObjectId.createFromHexString(id) : null
+  return ID.test(id) ? ObjectId.createFromHexString(id) : null
 }
 
 export function eventToDocument (event: Event): EventDocument {
