@@ -8,8 +8,6 @@ import bookingPlugin from './plugins/booking.ts'
 import configPlugin, { type ConfigPluginOptions } from './plugins/config.ts'
 import errorsPlugin from './plugins/errors.ts'
 import metricsPlugin from './plugins/metrics.ts'
-import mongoPlugin from './plugins/mongo.ts'
-import postgresPlugin from './plugins/postgres.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
 import redisPlugin from './plugins/redis.ts'
 import storePlugin from './plugins/store.ts'
@@ -20,7 +18,7 @@ import healthRoutes from './routes/health.ts'
 import metricsRoutes from './routes/metrics.ts'
 
 /** Largest accepted request body: a booking is ~150 bytes, an event with 100 sections ~10 KiB. */
-export const BODY_LIMIT = 64 * 1024
+const BODY_LIMIT = 64 * 1024
 
 const REQUEST_ID = /^[\x21-\x7E]{1,128}$/
 
@@ -54,8 +52,6 @@ export default async function app (fastify: FastifyInstance, opts: ConfigPluginO
   await fastify.register(metricsPlugin)
   await fastify.register(errorsPlugin)
   await fastify.register(swaggerPlugin)
-  await fastify.register(postgresPlugin)
-  await fastify.register(mongoPlugin)
   await fastify.register(redisPlugin)
   await fastify.register(rateLimitPlugin)
   await fastify.register(storePlugin)

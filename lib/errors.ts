@@ -2,11 +2,13 @@
  * Domain errors: plain classes with a stable `code`. plugins/errors.ts maps each
  * code to an HTTP status and the error envelope; lib/ never knows about HTTP.
  */
+export type ErrorCode = 'NOT_FOUND' | 'SOLD_OUT' | 'BUSY' | 'IDEMPOTENCY_KEY_REUSED' | 'STORE_UNAVAILABLE'
+
 export class DomainError extends Error {
-  readonly code: string
+  readonly code: ErrorCode
   readonly details: Record<string, unknown>
 
-  constructor (code: string, message: string, details: Record<string, unknown> = {}) {
+  constructor (code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
     // Expected outcomes (sold out, busy, ...) need no stack trace, and capturing
     // one is most of the cost of answering a sold-out section.
     const limit = Error.stackTraceLimit
@@ -63,12 +65,5 @@ export class RetryableConflict extends Error {
   constructor (reason: string) {
     super(`transaction conflict: ${reason}`)
     this.name = 'RetryableConflict'
-  }
-}
-
-/** Too many booking requests from one user in the rate-limit window. */
-export class RateLimitedError extends DomainError {
-  constructor (retryAfterSeconds: number, max: number) {
-    super('RATE_LIMITED', `Too many booking requests: at most ${max} per window, retry in ${retryAfterSeconds} s`, { retryAfter: retryAfterSeconds })
   }
 }

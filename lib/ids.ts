@@ -1,4 +1,4 @@
-import { ObjectId } from 'mongodb'
+import { ObjectId } from 'bson'
 
 /** A new id: ObjectId hex on every store, so ids look and validate the same everywhere. */
 export function newId (): string {

@@ -1,7 +1,7 @@
 /**
  * The service's Prometheus metrics, registered on a Registry the caller owns
  * (one per app, so two apps in one process never share counters). Labels are
- * closed sets: no ids, no raw URLs.
+ * closed sets: no ids, no raw URLs. The HTTP histogram is plugins/metrics.ts's.
  */
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client'
 
@@ -15,16 +15,9 @@ export function createMetrics (register: Registry) {
   const registers = [register]
   const metrics = {
     register,
-    httpDuration: new Histogram({
-      name: 'http_request_duration_seconds',
-      help: 'HTTP request duration in seconds, by method, route pattern and status code',
-      labelNames: ['method', 'route', 'status_code'] as const,
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers
-    }),
     bookings: new Counter({
       name: 'bookings_total',
-      help: 'Booking requests by outcome: confirmed, sold_out, limit, busy, replayed, invalid, error',
+      help: 'Booking requests by the outcome answered: confirmed, sold_out, limit, busy, replayed, invalid, error',
       labelNames: ['outcome'] as const,
       registers
     }),
@@ -40,13 +33,13 @@ export function createMetrics (register: Registry) {
     }),
     batchSize: new Histogram({
       name: 'booking_batch_size',
-      help: 'Booking requests decided together in one lock and one transaction',
+      help: 'Section operations (bookings, cancellations) decided together in one lock and one transaction',
       buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
       registers
     }),
     queueDepth: new Gauge({
       name: 'booking_queue_depth',
-      help: 'Booking requests waiting for their section batch, summed over sections',
+      help: 'Section operations waiting for their section batch, summed over sections',
       registers
     }),
     lockAcquire: new Histogram({
@@ -63,7 +56,7 @@ export function createMetrics (register: Registry) {
     }),
     storeTransaction: new Histogram({
       name: 'store_transaction_seconds',
-      help: 'Store transaction duration in seconds, retries included, by store and operation',
+      help: 'Store transaction duration in seconds, retries included, by store and operation (book: a section batch)',
       labelNames: ['store', 'operation'] as const,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers

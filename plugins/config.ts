@@ -33,11 +33,8 @@ declare module 'fastify' {
 }
 
 /** An explicit STORE wins; else MongoDB if MONGODB_URI is set, PostgreSQL if DATABASE_URL is, else embedded. */
-export function resolveStore (config: RawConfig): StoreKind {
-  const kind = config.STORE ?? (config.MONGODB_URI !== undefined ? 'mongo' : config.DATABASE_URL !== undefined ? 'postgres' : 'embedded')
-  if (kind === 'mongo' && config.MONGODB_URI === undefined) throw new Error('STORE=mongo needs MONGODB_URI (e.g. mongodb://localhost:27017/ticketing?replicaSet=rs0)')
-  if (kind === 'postgres' && config.DATABASE_URL === undefined) throw new Error('STORE=postgres needs DATABASE_URL (e.g. postgres://postgres@localhost:5432/postgres)')
-  return kind
+function resolveStore (config: RawConfig): StoreKind {
+  return config.STORE ?? (config.MONGODB_URI !== undefined ? 'mongo' : config.DATABASE_URL !== undefined ? 'postgres' : 'embedded')
 }
 
 export interface ConfigPluginOptions {

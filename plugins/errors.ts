@@ -1,16 +1,35 @@
 import { Ajv, type ErrorObject } from 'ajv'
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
-import { DomainError } from '../lib/errors.ts'
+import { DomainError, type ErrorCode } from '../lib/errors.ts'
+import type { BookingOutcome } from '../lib/metrics.ts'
 
-/** HTTP status of each domain error code. */
-const STATUS_BY_CODE: Record<string, number> = {
-  NOT_FOUND: 404,
-  SOLD_OUT: 409,
-  IDEMPOTENCY_KEY_REUSED: 422,
-  RATE_LIMITED: 429,
-  BUSY: 503,
-  STORE_UNAVAILABLE: 503
+/** An error the HTTP layer itself answers (the rate limit), in the same envelope as domain errors. */
+export class HttpError extends Error {
+  readonly statusCode: number
+  readonly code: string
+  readonly outcome: BookingOutcome
+  readonly details: Record<string, unknown>
+
+  constructor (statusCode: number, code: string, message: string, outcome: BookingOutcome, details: Record<string, unknown> = {}) {
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0 // an expected answer: no stack to capture
+    super(message)
+    Error.stackTraceLimit = limit
+    this.statusCode = statusCode
+    this.code = code
+    this.outcome = outcome
+    this.details = details
+  }
+}
+
+/** HTTP status and booking outcome of each domain error code. */
+const DOMAIN_ANSWERS: Record<ErrorCode, { status: number, outcome: BookingOutcome }> = {
+  NOT_FOUND: { status: 404, outcome: 'invalid' },
+  SOLD_OUT: { status: 409, outcome: 'sold_out' },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, outcome: 'invalid' },
+  BUSY: { status: 503, outcome: 'busy' },
+  STORE_UNAVAILABLE: { status: 503, outcome: 'error' }
 }
 
 /** Our codes for Fastify's own client errors. */
@@ -22,8 +41,16 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON'
 }
 
+interface Answer {
+  status: number
+  outcome: BookingOutcome
+  error: { code: string, message: string, [detail: string]: unknown }
+  /** what the log line carries besides the code: the cause of a 5xx */
+  cause?: unknown
+}
+
 /** The input field an ajv error is about, as `qty` or `sections.0.capacity`. */
-export function fieldOf (error: ErrorObject): string {
+function fieldOf (error: ErrorObject): string {
   const path = error.instancePath.split('/').filter(Boolean)
   const params = error.params as { additionalProperty?: string, missingProperty?: string }
   if (error.keyword === 'additionalProperties' && params.additionalProperty !== undefined) path.push(params.additionalProperty)
@@ -32,7 +59,7 @@ export function fieldOf (error: ErrorObject): string {
 }
 
 /** A message that names the field: "body.qty must be <= 10", "body.foo is not allowed". */
-export function describe (error: ErrorObject, part: string): string {
+function describe (error: ErrorObject, part: string): string {
   const field = fieldOf(error)
   const where = field === '' ? part : `${part}.${field}`
   if (error.keyword === 'additionalProperties') return `${where} is not allowed`
@@ -40,22 +67,31 @@ export function describe (error: ErrorObject, part: string): string {
   return `${where} ${error.message ?? 'is invalid'}`
 }
 
-/**
- * Answers a domain error in the envelope with its status. The error handler uses
- * it, and so does the booking route directly: going through Fastify's error path
- * costs a sold-out answer about a sixth of its throughput.
- */
-export function replyDomainError (request: FastifyRequest, reply: FastifyReply, error: DomainError): FastifyReply {
-  const status = STATUS_BY_CODE[error.code] ?? 500
-  if (status === 503) reply.header('retry-after', String(error.details.retryAfter ?? 1))
-  if (status >= 500) request.log.warn({ code: error.code, err: error.cause ?? error }, error.message)
-  return reply.code(status).send({ success: false, error: { code: error.code, message: error.message, ...error.details } })
+/** Every error's answer: status, envelope and outcome. Messages of 500s are hidden. */
+function answerOf (error: FastifyError | DomainError | HttpError): Answer {
+  if (error instanceof DomainError) {
+    const { status, outcome } = DOMAIN_ANSWERS[error.code]
+    return { status, outcome, error: { code: error.code, message: error.message, ...error.details }, cause: error.cause }
+  }
+  if (error instanceof HttpError) {
+    return { status: error.statusCode, outcome: error.outcome, error: { code: error.code, message: error.message, ...error.details } }
+  }
+  if (error.validation !== undefined) {
+    const first = error.validation[0] as ErrorObject
+    const part = error.validationContext ?? 'body'
+    return { status: 400, outcome: 'invalid', error: { code: 'VALIDATION_ERROR', message: describe(first, part), field: fieldOf(first) || part } }
+  }
+  const status = error.statusCode ?? 500
+  if (status < 500) return { status, outcome: 'invalid', error: { code: FASTIFY_CODES[error.code] ?? 'BAD_REQUEST', message: error.message } }
+  return { status: 500, outcome: 'error', error: { code: 'INTERNAL_ERROR', message: 'Internal Server Error' }, cause: error }
 }
 
 /**
- * Validation and the error envelope. Bodies are validated strictly (no type
- * coercion: "2" is not a qty); query strings, params and headers are text, so
- * those are coerced. Unknown fields are rejected, never silently dropped.
+ * Validation and the one error path: routes throw, this answers in the
+ * envelope, sets the request's booking outcome and writes the log line.
+ * Bodies are validated strictly (no type coercion: "2" is not a qty); query
+ * strings, params and headers are text, so those are coerced. Unknown fields
+ * are rejected, never silently dropped.
  */
 export default fp(async (fastify) => {
   const base = { useDefaults: true, removeAdditional: false, allErrors: false, strict: false } as const
@@ -71,25 +107,18 @@ export default fp(async (fastify) => {
     else parseJson(request, body as string, done)
   })
 
-  fastify.setErrorHandler((error: FastifyError | DomainError, request, reply) => {
-    if (error instanceof DomainError) return replyDomainError(request, reply, error)
-    if (error.validation !== undefined) {
-      const first = error.validation[0] as ErrorObject
-      const part = error.validationContext ?? 'body'
-      return reply.code(400).send({
-        success: false,
-        error: { code: 'VALIDATION_ERROR', message: describe(first, part), field: fieldOf(first) || part }
-      })
+  fastify.setErrorHandler((error: FastifyError | DomainError | HttpError, request, reply) => {
+    const answer = answerOf(error)
+    request.outcome = answer.outcome
+    if (answer.status === 500) {
+      request.log.error({ err: error }, 'unhandled error')
+    } else if (answer.status >= 500) {
+      reply.header('retry-after', String(answer.error.retryAfter ?? 1))
+      request.log.warn({ code: answer.error.code, err: answer.cause ?? error }, answer.error.message)
+    } else {
+      request.log.info({ code: answer.error.code }, answer.error.message)
     }
-    const status = error.statusCode ?? 500
-    if (status < 500) {
-      return reply.code(status).send({
-        success: false,
-        error: { code: FASTIFY_CODES[error.code] ?? 'BAD_REQUEST', message: error.message }
-      })
-    }
-    request.log.error({ err: error }, 'unhandled error')
-    return reply.code(500).send({ success: false, error: { code: 'INTERNAL_ERROR', message: 'Internal Server Error' } })
+    return reply.code(answer.status).send({ success: false, error: answer.error })
   })
 
   fastify.setNotFoundHandler((request, reply) => {
@@ -98,4 +127,4 @@ export default fp(async (fastify) => {
       error: { code: 'NOT_FOUND', message: `Route ${request.method} ${request.url.split('?')[0]} not found` }
     })
   })
-}, { name: 'errors' })
+}, { name: 'errors', dependencies: ['metrics'] })

@@ -1,23 +1,44 @@
 import fp from 'fastify-plugin'
-import { Registry } from 'prom-client'
-import { createMetrics, type Metrics } from '../lib/metrics.ts'
+import { Histogram, Registry } from 'prom-client'
+import { createMetrics, type BookingOutcome, type Metrics } from '../lib/metrics.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     metrics: Metrics
   }
+  interface FastifyRequest {
+    /** how a booking request was answered; set by its handler or by the error handler */
+    outcome: BookingOutcome | null
+  }
+  interface FastifyContextConfig {
+    /** the route's answers are counted in bookings_total{outcome} */
+    countsBookings?: boolean
+  }
 }
 
-/** A Registry of this app's own (never the global one) and the HTTP duration histogram. */
+/**
+ * A Registry of this app's own (never the global one), the domain metrics on
+ * it, and the two counted per answer: the HTTP duration histogram and, on
+ * booking routes, bookings_total by outcome.
+ */
 export default fp(async (fastify) => {
   const metrics = createMetrics(new Registry())
+  const httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration in seconds, by method, route pattern and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [metrics.register]
+  })
   fastify.decorate('metrics', metrics)
+  fastify.decorateRequest('outcome', null)
   fastify.addHook('onResponse', async (request, reply) => {
-    metrics.httpDuration.observe({
+    httpDuration.observe({
       method: request.method,
       // the route pattern, never the raw URL: label values stay a closed set
       route: request.routeOptions.url ?? 'unmatched',
       status_code: String(reply.statusCode)
     }, reply.elapsedTime / 1000)
+    if (request.routeOptions.config.countsBookings === true) metrics.bookings.inc({ outcome: request.outcome ?? 'error' })
   })
 }, { name: 'metrics' })

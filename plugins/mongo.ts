@@ -1,18 +1,13 @@
 import fp from 'fastify-plugin'
 import { MongoClient } from 'mongodb'
+import { createMongoStore } from '../lib/store/mongo-store.ts'
+import type { StoreObserver } from '../lib/store/store-errors.ts'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** the MongoDB client, when the MongoDB store is selected */
-    mongo?: MongoClient
-  }
-}
-
-/** One MongoClient for the MongoDB store: connected on start, closed on shutdown. */
-export default fp(async (fastify) => {
-  const { STORE, MONGODB_URI, MONGODB_POOL_SIZE, MONGODB_TIMEOUT_MS } = fastify.config
-  if (STORE !== 'mongo') return
-  const client = new MongoClient(MONGODB_URI as string, {
+/** The MongoDB store: one MongoClient on MONGODB_URI, connected on start, closed on shutdown. */
+export default fp<{ observer: StoreObserver }>(async (fastify, { observer }) => {
+  const { MONGODB_URI, MONGODB_POOL_SIZE, MONGODB_TIMEOUT_MS } = fastify.config
+  if (MONGODB_URI === undefined) throw new Error('STORE=mongo needs MONGODB_URI (e.g. mongodb://localhost:27017/ticketing?replicaSet=rs0)')
+  const client = new MongoClient(MONGODB_URI, {
     maxPoolSize: MONGODB_POOL_SIZE,
     serverSelectionTimeoutMS: MONGODB_TIMEOUT_MS,
     connectTimeoutMS: MONGODB_TIMEOUT_MS,
@@ -21,6 +16,6 @@ export default fp(async (fastify) => {
     retryWrites: true
   })
   await client.connect()
-  fastify.decorate('mongo', client)
   fastify.addHook('onClose', async () => { await client.close() })
+  fastify.decorate('store', createMongoStore(client, { observer }))
 }, { name: 'mongo', dependencies: ['config'] })

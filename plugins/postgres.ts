@@ -1,17 +1,13 @@
 import fp from 'fastify-plugin'
 import pg from 'pg'
+import { pgClient } from '../lib/store/pg-client.ts'
+import { createSqlStore } from '../lib/store/sql-store.ts'
+import type { StoreObserver } from '../lib/store/store-errors.ts'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** the PostgreSQL pool, when the PostgreSQL store is selected */
-    pg?: pg.Pool
-  }
-}
-
-/** One pg Pool for the PostgreSQL store, ended on close. */
-export default fp(async (fastify) => {
-  const { STORE, DATABASE_URL, PG_POOL_SIZE } = fastify.config
-  if (STORE !== 'postgres') return
+/** The PostgreSQL store: one pg Pool on DATABASE_URL, ended on shutdown. */
+export default fp<{ observer: StoreObserver }>(async (fastify, { observer }) => {
+  const { DATABASE_URL, PG_POOL_SIZE } = fastify.config
+  if (DATABASE_URL === undefined) throw new Error('STORE=postgres needs DATABASE_URL (e.g. postgres://postgres@localhost:5432/postgres)')
   const pool = new pg.Pool({
     connectionString: DATABASE_URL,
     max: PG_POOL_SIZE,
@@ -20,6 +16,6 @@ export default fp(async (fastify) => {
   })
   // an idle client losing its server must not crash the process; the next query reports it
   pool.on('error', (err) => fastify.log.warn({ err: err.message }, 'postgres idle client error'))
-  fastify.decorate('pg', pool)
   fastify.addHook('onClose', async () => { await pool.end() })
+  fastify.decorate('store', createSqlStore(pgClient(pool), { kind: 'postgres', observer }))
 }, { name: 'postgres', dependencies: ['config'] })

@@ -1,6 +1,6 @@
 import rateLimit from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
-import { RateLimitedError } from '../lib/errors.ts'
+import { HttpError } from './errors.ts'
 
 /**
  * Optional per-user limit on booking requests (RATE_LIMIT_MAX per
@@ -23,6 +23,9 @@ export default fp(async (fastify) => {
     },
     ...(fastify.redis.length > 0 ? { redis: fastify.redis[0], nameSpace: 'booking-rate-limit:' } : {}),
     skipOnError: true,
-    errorResponseBuilder: (_request, context) => new RateLimitedError(Math.ceil(context.ttl / 1000), context.max)
+    errorResponseBuilder: (_request, context) => {
+      const retryAfter = Math.ceil(context.ttl / 1000)
+      return new HttpError(429, 'RATE_LIMITED', `Too many booking requests: at most ${context.max} per window, retry in ${retryAfter} s`, 'limit', { retryAfter })
+    }
   })
-}, { name: 'rate-limit', dependencies: ['config', 'redis'] })
+}, { name: 'rate-limit', dependencies: ['config', 'redis', 'errors'] })

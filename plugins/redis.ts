@@ -12,11 +12,6 @@ declare module 'fastify' {
   }
 }
 
-/** Redis URLs in REDIS_NODES without their passwords, for logs and health output. */
-export function redisNodeName (client: Redis): string {
-  return `${client.options.host ?? '?'}:${client.options.port ?? '?'}`
-}
-
 /**
  * The section lock: RedLock over the REDIS_NODES servers (independent nodes,
  * quorum N/2+1), or an in-process lock when REDIS_NODES is not set.
@@ -27,9 +22,9 @@ export default fp(async (fastify) => {
   // No offline queue: a lock command to a node that is down fails at once and
   // counts as a vote against, instead of waiting for a reconnect.
   const clients = urls.map(url => new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 }))
-  for (const client of clients) {
-    client.on('error', (err) => fastify.log.debug({ err: err.message, node: redisNodeName(client) }, 'redis node error'))
-  }
+  clients.forEach((client, node) => {
+    client.on('error', (err) => fastify.log.debug({ err: err.message, node }, 'redis node error'))
+  })
   fastify.decorate('redis', clients)
   fastify.addHook('onClose', async () => { for (const client of clients) client.disconnect() })
 
@@ -47,5 +42,5 @@ export default fp(async (fastify) => {
   const locker = clients.length > 0 ? redlockLocker(clients, { ttlMs: LOCK_TTL_MS }) : localLocker()
   fastify.decorate('locker', locker)
   fastify.addHook('onClose', async () => { await locker.close() })
-  fastify.log.info({ lock: locker.kind, nodes: clients.map(redisNodeName) }, 'section lock ready')
+  fastify.log.info({ lock: locker.kind, nodes: locker.nodes.map(n => n.name) }, 'section lock ready')
 }, { name: 'redis', dependencies: ['config'] })

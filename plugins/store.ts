@@ -1,37 +1,34 @@
-import { resolve } from 'node:path'
 import fp from 'fastify-plugin'
-import { createMongoStore } from '../lib/store/mongo-store.ts'
-import { pgClient } from '../lib/store/pg-client.ts'
-import { pgliteClient } from '../lib/store/pglite-client.ts'
-import { createSqlStore } from '../lib/store/sql-store.ts'
-import type { Store, StoreObserver } from '../lib/store/store.ts'
+import type { Store, StoreKind } from '../lib/store/store.ts'
+import embedded from './embedded.ts'
+import mongo from './mongo.ts'
+import postgres from './postgres.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** the selected store, decorated by its client plugin */
     store: Store
   }
 }
 
-/** Builds the selected store (config STORE), runs its idempotent migration, closes it on shutdown. */
+/**
+ * One client plugin per store kind: a new store is one config value, one client
+ * plugin, one adapter. A client plugin is given the store observer, opens its
+ * client, decorates `store` on it and closes the client on shutdown.
+ */
+const CLIENT_PLUGINS: Record<StoreKind, typeof embedded> = { embedded, postgres, mongo }
+
+/** Registers the client plugin of the configured store (config STORE) and runs the store's idempotent migration. */
 export default fp(async (fastify) => {
-  const { STORE, DATA_DIR } = fastify.config
   const { metrics } = fastify
-  const observer: StoreObserver = {
-    retry: (operation) => metrics.storeRetries.inc({ store: STORE, operation }),
-    error: (kind) => metrics.storeErrors.inc({ kind })
-  }
-  let store: Store
-  if (STORE === 'mongo') {
-    store = createMongoStore(fastify.mongo!, { observer })
-  } else if (STORE === 'postgres') {
-    store = createSqlStore(pgClient(fastify.pg!), { kind: 'postgres', observer })
-  } else {
-    const dir = resolve(DATA_DIR)
-    store = createSqlStore(await pgliteClient(dir), { kind: 'embedded', observer })
-    fastify.log.info({ dataDir: dir }, 'embedded store: data kept under DATA_DIR')
-  }
-  fastify.addHook('onClose', async () => { await store.close() })
-  await store.init()
-  fastify.decorate('store', store)
-  fastify.log.info({ store: store.kind }, 'store ready')
-}, { name: 'store', dependencies: ['config', 'metrics', 'postgres', 'mongo'] })
+  const kind = fastify.config.STORE
+  await fastify.register(CLIENT_PLUGINS[kind], {
+    observer: {
+      transaction: (operation, seconds) => metrics.storeTransaction.observe({ store: kind, operation }, seconds),
+      retry: (operation) => metrics.storeRetries.inc({ store: kind, operation }),
+      error: (errorKind) => metrics.storeErrors.inc({ kind: errorKind })
+    }
+  })
+  await fastify.store.init()
+  fastify.log.info({ store: kind }, 'store ready')
+}, { name: 'store', dependencies: ['config', 'metrics'] })

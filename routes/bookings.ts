@@ -1,14 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyError } from 'fastify'
-import { DomainError, RateLimitedError } from '../lib/errors.ts'
-import { replyDomainError } from '../plugins/errors.ts'
 import {
   BookingInputSchema, BookingListQuerySchema, BookingSchema, ErrorEnvelopeSchema, IdParamsSchema,
   IdempotencyHeadersSchema, OkSchema, PageSchema
 } from '../lib/schemas.ts'
 
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { booking, metrics } = fastify
+  const { booking } = fastify
   // plugins/rate-limit.ts decorates rateLimit when RATE_LIMIT_MAX > 0; one handler
   // for both aliases, so they share one count per user
   const rateLimited = fastify.hasDecorator('rateLimit') ? { preHandler: fastify.rateLimit() } : {}
@@ -32,28 +29,16 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
           503: ErrorEnvelopeSchema
         }
       },
-      ...rateLimited,
-      // Requests refused before the handler (rate limit, bad input, too large, bad JSON)
-      // still count as booking outcomes; the handler's own outcomes are counted by the
-      // booking service and answered without the error path.
-      onError: async (_request, _reply, error) => {
-        const status = (error as FastifyError).statusCode ?? 500
-        if (error instanceof RateLimitedError) metrics.bookings.inc({ outcome: 'limit' })
-        else if (status >= 400 && status < 500) metrics.bookings.inc({ outcome: 'invalid' })
-      }
+      // every answer, refusals included, is counted in bookings_total{outcome}
+      config: { countsBookings: true },
+      ...rateLimited
     }, async (request, reply) => {
       const { eventId, sectionId, qty, userId } = request.body
-      const idempotencyKey = request.headers['idempotency-key']
-      try {
-        const result = await booking.book({ eventId, sectionId, qty, userId, idempotencyKey })
-        if (result.replayed) reply.header('idempotent-replayed', 'true')
-        request.log.info({ outcome: result.replayed ? 'replayed' : 'confirmed', bookingId: result.booking._id, eventId, sectionId, qty }, 'booking')
-        return await reply.code(201).send({ success: true, data: result.booking })
-      } catch (err) {
-        if (!(err instanceof DomainError)) throw err
-        request.log.info({ outcome: err.code, eventId, sectionId, qty }, 'booking refused')
-        return replyDomainError(request, reply, err)
-      }
+      const result = await booking.book({ eventId, sectionId, qty, userId, idempotencyKey: request.headers['idempotency-key'] })
+      request.outcome = result.replayed ? 'replayed' : 'confirmed'
+      if (result.replayed) reply.header('idempotent-replayed', 'true')
+      request.log.info({ outcome: request.outcome, bookingId: result.booking._id, eventId, sectionId, qty }, 'booking')
+      return await reply.code(201).send({ success: true, data: result.booking })
     })
 
     fastify.get(url, {

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ErrorEnvelopeSchema, HealthSchema, OkSchema } from '../lib/schemas.ts'
-import { redisNodeName } from '../plugins/redis.ts'
 
 const CHECK_TIMEOUT_MS = 2000
 
@@ -41,12 +40,13 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (_request, reply) => {
     const checks: Record<string, Check> = {}
-    const [store, ...nodes] = await Promise.all([
-      check(async () => await fastify.store.ping()),
-      ...fastify.redis.map(async client => await check(async () => await client.ping()))
+    const { store, locker } = fastify
+    const [storeCheck, ...nodeChecks] = await Promise.all([
+      check(async () => await store.ping()),
+      ...locker.nodes.map(async node => await check(node.ping))
     ])
-    checks[`store:${fastify.store.kind}`] = store
-    fastify.redis.forEach((client, i) => { checks[`redis:${redisNodeName(client)}`] = nodes[i] })
+    checks[`store:${store.kind}`] = storeCheck
+    locker.nodes.forEach((node, i) => { checks[`redis:${node.name}`] = nodeChecks[i] })
     const failing = Object.entries(checks).filter(([, c]) => !c.ok).map(([name]) => name)
     if (failing.length > 0) {
       reply.header('retry-after', '5')

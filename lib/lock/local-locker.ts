@@ -35,6 +35,7 @@ export function localLocker (): Locker {
 
   return {
     kind: 'local',
+    nodes: [],
     async withLock (key, waitMs, fn) {
       await acquire(key, waitMs)
       try {

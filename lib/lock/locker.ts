@@ -1,6 +1,16 @@
+/** One lock server, as readiness checks see it. */
+export interface LockNode {
+  /** host:port, never a password */
+  readonly name: string
+  /** resolves when the server answers */
+  ping: () => Promise<unknown>
+}
+
 /** The lock port: serializes writers of one section, within and across instances. */
 export interface Locker {
   readonly kind: 'local' | 'redlock'
+  /** the lock servers; none for the in-process lock */
+  readonly nodes: readonly LockNode[]
   /**
    * Runs fn while holding the exclusive lock on `key`, waiting at most `waitMs`
    * to get it (then LockUnavailableError, fn not run). The lock is released when

@@ -39,6 +39,10 @@ export function redlockLocker (clients: Redis[], options: RedlockLockerOptions):
 
   return {
     kind: 'redlock',
+    nodes: clients.map(client => ({
+      name: `${client.options.host ?? '?'}:${client.options.port ?? '?'}`,
+      ping: async () => await client.ping()
+    })),
     async withLock (key, waitMs, fn) {
       const deadline = Date.now() + waitMs
       return await local.withLock(key, waitMs, async () => {

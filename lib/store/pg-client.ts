@@ -45,7 +45,6 @@ export function pgClient (pool: pg.Pool): SqlClient {
       } finally {
         conn.release(broken)
       }
-    },
-    close: async () => {}
+    }
   }
 }

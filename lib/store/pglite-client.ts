@@ -1,18 +1,13 @@
-import { mkdirSync } from 'node:fs'
-import { PGlite } from '@electric-sql/pglite'
+import type { PGlite } from '@electric-sql/pglite'
 import type { SqlClient } from './sql-client.ts'
 
 /**
- * The embedded store's database: PGlite (PostgreSQL compiled to WASM) keeping
- * its files under `dataDir`, in this process. One process may open a data
- * directory at a time.
+ * A SqlClient over PGlite (PostgreSQL compiled to WASM, in this process). The
+ * database belongs to the caller (plugins/embedded.ts), who closes it.
  */
-export async function pgliteClient (dataDir: string): Promise<SqlClient> {
-  mkdirSync(dataDir, { recursive: true })
-  const db = await PGlite.create(dataDir)
+export function pgliteClient (db: PGlite): SqlClient {
   return {
     query: async (text, params) => await db.query(text, params),
-    transaction: async (fn) => await db.transaction(async (tx) => await fn({ query: async (text, params) => await tx.query(text, params) })),
-    close: async () => { if (!db.closed) await db.close() }
+    transaction: async (fn) => await db.transaction(async (tx) => await fn({ query: async (text, params) => await tx.query(text, params) }))
   }
 }

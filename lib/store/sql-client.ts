@@ -6,7 +6,6 @@ export interface SqlQueryable {
 export interface SqlClient extends SqlQueryable {
   /** Runs fn inside BEGIN/COMMIT on one connection; rolls back if fn throws. */
   transaction: <T>(fn: (tx: SqlQueryable) => Promise<T>) => Promise<T>
-  close: () => Promise<void>
 }
 
 /** SQLSTATEs after which the same transaction may simply be run again. */
@@ -16,9 +15,22 @@ const RETRYABLE_SQLSTATES = new Set([
   '23505' // unique_violation: a racing request stored the same idempotency key first
 ])
 
-export function sqlState (err: unknown): string | undefined {
+/** Node's socket errors: the connection could not be made, or was lost. */
+const NETWORK_ERRORS = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'
+])
+
+/** What pg and PGlite say, without a code, when a connection is gone or never came. */
+const LOST_CONNECTION = /Connection terminated|timeout exceeded when trying to connect|is not queryable|PGlite is closed/i
+
+function codeOf (err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
+  return typeof code === 'string' ? code : undefined
+}
+
+export function sqlState (err: unknown): string | undefined {
+  const code = codeOf(err)
+  return code !== undefined && !NETWORK_ERRORS.has(code) && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
 }
 
 export function isRetryableSqlError (err: unknown): boolean {
@@ -28,13 +40,13 @@ export function isRetryableSqlError (err: unknown): boolean {
 
 /**
  * True when the database itself is out of reach (connection refused or lost,
- * server shutting down): answered as 503, never as 500.
+ * server shutting down, too many connections): answered as 503, never as 500.
+ * Anything else (a bad query, a programming error) stays an error.
  */
 export function isSqlUnavailable (err: unknown): boolean {
+  const code = codeOf(err)
+  if (code !== undefined && NETWORK_ERRORS.has(code)) return true
   const state = sqlState(err)
   if (state !== undefined) return state.startsWith('08') || state.startsWith('57') || state === '53300'
-  const message = err instanceof Error ? err.message : ''
-  const code = (err as { code?: unknown } | null)?.code
-  return typeof code === 'string' ||
-    /connect|terminat|timeout|closed|ECONN/i.test(message)
+  return err instanceof Error && LOST_CONNECTION.test(err.message)
 }

@@ -1,17 +1,18 @@
 /**
- * The SQL store: one implementation for PostgreSQL and the embedded PGlite,
- * which run the same SQL. The section row lock (SELECT ... FOR UPDATE) and the
- * conditional update (remaining >= taken) are the guard against overselling;
- * the distributed lock only keeps transactions from queueing on that row.
+ * The SQL store: one adapter for PostgreSQL and the embedded PGlite, which run
+ * the same SQL. The section row lock (SELECT ... FOR UPDATE) and the guarded
+ * update (remaining >= taken - returned, CHECK remaining >= 0) keep seats from
+ * being sold twice; the distributed lock only keeps transactions from queueing
+ * on that row.
  */
-import { allocate, publicBooking, type BookingRequest, type StoredBooking } from '../allocation.ts'
-import { RetryableConflict } from '../errors.ts'
-import { newId } from '../ids.ts'
-import type { Booking, BookingListQuery, Event, EventInput, Page, PageQuery } from '../schemas.ts'
+import type { StoredBooking } from '../allocation.ts'
+import type { Event, Page } from '../schemas.ts'
+import type { SectionTx } from '../section-batch.ts'
+import type { StoreDriver } from './driver.ts'
 import { MIGRATION_LOCK_ID, SCHEMA_SQL } from './sql-schema.ts'
 import { isRetryableSqlError, isSqlUnavailable, type SqlClient, type SqlQueryable } from './sql-client.ts'
-import { newEvent, type BatchResult, type CancelResult, type Store, type StoreKind, type StoreObserver } from './store.ts'
-import { storeRunner } from './store-errors.ts'
+import { createStore, type Store, type StoreKind } from './store.ts'
+import type { StoreObserver } from './store-errors.ts'
 
 const BOOKING_COLUMNS = `id, event_id, section_id, user_id, qty, unit_price::float8 AS unit_price,
   amount::float8 AS amount, status, idempotency_key, request_hash, created_at, cancelled_at`
@@ -96,26 +97,74 @@ const EVENT_SELECT = `SELECT e.id, e.name, e.created_at, s.id AS section_id, s.n
   s.price::float8 AS price, s.capacity, s.remaining
   FROM events e JOIN sections s ON s.event_id = e.id`
 
-export function createSqlStore (client: SqlClient, options: { kind: StoreKind, observer?: StoreObserver }): Store {
-  const { kind, observer } = options
+/**
+ * A batch's whole write in one statement: the guarded section update, then the
+ * inserts and the cancellations only if it matched.
+ */
+const APPLY_SQL = `WITH upd AS (
+    UPDATE sections SET remaining = remaining - $2::int + $3::int, bookings = bookings + $4::int
+      WHERE id = $1 AND remaining >= $2::int - $3::int RETURNING remaining
+  ), ins AS (
+    INSERT INTO bookings (id, event_id, section_id, user_id, qty, unit_price, amount, status,
+                          idempotency_key, request_hash, created_at)
+    SELECT b.id, $5::text, $1, b.user_id, b.qty, $6::numeric, b.amount, 'confirmed', b.idempotency_key, b.request_hash, $7::timestamptz
+    FROM unnest($8::text[], $9::text[], $10::int[], $11::numeric[], $12::text[], $13::text[])
+         AS b(id, user_id, qty, amount, idempotency_key, request_hash)
+    WHERE EXISTS (SELECT 1 FROM upd)
+    RETURNING 1
+  ), cancelled AS (
+    UPDATE bookings SET status = 'cancelled', cancelled_at = $7
+      WHERE id = ANY($14::text[]) AND status = 'confirmed' AND EXISTS (SELECT 1 FROM upd)
+      RETURNING 1
+  )
+  SELECT (SELECT remaining FROM upd) AS remaining, (SELECT count(*)::int FROM cancelled) AS cancelled`
 
-  const run = storeRunner({ isRetryable: isRetryableSqlError, isUnavailable: isSqlUnavailable }, observer)
-  const transaction = async <T>(operation: string, fn: (tx: SqlQueryable) => Promise<T>): Promise<T> =>
-    await run.transaction(operation, async () => await client.transaction(fn))
-  const read = run.read
+function sectionTx (tx: SqlQueryable, eventId: string, sectionId: string): SectionTx {
+  let price = 0
+  return {
+    async lock () {
+      const { rows } = await tx.query<{ remaining: number, price: number }>(
+        'SELECT remaining, price::float8 AS price FROM sections WHERE id = $1 AND event_id = $2 FOR UPDATE',
+        [sectionId, eventId])
+      if (rows.length === 0) return null
+      price = rows[0].price
+      return rows[0]
+    },
+    async findKeys (keys) {
+      const { rows } = await tx.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = ANY($1::text[])`, [keys])
+      return rows.map(toBooking)
+    },
+    async lockBookings (ids) {
+      // after the section row, as every writer does: the two locks are always taken in one order
+      const { rows } = await tx.query<BookingRow>(
+        `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = ANY($1::text[]) AND section_id = $2 FOR UPDATE`, [ids, sectionId])
+      return rows.map(toBooking)
+    },
+    async apply ({ taken, returned, inserts, cancelled, at }) {
+      const { rows: [row] } = await tx.query<{ remaining: number | null, cancelled: number }>(APPLY_SQL, [
+        sectionId, taken, returned, inserts.length, eventId, price, at.toISOString(),
+        inserts.map(b => b._id), inserts.map(b => b.userId), inserts.map(b => b.qty), inserts.map(b => b.amount),
+        inserts.map(b => b.idempotencyKey ?? null), inserts.map(b => b.requestHash ?? null), cancelled])
+      // every cancelled booking was locked above: all of them change, or the section guard refused
+      return row.remaining !== null && row.cancelled === cancelled.length ? row.remaining : null
+    }
+  }
+}
 
-  async function eventsById (db: SqlQueryable, ids: string[]): Promise<Event[]> {
+function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
+  async function eventsById (ids: string[]): Promise<Event[]> {
     if (ids.length === 0) return []
-    const { rows } = await db.query<EventRow>(
+    const { rows } = await client.query<EventRow>(
       `${EVENT_SELECT} WHERE e.id = ANY($1::text[]) ORDER BY e.created_at DESC, e.id DESC, s.position`, [ids])
     return toEvents(rows)
   }
 
   return {
     kind,
+    errors: { isRetryable: isRetryableSqlError, isUnavailable: isSqlUnavailable },
 
-    async init () {
-      await transaction('migrate', async (tx) => {
+    async migrate () {
+      await client.transaction(async (tx) => {
         await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_ID])
         for (const statement of SCHEMA_SQL.split(';').map(s => s.trim()).filter(Boolean)) {
           await tx.query(statement)
@@ -123,18 +172,15 @@ export function createSqlStore (client: SqlClient, options: { kind: StoreKind, o
       })
       // Fresh planner statistics (sampled, so bounded in time): PGlite runs no
       // autovacuum, and without them list filters pick whole-index scans.
-      await read(() => client.query('ANALYZE events, sections, bookings'))
+      await client.query('ANALYZE events, sections, bookings')
     },
-
-    close: () => client.close(),
 
     async ping () {
-      await read(() => client.query('SELECT 1'))
+      await client.query('SELECT 1')
     },
 
-    async createEvent (input: EventInput) {
-      const event = newEvent(input)
-      await transaction('create_event', async (tx) => {
+    async insertEvent (event) {
+      await client.transaction(async (tx) => {
         await tx.query('INSERT INTO events (id, name, created_at) VALUES ($1, $2, $3)', [event._id, event.name, event.createdAt])
         await tx.query(
           `INSERT INTO sections (id, event_id, position, name, price, capacity, remaining)
@@ -143,82 +189,34 @@ export function createSqlStore (client: SqlClient, options: { kind: StoreKind, o
           [event._id, event.sections.map(s => s._id), event.sections.map((_, i) => i),
             event.sections.map(s => s.name), event.sections.map(s => s.price), event.sections.map(s => s.capacity)])
       })
-      return event
     },
 
     async getEvent (id) {
-      const [event] = await read(() => eventsById(client, [id]))
+      const [event] = await eventsById([id])
       return event ?? null
     },
 
-    async listEvents ({ page, limit }: PageQuery): Promise<Page<Event>> {
-      return await read(async () => {
-        const [ids, count] = await Promise.all([
-          client.query<{ id: string }>('SELECT id FROM events ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2',
-            [limit, (page - 1) * limit]),
-          client.query<{ total: number }>('SELECT count(*)::int AS total FROM events')
-        ])
-        const items = await eventsById(client, ids.rows.map(r => r.id))
-        return { items, total: count.rows[0].total, page, limit }
-      })
-    },
-
-    async bookBatch (eventId, sectionId, requests: readonly BookingRequest[]): Promise<BatchResult> {
-      return await transaction('book', async (tx) => {
-        const section = await tx.query<{ remaining: number, price: number }>(
-          'SELECT remaining, price::float8 AS price FROM sections WHERE id = $1 AND event_id = $2 FOR UPDATE',
-          [sectionId, eventId])
-        if (section.rows.length === 0) return { decisions: null, remaining: 0 }
-        const { remaining, price } = section.rows[0]
-
-        const keys = [...new Set(requests.flatMap(r => r.idempotencyKey ?? []))]
-        const existing = new Map<string, StoredBooking>()
-        if (keys.length > 0) {
-          const { rows } = await tx.query<BookingRow>(
-            `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = ANY($1::text[])`, [keys])
-          for (const row of rows) existing.set(row.idempotency_key as string, toBooking(row))
-        }
-
-        const allocation = allocate({ remaining, unitPrice: price, requests, existing, now: new Date(), newId })
-        if (allocation.taken === 0) return { decisions: allocation.decisions, remaining }
-
-        const rows = allocation.inserts
-        // One statement: the conditional update, then all inserts only if it matched.
-        const { rows: [result] } = await tx.query<{ remaining: number | null }>(
-          `WITH upd AS (
-             UPDATE sections SET remaining = remaining - $2, bookings = bookings + $12
-               WHERE id = $1 AND remaining >= $2 RETURNING remaining
-           ), ins AS (
-             INSERT INTO bookings (id, event_id, section_id, user_id, qty, unit_price, amount, status,
-                                   idempotency_key, request_hash, created_at)
-             SELECT b.id, $3, $1, b.user_id, b.qty, $4, b.amount, 'confirmed', b.idempotency_key, b.request_hash, $5
-             FROM unnest($6::text[], $7::text[], $8::int[], $9::numeric[], $10::text[], $11::text[])
-                  AS b(id, user_id, qty, amount, idempotency_key, request_hash)
-             WHERE EXISTS (SELECT 1 FROM upd)
-             RETURNING 1
-           )
-           SELECT (SELECT remaining FROM upd) AS remaining, (SELECT count(*) FROM ins) AS inserted`,
-          [sectionId, allocation.taken, eventId, price, rows[0].createdAt,
-            rows.map(b => b._id), rows.map(b => b.userId), rows.map(b => b.qty), rows.map(b => b.amount),
-            rows.map(b => b.idempotencyKey ?? null), rows.map(b => b.requestHash ?? null), rows.length])
-        // The row lock makes this unreachable; if it ever happens, decide again on fresh data.
-        if (result.remaining === null) throw new RetryableConflict('remaining fell below the batch total')
-        return { decisions: allocation.decisions, remaining: result.remaining }
-      })
+    async listEvents ({ page, limit }): Promise<Page<Event>> {
+      const [ids, count] = await Promise.all([
+        client.query<{ id: string }>('SELECT id FROM events ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2',
+          [limit, (page - 1) * limit]),
+        client.query<{ total: number }>('SELECT count(*)::int AS total FROM events')
+      ])
+      const items = await eventsById(ids.rows.map(r => r.id))
+      return { items, total: count.rows[0].total, page, limit }
     },
 
     async findByIdempotencyKey (key) {
-      const { rows } = await read(() => client.query<BookingRow>(
-        `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = $1`, [key]))
+      const { rows } = await client.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = $1`, [key])
       return rows.length === 0 ? null : toBooking(rows[0])
     },
 
     async getBooking (id) {
-      const { rows } = await read(() => client.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = $1`, [id]))
-      return rows.length === 0 ? null : publicBooking(toBooking(rows[0]))
+      const { rows } = await client.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = $1`, [id])
+      return rows.length === 0 ? null : toBooking(rows[0])
     },
 
-    async listBookings (query: BookingListQuery): Promise<Page<Booking>> {
+    async listBookings (query) {
       const { clause, params } = whereClause([
         ['event_id', query.eventId], ['section_id', query.sectionId], ['user_id', query.userId], ['status', query.status]
       ])
@@ -226,34 +224,23 @@ export function createSqlStore (client: SqlClient, options: { kind: StoreKind, o
       const counted = query.userId === undefined && query.status === undefined
         ? whereClause([['event_id', query.eventId], ['id', query.sectionId]])
         : undefined
-      return await read(async () => {
-        const [page, count] = await Promise.all([
-          client.query<BookingRow>(
-            `SELECT ${BOOKING_COLUMNS} FROM bookings ${clause} ORDER BY created_at DESC, id DESC
-             LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-            [...params, query.limit, (query.page - 1) * query.limit]),
-          counted === undefined
-            ? client.query<{ total: number }>(`SELECT count(*)::int AS total FROM bookings ${clause}`, params)
-            : client.query<{ total: number }>(`SELECT coalesce(sum(bookings), 0)::int AS total FROM sections ${counted.clause}`, counted.params)
-        ])
-        return { items: page.rows.map(r => publicBooking(toBooking(r))), total: count.rows[0].total, page: query.page, limit: query.limit }
-      })
+      const [page, count] = await Promise.all([
+        client.query<BookingRow>(
+          `SELECT ${BOOKING_COLUMNS} FROM bookings ${clause} ORDER BY created_at DESC, id DESC
+           LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+          [...params, query.limit, (query.page - 1) * query.limit]),
+        counted === undefined
+          ? client.query<{ total: number }>(`SELECT count(*)::int AS total FROM bookings ${clause}`, params)
+          : client.query<{ total: number }>(`SELECT coalesce(sum(bookings), 0)::int AS total FROM sections ${counted.clause}`, counted.params)
+      ])
+      return { items: page.rows.map(toBooking), total: count.rows[0].total, page: query.page, limit: query.limit }
     },
 
-    async cancelBooking (id): Promise<CancelResult | null> {
-      return await transaction('cancel', async (tx) => {
-        const found = await tx.query<{ section_id: string }>('SELECT section_id FROM bookings WHERE id = $1', [id])
-        if (found.rows.length === 0) return null
-        // Same lock order as bookBatch (section, then bookings), so the two cannot deadlock.
-        await tx.query('SELECT 1 FROM sections WHERE id = $1 FOR UPDATE', [found.rows[0].section_id])
-        const { rows: [row] } = await tx.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = $1 FOR UPDATE`, [id])
-        if (row.status === 'cancelled') return { booking: publicBooking(toBooking(row)), changed: false }
-        const { rows: [updated] } = await tx.query<BookingRow>(
-          `UPDATE bookings SET status = 'cancelled', cancelled_at = now() WHERE id = $1 RETURNING ${BOOKING_COLUMNS}`, [id])
-        await tx.query('UPDATE sections SET remaining = remaining + $2 WHERE id = $1', [row.section_id, row.qty])
-        return { booking: publicBooking(toBooking(updated)), changed: true }
-      })
-    }
+    inSection: async (eventId, sectionId, fn) => await client.transaction(async (tx) => await fn(sectionTx(tx, eventId, sectionId)))
   }
 }
 
+/** A Store on PostgreSQL or PGlite; the client belongs to the caller. */
+export function createSqlStore (client: SqlClient, options: { kind: StoreKind, observer?: StoreObserver }): Store {
+  return createStore(sqlDriver(client, options.kind), options.observer)
+}

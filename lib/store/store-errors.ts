@@ -1,16 +1,27 @@
 /**
- * How every adapter runs its operations: transactions retried a bounded number
+ * How every store runs its operations: transactions retried a bounded number
  * of times on conflicts, and a lost database turned into StoreUnavailableError
  * (a 503, never a 500). Adapters supply their driver's error tests.
  */
+import { performance } from 'node:perf_hooks'
 import { RetryableConflict, StoreUnavailableError } from '../errors.ts'
-import { MAX_TRANSACTION_ATTEMPTS, type StoreObserver } from './store.ts'
+
+/** Bounded retries of a transaction that hit a conflict; every adapter uses the same bound. */
+export const MAX_TRANSACTION_ATTEMPTS = 5
 
 export interface DriverErrors {
   /** the same transaction may simply run again (write conflict, deadlock, racing unique key) */
   isRetryable: (err: unknown) => boolean
   /** the database is out of reach */
   isUnavailable: (err: unknown) => boolean
+}
+
+/** Told what the database did, for the metrics. */
+export interface StoreObserver {
+  /** a transaction ended, committed or not: its seconds, retries included */
+  transaction?: (operation: string, seconds: number) => void
+  retry?: (operation: string) => void
+  error?: (kind: 'unavailable' | 'conflict' | 'query') => void
 }
 
 export function storeRunner (driver: DriverErrors, observer?: StoreObserver) {
@@ -29,16 +40,21 @@ export function storeRunner (driver: DriverErrors, observer?: StoreObserver) {
   return {
     /** Runs one attempt of a transaction after another until it commits or may not be retried. */
     async transaction<T> (operation: string, attempt: () => Promise<T>): Promise<T> {
-      for (let n = 1; ; n++) {
-        try {
-          return await attempt()
-        } catch (err) {
-          if (retryable(err) && n < MAX_TRANSACTION_ATTEMPTS) {
-            observer?.retry?.(operation)
-            continue
+      const start = performance.now()
+      try {
+        for (let n = 1; ; n++) {
+          try {
+            return await attempt()
+          } catch (err) {
+            if (retryable(err) && n < MAX_TRANSACTION_ATTEMPTS) {
+              observer?.retry?.(operation)
+              continue
+            }
+            throw classify(err)
           }
-          throw classify(err)
         }
+      } finally {
+        observer?.transaction?.(operation, (performance.now() - start) / 1000)
       }
     },
 

@@ -1,8 +1,10 @@
 /**
  * Every store adapter, as the contract suite runs it. `open` may be called
  * twice with the same `location` to check that data survives a reopen.
+ * A store leaves its client to whoever opened it: here, `close`.
  */
 import { randomBytes } from 'node:crypto'
+import { PGlite } from '@electric-sql/pglite'
 import { MongoClient } from 'mongodb'
 import pg from 'pg'
 import { createMongoStore } from '../../lib/store/mongo-store.ts'
@@ -21,7 +23,13 @@ export interface StoreAdapter {
   /** a fresh, empty place for a store (directory, database URL, ...) */
   location: (t: TestContext) => Promise<string>
   /** opens (and initialises) a store at `location`; the caller closes it */
-  open: (location: string) => Promise<Store>
+  open: (location: string) => Promise<OpenedStore>
+}
+
+export interface OpenedStore {
+  store: Store
+  /** closes the store's client */
+  close: () => Promise<void>
 }
 
 export const STORE_ADAPTERS: StoreAdapter[] = [
@@ -30,9 +38,10 @@ export const STORE_ADAPTERS: StoreAdapter[] = [
     needs: [],
     location: async (t) => tempDataDir(t),
     async open (dir) {
-      const store = createSqlStore(await pgliteClient(dir), { kind: 'embedded' })
+      const db = await PGlite.create(dir)
+      const store = createSqlStore(pgliteClient(db), { kind: 'embedded' })
       await store.init()
-      return store
+      return { store, close: async () => { await db.close() } }
     }
   },
   {
@@ -44,8 +53,7 @@ export const STORE_ADAPTERS: StoreAdapter[] = [
       pool.on('error', () => {}) // idle clients killed by the database drop at teardown
       const store = createSqlStore(pgClient(pool), { kind: 'postgres' })
       await store.init()
-      // pgClient leaves the pool to its owner: here, the store's closer
-      return { ...store, close: async () => { await store.close(); await pool.end() } }
+      return { store, close: async () => { await pool.end() } }
     }
   },
   {
@@ -68,8 +76,7 @@ export const STORE_ADAPTERS: StoreAdapter[] = [
       await client.connect()
       const store = createMongoStore(client)
       await store.init().catch(async (err: unknown) => { await client.close(); throw err })
-      // the store leaves the client to its owner: here, the store's closer
-      return { ...store, close: async () => { await store.close(); await client.close() } }
+      return { store, close: async () => { await client.close() } }
     }
   }
 ]

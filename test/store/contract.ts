@@ -5,8 +5,9 @@
  */
 import type { Test } from 'tap'
 import type { BookingRequest, Decision } from '../../lib/allocation.ts'
+import type { Booking } from '../../lib/schemas.ts'
 import type { Store } from '../../lib/store/store.ts'
-import type { StoreAdapter } from './adapters.ts'
+import type { OpenedStore, StoreAdapter } from './adapters.ts'
 
 function request (ids: { eventId: string, sectionId: string }, qty: number, userId: string, idempotencyKey?: string): BookingRequest {
   return { ...ids, qty, userId, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) }
@@ -38,13 +39,30 @@ async function allBookings (store: Store, eventId: string) {
 
 export function storeContract (t: Test, adapter: StoreAdapter): void {
   let location: string
+  let opened: OpenedStore
   let store: Store
 
   t.before(async () => {
     location = await adapter.location(t)
-    store = await adapter.open(location)
+    opened = await adapter.open(location)
+    store = opened.store
   })
-  t.teardown(async () => { await store?.close() })
+  t.teardown(async () => { await opened?.close() })
+
+  /** A batch of bookings only: the decisions, or null when the section is unknown. */
+  async function bookBatch (eventId: string, sectionId: string, requests: BookingRequest[]): Promise<{ decisions: Decision[] | null, remaining: number }> {
+    const { results, remaining } = await store.sectionBatch(eventId, sectionId, requests.map(request => ({ kind: 'book' as const, request })))
+    if (remaining === null) return { decisions: null, remaining: 0 }
+    return { decisions: results as Decision[], remaining }
+  }
+
+  /** A batch of one cancellation, as the booking service sends it: null when the booking is unknown. */
+  async function cancelBooking (id: string): Promise<{ booking: Booking, changed: boolean } | null> {
+    const booking = await store.getBooking(id)
+    if (booking === null) return null
+    const { results: [result] } = await store.sectionBatch(booking.eventId, booking.sectionId, [{ kind: 'cancel', bookingId: id }])
+    return result.kind === 'cancelled' ? result : null
+  }
 
   async function newEvent (capacities: number[], price = 25) {
     const event = await store.createEvent({ name: 'Contract', sections: capacities.map((capacity, i) => ({ name: `S${i}`, price, capacity })) })
@@ -78,7 +96,7 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
   t.test('bookBatch decides first come first served and moves remaining down', async t => {
     const event = await newEvent([5])
     const ids = { eventId: event._id, sectionId: event.sections[0]._id }
-    const result = await store.bookBatch(ids.eventId, ids.sectionId, [
+    const result = await bookBatch(ids.eventId, ids.sectionId, [
       request(ids, 2, 'u1'), request(ids, 4, 'u2'), request(ids, 3, 'u3'), request(ids, 1, 'u4')
     ])
     t.same(kinds(result.decisions), ['confirmed', 'sold_out', 'confirmed', 'sold_out'])
@@ -96,9 +114,9 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     const event = await newEvent([5])
     const other = await newEvent([5])
     const unknown = '0123456789abcdef01234567'
-    t.equal((await store.bookBatch(unknown, event.sections[0]._id, [request({ eventId: unknown, sectionId: event.sections[0]._id }, 1, 'u')])).decisions, null)
-    t.equal((await store.bookBatch(event._id, unknown, [request({ eventId: event._id, sectionId: unknown }, 1, 'u')])).decisions, null)
-    t.equal((await store.bookBatch(event._id, other.sections[0]._id, [request({ eventId: event._id, sectionId: other.sections[0]._id }, 1, 'u')])).decisions,
+    t.equal((await bookBatch(unknown, event.sections[0]._id, [request({ eventId: unknown, sectionId: event.sections[0]._id }, 1, 'u')])).decisions, null)
+    t.equal((await bookBatch(event._id, unknown, [request({ eventId: event._id, sectionId: unknown }, 1, 'u')])).decisions, null)
+    t.equal((await bookBatch(event._id, other.sections[0]._id, [request({ eventId: event._id, sectionId: other.sections[0]._id }, 1, 'u')])).decisions,
       null, 'a section of another event is not found')
     t.equal((await store.getEvent(other._id))!.sections[0].remaining, 5)
   })
@@ -107,11 +125,11 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     const event = await newEvent([10])
     const ids = { eventId: event._id, sectionId: event.sections[0]._id }
     const key = `k-${Date.now()}-${Math.random()}`
-    const first = await store.bookBatch(ids.eventId, ids.sectionId, [request(ids, 2, 'u1', key), request(ids, 2, 'u1', key), request(ids, 3, 'u1', key)])
+    const first = await bookBatch(ids.eventId, ids.sectionId, [request(ids, 2, 'u1', key), request(ids, 2, 'u1', key), request(ids, 3, 'u1', key)])
     t.same(kinds(first.decisions), ['confirmed', 'replayed', 'key_reused'])
     const original = first.decisions![0] as Extract<Decision, { kind: 'confirmed' }>
     t.same((first.decisions![1] as Extract<Decision, { kind: 'replayed' }>).booking, original.booking)
-    const again = await store.bookBatch(ids.eventId, ids.sectionId, [request(ids, 2, 'u1', key)])
+    const again = await bookBatch(ids.eventId, ids.sectionId, [request(ids, 2, 'u1', key)])
     t.same(again.decisions, [{ kind: 'replayed', booking: original.booking }], 'a later retry gets the original booking')
     t.equal(again.remaining, 8, 'and nothing more is sold')
     const stored = await store.findByIdempotencyKey(key)
@@ -126,7 +144,7 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     const [s0, s1] = event.sections
     const results = await Promise.all(Array.from({ length: 8 }, (_, i) => {
       const sectionId = (i % 2 === 0 ? s0 : s1)._id
-      return store.bookBatch(event._id, sectionId, [request({ eventId: event._id, sectionId }, 1, 'racer', key)])
+      return bookBatch(event._id, sectionId, [request({ eventId: event._id, sectionId }, 1, 'racer', key)])
     }))
     const all = results.flatMap(r => r.decisions ?? [])
     t.equal(all.filter(d => d.kind === 'confirmed').length, 1, 'exactly one booking is made')
@@ -140,7 +158,7 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     const event = await newEvent([10])
     const ids = { eventId: event._id, sectionId: event.sections[0]._id }
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) =>
-      store.bookBatch(ids.eventId, ids.sectionId, [request(ids, 1, `u${i}`), request(ids, 1, `v${i}`)])))
+      bookBatch(ids.eventId, ids.sectionId, [request(ids, 1, `u${i}`), request(ids, 1, `v${i}`)])))
     const confirmed = results.flatMap(r => r.decisions ?? []).filter(d => d.kind === 'confirmed').length
     t.equal(confirmed, 10, 'exactly capacity seats are sold')
     t.equal((await store.getEvent(event._id))!.sections[0].remaining, 0)
@@ -151,8 +169,8 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     const event = await newEvent([20, 20])
     const [s0, s1] = event.sections
     const user = `lister-${Date.now()}`
-    await store.bookBatch(event._id, s0._id, [1, 2, 3].map(q => request({ eventId: event._id, sectionId: s0._id }, q, user)))
-    await store.bookBatch(event._id, s1._id, [request({ eventId: event._id, sectionId: s1._id }, 1, 'someone-else')])
+    await bookBatch(event._id, s0._id, [1, 2, 3].map(q => request({ eventId: event._id, sectionId: s0._id }, q, user)))
+    await bookBatch(event._id, s1._id, [request({ eventId: event._id, sectionId: s1._id }, 1, 'someone-else')])
     const byEvent = await store.listBookings({ eventId: event._id, page: 1, limit: 2 })
     t.equal(byEvent.total, 4)
     t.equal(byEvent.items.length, 2)
@@ -171,30 +189,59 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
   t.test('cancelBooking gives seats back once', async t => {
     const event = await newEvent([3])
     const ids = { eventId: event._id, sectionId: event.sections[0]._id }
-    const { decisions } = await store.bookBatch(ids.eventId, ids.sectionId, [request(ids, 3, 'u')])
+    const { decisions } = await bookBatch(ids.eventId, ids.sectionId, [request(ids, 3, 'u')])
     const booking = (decisions![0] as Extract<Decision, { kind: 'confirmed' }>).booking
-    const first = await store.cancelBooking(booking._id)
+    const first = await cancelBooking(booking._id)
     t.equal(first?.changed, true)
     t.equal(first?.booking.status, 'cancelled')
     t.ok(first?.booking.cancelledAt, 'cancelledAt set')
     t.equal((await store.getEvent(event._id))!.sections[0].remaining, 3)
-    const second = await store.cancelBooking(booking._id)
+    const second = await cancelBooking(booking._id)
     t.equal(second?.changed, false, 'cancelling again changes nothing')
     t.equal((await store.getEvent(event._id))!.sections[0].remaining, 3)
-    t.equal(await store.cancelBooking('0123456789abcdef01234567'), null)
+    t.equal(await cancelBooking('0123456789abcdef01234567'), null)
     t.equal((await store.listBookings({ eventId: event._id, status: 'cancelled', page: 1, limit: 10 })).total, 1)
     t.equal((await store.listBookings({ eventId: event._id, page: 1, limit: 10 })).total, 1, 'a cancelled booking is still listed')
     t.equal((await store.listBookings({ eventId: event._id, status: 'confirmed', page: 1, limit: 10 })).total, 0)
     await assertInvariant(t, store, event._id)
   })
 
+  t.test('one batch gives seats back and books them', async t => {
+    const event = await newEvent([2])
+    const ids = { eventId: event._id, sectionId: event.sections[0]._id }
+    const { decisions } = await bookBatch(ids.eventId, ids.sectionId, [request(ids, 2, 'early')])
+    const early = (decisions![0] as Extract<Decision, { kind: 'confirmed' }>).booking
+    const { results, remaining } = await store.sectionBatch(ids.eventId, ids.sectionId, [
+      { kind: 'book', request: request(ids, 2, 'late') },
+      { kind: 'cancel', bookingId: early._id },
+      { kind: 'cancel', bookingId: early._id }
+    ])
+    t.same(results.map(r => r.kind), ['confirmed', 'cancelled', 'cancelled'], 'the seats given back serve a booking of the same batch')
+    t.same(results.slice(1).map(r => r.kind === 'cancelled' && r.changed), [true, false], 'a booking is cancelled once')
+    t.equal(remaining, 0)
+    t.equal((await store.getBooking(early._id))?.status, 'cancelled')
+    await assertInvariant(t, store, event._id)
+  })
+
+  t.test('a cancellation only finds bookings of its own section', async t => {
+    const event = await newEvent([2, 2])
+    const [s0, s1] = event.sections
+    const { decisions } = await bookBatch(event._id, s0._id, [request({ eventId: event._id, sectionId: s0._id }, 1, 'u')])
+    const booking = (decisions![0] as Extract<Decision, { kind: 'confirmed' }>).booking
+    const { results } = await store.sectionBatch(event._id, s1._id, [{ kind: 'cancel', bookingId: booking._id }])
+    t.same(results, [{ kind: 'not_found' }])
+    t.equal((await store.getBooking(booking._id))?.status, 'confirmed', 'nothing changed')
+    t.same((await store.getEvent(event._id))!.sections.map(s => s.remaining), [1, 2])
+  })
+
   t.test('data survives closing and reopening the store', async t => {
     const event = await newEvent([4])
     const ids = { eventId: event._id, sectionId: event.sections[0]._id }
-    const { decisions } = await store.bookBatch(ids.eventId, ids.sectionId, [request(ids, 3, 'durable', `durable-${Date.now()}`)])
+    const { decisions } = await bookBatch(ids.eventId, ids.sectionId, [request(ids, 3, 'durable', `durable-${Date.now()}`)])
     const booking = (decisions![0] as Extract<Decision, { kind: 'confirmed' }>).booking
-    await store.close()
-    store = await adapter.open(location)
+    await opened.close()
+    opened = await adapter.open(location)
+    store = opened.store
     t.same(await store.getBooking(booking._id), booking)
     t.equal((await store.getEvent(event._id))!.sections[0].remaining, 1)
     await assertInvariant(t, store, event._id)

@@ -9,22 +9,25 @@ import { BusyError, NotFoundError, SoldOutError } from '../../lib/errors.ts'
 import { localLocker } from '../../lib/lock/local-locker.ts'
 import { sectionLockKey } from '../../lib/lock/locker.ts'
 import { createMetrics } from '../../lib/metrics.ts'
+import { PGlite } from '@electric-sql/pglite'
 import { pgliteClient } from '../../lib/store/pglite-client.ts'
 import { createSqlStore } from '../../lib/store/sql-store.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { tempDataDir } from '../helpers/build-app.ts'
 
+let db: PGlite
 let store: Store
 t.before(async () => {
-  store = createSqlStore(await pgliteClient(tempDataDir(t)), { kind: 'embedded' })
+  db = await PGlite.create(tempDataDir(t))
+  store = createSqlStore(pgliteClient(db), { kind: 'embedded' })
   await store.init()
 })
-t.teardown(async () => await store.close())
+t.teardown(async () => await db.close())
 
 /** The real store, with its batch transactions counted. */
 function counting (inner: Store) {
   const calls = { bookBatch: 0 }
-  const wrapped: Store = { ...inner, bookBatch: async (...args) => { calls.bookBatch++; return await inner.bookBatch(...args) } }
+  const wrapped: Store = { ...inner, sectionBatch: async (...args) => { calls.bookBatch++; return await inner.sectionBatch(...args) } }
   return { store: wrapped, calls }
 }
 

@@ -1,0 +1,172 @@
+/**
+ * Per-section queues: a crowd of operations on one section becomes a few
+ * batches, each decided under one section lock in one transaction. Generic
+ * over the operation: `run` decides a batch, the batcher only queues, takes
+ * batches in arrival order, keeps each item's deadline (then BUSY) and the
+ * section's sold-out memory.
+ */
+import { BusyError } from './errors.ts'
+import { LockUnavailableError, sectionLockKey, type Locker } from './lock/locker.ts'
+import type { Metrics } from './metrics.ts'
+import { createSoldOutMemory } from './sold-out-memory.ts'
+
+export interface SectionRef {
+  eventId: string
+  sectionId: string
+}
+
+export interface BatchOutcome<R> {
+  /** one result per item, in order */
+  results: R[]
+  /** seats left once the batch committed: 0 makes the section known sold out; null when unknown */
+  remaining: number | null
+}
+
+export interface SectionBatcherOptions<T, R> {
+  locker: Locker
+  metrics: Pick<Metrics, 'queueDepth' | 'batchSize' | 'lockAcquire' | 'lockFailures'>
+  /** most queued items of one section decided in one batch; 1 = one lock and one transaction per item */
+  batchMax: number
+  /** how long an item may wait for its section (queue and lock) before BUSY */
+  lockWaitMs: number
+  /** how long a section seen sold out is remembered */
+  soldOutCacheMs: number
+  clock?: () => number
+  /** decides one batch of one section's items; called while holding the section lock */
+  run: (section: SectionRef, items: T[]) => Promise<BatchOutcome<R>>
+  /** the answer for a queued item once its section is known sold out; undefined keeps it queued */
+  whenSoldOut: (item: T) => R | undefined
+}
+
+interface Pending<T, R> {
+  item: T
+  deadline: number
+  resolve: (result: R) => void
+  reject: (err: Error) => void
+}
+
+interface Queue<T, R> {
+  section: SectionRef
+  pending: Array<Pending<T, R>>
+}
+
+const RETRY_AFTER_SECONDS = 1
+
+export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>) {
+  const { locker, metrics, batchMax, lockWaitMs, run, whenSoldOut } = options
+  const clock = options.clock ?? Date.now
+  const soldOut = createSoldOutMemory(options.soldOutCacheMs, clock)
+  const queues = new Map<string, Queue<T, R>>()
+  const running = new Map<string, Promise<void>>()
+
+  /** Runs the batch under the section lock, timing the wait; LockUnavailableError (counted) when not had in time. */
+  async function underLock (key: string, waitMs: number, fn: () => Promise<BatchOutcome<R>>): Promise<BatchOutcome<R>> {
+    const start = clock()
+    try {
+      return await locker.withLock(key, waitMs, async () => {
+        metrics.lockAcquire.observe((clock() - start) / 1000)
+        return await fn()
+      })
+    } catch (err) {
+      if (err instanceof LockUnavailableError) {
+        metrics.lockAcquire.observe((clock() - start) / 1000)
+        metrics.lockFailures.inc({ reason: err.reason })
+      }
+      throw err
+    }
+  }
+
+  /** Answers the queued items that a sold-out section can answer at once. */
+  function shedSoldOut (queue: Queue<T, R>): void {
+    const keep: Array<Pending<T, R>> = []
+    for (const entry of queue.pending) {
+      const answer = whenSoldOut(entry.item)
+      if (answer === undefined) keep.push(entry)
+      else entry.resolve(answer)
+    }
+    metrics.queueDepth.dec(queue.pending.length - keep.length)
+    queue.pending = keep
+  }
+
+  async function runBatch (key: string, queue: Queue<T, R>): Promise<void> {
+    const now = clock()
+    const taken = queue.pending.splice(0, batchMax)
+    metrics.queueDepth.dec(taken.length)
+    const batch = taken.filter(e => e.deadline > now)
+    for (const entry of taken) if (entry.deadline <= now) entry.reject(new BusyError(RETRY_AFTER_SECONDS, 'waited past the lock deadline'))
+    if (batch.length === 0) return
+
+    const waitMs = Math.min(...batch.map(e => e.deadline)) - now
+    let outcome: BatchOutcome<R>
+    try {
+      outcome = await underLock(key, waitMs, async () => await run(queue.section, batch.map(e => e.item)))
+    } catch (err) {
+      if (err instanceof LockUnavailableError && err.reason === 'timeout') {
+        // the earliest deadline passed; items with time left go back to the front, in order
+        const later = batch.filter(e => e.deadline > clock())
+        for (const entry of batch) if (!later.includes(entry)) entry.reject(new BusyError(RETRY_AFTER_SECONDS))
+        queue.pending.unshift(...later)
+        metrics.queueDepth.inc(later.length)
+        return
+      }
+      const error = err instanceof LockUnavailableError ? new BusyError(RETRY_AFTER_SECONDS, 'lock servers unavailable') : err as Error
+      for (const entry of batch) entry.reject(error)
+      return
+    }
+
+    metrics.batchSize.observe(batch.length)
+    outcome.results.forEach((result, i) => batch[i].resolve(result))
+    if (outcome.remaining === 0) {
+      soldOut.remember(key)
+      shedSoldOut(queue)
+    }
+  }
+
+  /** Drains one section's queue batch by batch; a lone item waits no timer, only its turn of the event loop. */
+  async function drainQueue (key: string, queue: Queue<T, R>): Promise<void> {
+    try {
+      while (queue.pending.length > 0) {
+        // One turn of the event loop first: requests already read from their sockets
+        // join this batch. Without it an in-process store (PGlite answers without
+        // yielding) would decide one request per batch.
+        await new Promise<void>(resolve => setImmediate(resolve))
+        await runBatch(key, queue)
+      }
+    } finally {
+      queues.delete(key)
+      running.delete(key)
+    }
+  }
+
+  return {
+    /** Queues an item for its section's next batch; resolves with its result, rejects with BusyError or a store error. */
+    async submit (section: SectionRef, item: T): Promise<R> {
+      const key = sectionLockKey(section.eventId, section.sectionId)
+      return await new Promise<R>((resolve, reject) => {
+        let queue = queues.get(key)
+        if (queue === undefined) {
+          queue = { section, pending: [] }
+          queues.set(key, queue)
+        }
+        queue.pending.push({ item, deadline: clock() + lockWaitMs, resolve, reject })
+        metrics.queueDepth.inc()
+        if (!running.has(key)) running.set(key, drainQueue(key, queue))
+      })
+    },
+
+    /** True while this instance remembers the section sold out. */
+    isSoldOut: (section: SectionRef): boolean => soldOut.has(sectionLockKey(section.eventId, section.sectionId)),
+
+    /** Seats came back to the section: it is no longer known sold out. Every operation returning seats calls this. */
+    invalidate (section: SectionRef): void {
+      soldOut.forget(sectionLockKey(section.eventId, section.sectionId))
+    },
+
+    /** Resolves once every queued item has been decided (graceful shutdown). */
+    async drain (): Promise<void> {
+      while (running.size > 0) await Promise.allSettled([...running.values()])
+    }
+  }
+}
+
+export type SectionBatcher<T, R> = ReturnType<typeof createSectionBatcher<T, R>>
