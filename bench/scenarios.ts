@@ -14,7 +14,8 @@ import { withUndo } from './cleanup.ts'
 import { checkViaApi, checkViaSql, combine, type CheckPart, type Expected, type InvariantResult } from './invariants.ts'
 import { runLoad, type LoadResult, type LoadSpec } from './load.ts'
 import { progress } from './progress.ts'
-import { api, bookingBody, createEvent, inheritedEnv, withServer, type Stopped } from './server.ts'
+import { createEvent } from '../test/helpers/create-event.ts'
+import { benchClient, bookingBody, inheritedEnv, withServer, type Stopped } from './server.ts'
 import { redact, type Database, type StoreBackend } from './stores.ts'
 
 /** Seats of a section that must not sell out during a run (the API's largest capacity). */
@@ -142,12 +143,13 @@ export async function runBooking (ctx: Context, scenario: 'hot' | 'spread' | 'so
     await withServer(env, async (server) => {
       const sections = scenario === 'spread' ? SPREAD_SECTIONS : 1
       const capacity = scenario === 'soldout' ? 1 : BIG_CAPACITY
-      const event = await createEvent(server.url, `bench ${scenario}`, new Array<number>(sections).fill(capacity))
+      const client = benchClient(server.url)
+      const event = await createEvent(client, new Array<number>(sections).fill(capacity), { name: `bench ${scenario}` })
       eventId = event.eventId
-      const bodies = event.sections.map(s => bookingBody(eventId, s._id, 'bench-user'))
+      const bodies = event.sectionIds.map(id => bookingBody(eventId, id, 'bench-user'))
       if (scenario === 'soldout') {
-        const first = await api(server.url, 'POST', '/bookings', JSON.parse(bodies[0]))
-        if (first.status !== 201) throw new Error(`booking the only seat answered ${first.status}: ${JSON.stringify(first.body)}`)
+        const first = await client.request('POST', '/bookings', JSON.parse(bodies[0]))
+        if (first.status !== 201) throw new Error(`booking the only seat answered ${first.status}: ${first.text}`)
         row.setupCreated = 1
       }
       if (scenario === 'spread') {
@@ -191,9 +193,9 @@ export async function runList (ctx: Context): Promise<Row[]> {
     const seedRow = newRow('list', backend.name, 'default', '')
     progress.log(`  seeding ${opts.listBookings} bookings through POST /bookings (not measured)`)
     await withServer(env, async (server) => {
-      const event = await createEvent(server.url, 'bench list', [BIG_CAPACITY])
+      const event = await createEvent(benchClient(server.url), [BIG_CAPACITY], { name: 'bench list' })
       eventId = event.eventId
-      const sectionId = event.sections[0]._id
+      const sectionId = event.sectionId
       const bodies = Array.from({ length: LIST_USERS }, (_, i) => bookingBody(eventId, sectionId, userOf(i)))
       seed = await runLoad({
         label: `  ${labelOf(byEvent)}: seeding`,

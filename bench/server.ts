@@ -1,9 +1,9 @@
 /**
  * Benchmark servers: a real `server.ts` process per run (test/helpers'
  * startServer), always stopped: SIGTERM, then SIGKILL if it has not exited
- * in time. Also the few plain API calls the scenarios make around a run.
+ * in time.
  */
-import { setTimeout as sleep } from 'node:timers/promises'
+import { urlClient, type ApiClient } from '../test/helpers/http-client.ts'
 import { startServer, type ServerProcess } from '../test/helpers/server-process.ts'
 import { pendingUndo } from './cleanup.ts'
 
@@ -66,40 +66,9 @@ export async function withServer<T> (
   }
 }
 
-export interface ApiAnswer<T = unknown> { status: number, body: { success: boolean, data?: T, error?: { code: string, message: string } } }
-
-export async function api<T> (url: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<ApiAnswer<T>> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const res = await fetch(url + path, {
-        method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(30_000)
-      })
-      return { status: res.status, body: await res.json() as ApiAnswer<T>['body'] }
-    } catch (err) {
-      // only reads are retried: a POST that may have been applied is not sent twice
-      if (method !== 'GET' || attempt >= 3) throw err
-      await sleep(200 * attempt)
-    }
-  }
-}
-
-export interface CreatedEvent {
-  eventId: string
-  sections: Array<{ _id: string, capacity: number }>
-}
-
-export async function createEvent (url: string, name: string, capacities: number[]): Promise<CreatedEvent> {
-  const answer = await api<{ _id: string, sections: Array<{ _id: string, capacity: number }> }>(url, 'POST', '/api/events', {
-    name,
-    sections: capacities.map((capacity, i) => ({ name: `S${i + 1}`, price: 10, capacity }))
-  })
-  if (answer.status !== 201 || answer.body.data === undefined) {
-    throw new Error(`POST /api/events answered ${answer.status}: ${JSON.stringify(answer.body)}`)
-  }
-  return { eventId: answer.body.data._id, sections: answer.body.data.sections }
+/** The API of a bench server: reads retried on network errors, every request bounded. */
+export function benchClient (url: string): ApiClient {
+  return urlClient(url, { readAttempts: 3, timeoutMs: 30_000 })
 }
 
 export function bookingBody (eventId: string, sectionId: string, userId: string): string {

@@ -5,18 +5,12 @@
  * REDIS_URL). Each database also gives SQL access to its data, for the
  * invariant checks.
  */
-import { randomBytes } from 'node:crypto'
-import { cpSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
-import pg from 'pg'
-import { missing, PG_ADMIN_URL, REDIS_URL } from '../test/helpers/services.ts'
+import { createPgDatabase, newTempDir, PG_ADMIN_URL, withSql, type Sql } from '../test/helpers/databases.ts'
+import { missing, REDIS_URL } from '../test/helpers/services.ts'
 import type { StoreName } from './options.ts'
-
-export interface Sql {
-  query: <R>(text: string, params?: unknown[]) => Promise<R[]>
-}
 
 export interface Database {
   /** variables that point a server at this database */
@@ -50,7 +44,7 @@ export function redact (url: string): string {
  * each run gets a copy of it: a fresh, empty database in a new directory.
  */
 async function embedded (): Promise<StoreBackend> {
-  const root = mkdtempSync(join(tmpdir(), 'booking-bench-'))
+  const root = newTempDir('booking-bench-')
   const template = join(root, 'template')
   const db = await PGlite.create(template)
   await db.close()
@@ -64,14 +58,7 @@ async function embedded (): Promise<StoreBackend> {
       return {
         env: { STORE: 'embedded', DATA_DIR: dir },
         where: dir,
-        async withSql (fn) {
-          const lite = await PGlite.create(dir)
-          try {
-            return await fn({ query: async <R>(text: string, params?: unknown[]) => (await lite.query<R>(text, params)).rows })
-          } finally {
-            await lite.close()
-          }
-        },
+        withSql: async (fn) => await withSql(dir, fn),
         drop: async () => { rmSync(dir, { recursive: true, force: true }) }
       }
     },
@@ -79,41 +66,19 @@ async function embedded (): Promise<StoreBackend> {
   }
 }
 
-async function adminQuery (text: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 })
-  await admin.connect()
-  try {
-    await admin.query(text)
-  } finally {
-    await admin.end()
-  }
-}
-
 /** PostgreSQL + Redis: a database per run (CREATE / DROP ... WITH (FORCE)), the lock on REDIS_URL. */
 async function postgres (): Promise<StoreBackend> {
-  await adminQuery('SELECT 1')
+  await withSql(PG_ADMIN_URL, async sql => await sql.query('SELECT 1'))
   return {
     name: 'postgres',
     label: 'PostgreSQL + Redis',
     async create () {
-      const name = `bench_${process.pid}_${randomBytes(4).toString('hex')}`
-      await adminQuery(`CREATE DATABASE ${name}`)
-      const url = new URL(PG_ADMIN_URL)
-      url.pathname = `/${name}`
-      const databaseUrl = url.toString()
+      const db = await createPgDatabase('bench')
       return {
-        env: { STORE: 'postgres', DATABASE_URL: databaseUrl, REDIS_NODES: REDIS_URL },
-        where: `${redact(databaseUrl)} + lock on ${REDIS_URL.split(',').map(redact).join(',')}`,
-        async withSql (fn) {
-          const client = new pg.Client({ connectionString: databaseUrl })
-          await client.connect()
-          try {
-            return await fn({ query: async <R>(text: string, params?: unknown[]) => (await client.query(text, params)).rows as R[] })
-          } finally {
-            await client.end()
-          }
-        },
-        drop: async () => { await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) }
+        env: { STORE: 'postgres', DATABASE_URL: db.url, REDIS_NODES: REDIS_URL },
+        where: `${redact(db.url)} + lock on ${REDIS_URL.split(',').map(redact).join(',')}`,
+        withSql: async (fn) => await withSql(db.url, fn),
+        drop: db.drop
       }
     },
     close: async () => {}

@@ -3,13 +3,15 @@
  * seed's 20-for-5 race, and several instances sharing PostgreSQL and Redis.
  * Used by `npm run test:concurrency` (prints tables) and concurrency.test.ts.
  */
-import pg from 'pg'
+import type { TestContext } from '../helpers/context.ts'
+import { createEvent } from '../helpers/create-event.ts'
+import { createTestDatabase, tempDataDir, withSql } from '../helpers/databases.ts'
+import { urlClient, type ApiClient } from '../helpers/http-client.ts'
+import { checkViaApi, checkViaSql } from '../helpers/invariant.ts'
+import { mapLimit } from '../helpers/map-limit.ts'
 import { scrapeUrl, total } from '../helpers/prometheus-text.ts'
-import { tempDataDir } from '../helpers/build-app.ts'
 import { startServer, type ServerProcess } from '../helpers/server-process.ts'
-import { createTestDatabase, REDIS_URL } from '../helpers/services.ts'
-
-interface TestContext { teardown: (fn: () => unknown) => void }
+import { REDIS_URL } from '../helpers/services.ts'
 
 export interface SectionRow {
   section: string
@@ -34,67 +36,32 @@ export interface ScenarioResult {
 
 interface Answer { status: number, body: any, sectionId: string, qty: number }
 
-async function post (url: string, body: unknown): Promise<{ status: number, body: any }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-  return { status: res.status, body: await res.json() }
-}
+const CONCURRENCY_EVENT = { name: 'Concurrency' }
 
-async function createEvent (server: ServerProcess, capacities: number[]) {
-  const { status, body } = await post(`${server.url}/api/events`, {
-    name: 'Concurrency', sections: capacities.map((capacity, i) => ({ name: `S${i}`, price: 10, capacity }))
-  })
-  if (status !== 201) throw new Error(`create event: ${status} ${JSON.stringify(body)}`)
-  return body.data as { _id: string, sections: Array<{ _id: string, name: string, capacity: number }> }
-}
-
-/** Runs `jobs` with at most `parallel` in flight. */
-async function pool<T> (jobs: Array<() => Promise<T>>, parallel: number): Promise<T[]> {
-  const out: T[] = new Array(jobs.length)
-  let next = 0
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < jobs.length) {
-      const i = next++
-      out[i] = await jobs[i]()
-    }
-  }))
-  return out
-}
-
-async function allBookings (server: ServerProcess, eventId: string): Promise<Array<{ _id: string, sectionId: string, qty: number, status: string }>> {
-  const items = []
-  for (let page = 1; ; page++) {
-    const res = await fetch(`${server.url}/bookings?eventId=${eventId}&limit=100&page=${page}`)
-    const { data } = await res.json() as { data: { items: any[] } }
-    items.push(...data.items)
-    if (data.items.length < 100) return items
-  }
+async function book (client: ApiClient, eventId: string, sectionId: string, qty: number, userId: string): Promise<Answer> {
+  const { status, body } = await client.request('POST', '/bookings', { eventId, sectionId, qty, userId })
+  return { status, body, sectionId, qty }
 }
 
 /** Checks the invariants of DESIGN.md over what the API says now and what each request was answered. */
-async function verify (name: string, server: ServerProcess, eventId: string, answers: Answer[], extra: string[] = []): Promise<ScenarioResult> {
+async function verify (name: string, client: ApiClient, eventId: string, answers: Answer[], extra: string[] = []): Promise<ScenarioResult> {
   const violations = [...extra]
-  const event = (await (await fetch(`${server.url}/api/events/${eventId}`)).json()).data
-  const bookings = await allBookings(server, eventId)
-  const stored = new Set(bookings.map(b => b._id))
   const statuses: Record<string, number> = {}
   for (const a of answers) {
     statuses[a.status] = (statuses[a.status] ?? 0) + 1
-    if (a.status === 201 && !stored.has(a.body.data._id)) violations.push(`201 booking ${a.body.data._id} is not stored`)
     if (a.status === 409 && !(a.body.error.remaining < a.qty)) violations.push(`409 with remaining ${a.body.error.remaining} >= qty ${a.qty}: false sold-out`)
     if (a.status !== 201 && a.status !== 409) violations.push(`unexpected ${a.status}: ${JSON.stringify(a.body)}`)
   }
-  const confirmedAnswers = answers.filter(a => a.status === 201).length
-  if (bookings.length !== confirmedAnswers) violations.push(`${bookings.length} bookings stored but ${confirmedAnswers} answered 201`)
-  const sections: SectionRow[] = event.sections.map((s: { _id: string, name: string, capacity: number, remaining: number }) => {
-    const soldSeats = bookings.filter(b => b.sectionId === s._id && b.status === 'confirmed').reduce((n, b) => n + b.qty, 0)
-    if (s.remaining < 0) violations.push(`${s.name}: remaining ${s.remaining} < 0`)
-    if (s.capacity !== s.remaining + soldSeats) violations.push(`${s.name}: capacity ${s.capacity} != remaining ${s.remaining} + sold ${soldSeats}`)
+  const ids = answers.filter(a => a.status === 201).map(a => a.body.data._id as string)
+  const check = await checkViaApi(client, eventId, { expected: { created: ids.length, ids } })
+  violations.push(...check.problems)
+  const sections: SectionRow[] = check.sections.map(s => {
     const mine = answers.filter(a => a.sectionId === s._id)
     return {
-      section: s.name,
+      section: s.name ?? s._id,
       capacity: s.capacity,
       remaining: s.remaining,
-      soldSeats,
+      soldSeats: s.soldSeats,
       created: mine.filter(a => a.status === 201).length,
       soldOut: mine.filter(a => a.status === 409).length,
       other: mine.filter(a => a.status !== 201 && a.status !== 409).length
@@ -107,13 +74,10 @@ async function verify (name: string, server: ServerProcess, eventId: string, ans
 export async function seedRace (t: TestContext, env: Record<string, string>): Promise<ScenarioResult> {
   const server = await startServer(env)
   t.teardown(async () => await server.stop())
-  const event = await createEvent(server, [5])
-  const sectionId = event.sections[0]._id
-  const answers = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
-    const res = await post(`${server.url}/bookings`, { eventId: event._id, sectionId, qty: 1, userId: `user-${i}` })
-    return { ...res, sectionId, qty: 1 }
-  }))
-  const result = await verify('seed race: 20 users, 5 seats', server, event._id, answers)
+  const client = urlClient(server.url)
+  const { eventId, sectionId } = await createEvent(client, [5], CONCURRENCY_EVENT)
+  const answers = await Promise.all(Array.from({ length: 20 }, async (_, i) => await book(client, eventId, sectionId, 1, `user-${i}`)))
+  const result = await verify('seed race: 20 users, 5 seats', client, eventId, answers)
   const created = result.statuses['201'] ?? 0
   const soldOut = result.statuses['409'] ?? 0
   if (created !== 5 || soldOut !== 15) result.violations.push(`expected 5×201 and 15×409, got ${created}×201 and ${soldOut}×409`)
@@ -121,7 +85,7 @@ export async function seedRace (t: TestContext, env: Record<string, string>): Pr
   return result
 }
 
-export const embeddedEnv = (t: TestContext) => ({ DATA_DIR: tempDataDir(t) })
+export const embeddedEnv = (t: TestContext): Record<string, string> => ({ DATA_DIR: tempDataDir(t) })
 
 /**
  * Several instances sharing PostgreSQL and Redis: `requests` bookings of qty 1..4
@@ -133,28 +97,16 @@ export async function multiInstance (t: TestContext, { instances = 3, requests =
   t.teardown(async () => { await Promise.all(servers.map(async s => await s.stop())) })
   // capacities below and above the demand each section will see (~600 seats), so some sell out
   const capacities = [50, 100, 200, 300, 400, 500, 700, 900, 1200, 2000]
-  const event = await createEvent(servers[0], capacities)
-  const jobs = Array.from({ length: requests }, (_, i) => async (): Promise<Answer> => {
-    const server = servers[i % instances]
-    const sectionId = event.sections[i % capacities.length]._id
-    const qty = 1 + (i * 7) % 4
-    const res = await post(`${server.url}/bookings`, { eventId: event._id, sectionId, qty, userId: `user-${i}` })
-    return { ...res, sectionId, qty }
-  })
-  const answers = await pool(jobs, parallel)
+  const clients = servers.map(s => urlClient(s.url))
+  const { eventId, sectionIds } = await createEvent(clients[0], capacities, CONCURRENCY_EVENT)
+  const answers = await mapLimit(Array.from({ length: requests }, (_, i) => i), parallel, async i =>
+    await book(clients[i % instances], eventId, sectionIds[i % capacities.length], 1 + (i * 7) % 4, `user-${i}`))
+  const created = answers.filter(a => a.status === 201).length
 
   // The database itself, not only the API, must agree.
-  const extra: string[] = []
-  const db = new pg.Client({ connectionString: env.DATABASE_URL })
-  await db.connect()
-  try {
-    const { rows } = await db.query(`SELECT s.name, s.capacity, s.remaining, coalesce(sum(b.qty) FILTER (WHERE b.status = 'confirmed'), 0)::int AS sold
-      FROM sections s LEFT JOIN bookings b ON b.section_id = s.id WHERE s.event_id = $1 GROUP BY s.id`, [event._id])
-    for (const r of rows) if (r.capacity !== r.remaining + r.sold) extra.push(`SQL ${r.name}: ${r.capacity} != ${r.remaining} + ${r.sold}`)
-  } finally {
-    await db.end()
-  }
-  const result = await verify(`${instances} instances on PostgreSQL + Redis: ${requests} requests, qty 1-4, 10 sections`, servers[1 % instances], event._id, answers, extra)
+  const sql = await withSql(env.DATABASE_URL, async sql => await checkViaSql(sql, eventId, { created }))
+  const result = await verify(`${instances} instances on PostgreSQL + Redis: ${requests} requests, qty 1-4, 10 sections`, clients[1 % instances], eventId, answers,
+    sql.problems.map(p => `SQL ${p}`))
   result.metrics = await metricsOf(servers)
   const seats = answers.filter(a => a.status === 201).reduce((n, a) => n + a.qty, 0)
   for (const [metric, expected] of [

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { missing, PG_ADMIN_URL, REDIS_URL } from '../helpers/services.ts'
+import { createTestDatabase, PG_ADMIN_URL } from '../helpers/databases.ts'
+import { missing, REDIS_URL } from '../helpers/services.ts'
 import { embeddedEnv, formatResult, multiInstance, seedRace } from './concurrency-scenarios.ts'
-import { createTestDatabase } from '../helpers/services.ts'
 
 t.test('seed race on a real server process: embedded store', async t => {
   const result = await seedRace(t, embeddedEnv(t))

@@ -1,9 +1,9 @@
 /** `npm run test:concurrency`: the concurrency scenarios with a table each; exits non-zero on any violation. */
+import { scriptContext } from '../helpers/context.ts'
 import { missing } from '../helpers/services.ts'
 import { embeddedEnv, formatResult, multiInstance, seedRace, type ScenarioResult } from './concurrency-scenarios.ts'
 
-const cleanups: Array<() => unknown> = []
-const t = { teardown: (fn: () => unknown) => { cleanups.push(fn) } }
+const t = scriptContext()
 const results: ScenarioResult[] = []
 try {
   console.log('seed race on the embedded store ...')
@@ -18,7 +18,7 @@ try {
     console.log(`\nSKIPPED multi-instance run: ${skip}`)
   }
 } finally {
-  for (const fn of cleanups.reverse()) await fn()
+  await t.cleanup()
 }
 const failed = results.filter(r => r.violations.length > 0)
 console.log(`\n${results.length - failed.length} passed, ${failed.length} failed`)

@@ -4,12 +4,13 @@
  * pointed at the test's port; the samples it stores must match what happened.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { tempDataDir } from '../helpers/build-app.ts'
+import { createEvent } from '../helpers/create-event.ts'
+import { tempDataDir } from '../helpers/databases.ts'
+import { urlClient } from '../helpers/http-client.ts'
 import { freePort, startServer } from '../helpers/server-process.ts'
 
 const missing = spawnSync('prometheus', ['--version']).error === undefined ? undefined : 'prometheus not installed (apt-get install prometheus)'
@@ -34,19 +35,14 @@ t.test('Prometheus scrapes /metrics and stores the booking counters', { skip: mi
   const server = await startServer({ DATA_DIR: tempDataDir(t) })
   t.teardown(async () => await server.stop())
 
-  const event = await (await fetch(`${server.url}/api/events`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'Scraped', sections: [{ name: 'A', price: 1, capacity: 3 }] })
-  })).json() as { data: { _id: string, sections: Array<{ _id: string }> } }
-  const statuses = await Promise.all(Array.from({ length: 5 }, async (_, i) => (await fetch(`${server.url}/bookings`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ eventId: event.data._id, sectionId: event.data.sections[0]._id, qty: 1, userId: `p${i}` })
-  })).status))
+  const client = urlClient(server.url)
+  const { eventId, sectionId } = await createEvent(client, [3], { name: 'Scraped', price: 1, sectionNames: ['A'] })
+  const statuses = await Promise.all(Array.from({ length: 5 }, async (_, i) =>
+    (await client.request('POST', '/bookings', { eventId, sectionId, qty: 1, userId: `p${i}` })).status))
   t.same(statuses.sort(), [201, 201, 201, 409, 409])
 
   // the shipped job, aimed at this test's server instead of host.docker.internal:3000
-  const dir = mkdtempSync(join(tmpdir(), 'booking-prometheus-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const dir = tempDataDir(t, 'booking-prometheus-')
   const config = readFileSync('prometheus.yml', 'utf8')
     .replace('host.docker.internal:3000', new URL(server.url).host)
     .replace(/scrape_interval: \d+s/g, 'scrape_interval: 1s')

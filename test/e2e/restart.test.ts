@@ -4,46 +4,32 @@
  * stores, data checked after a restart on the same data.
  */
 import t, { type Test } from 'tap'
-import { tempDataDir } from '../helpers/build-app.ts'
-import { startServer, type ServerProcess } from '../helpers/server-process.ts'
-import { createTestDatabase, missing, REDIS_URL } from '../helpers/services.ts'
+import { createEvent } from '../helpers/create-event.ts'
+import { urlClient, type ApiClient } from '../helpers/http-client.ts'
+import { checkViaApi } from '../helpers/invariant.ts'
+import { startServer } from '../helpers/server-process.ts'
+import { missing } from '../helpers/services.ts'
+import { STORE_SETUPS } from '../helpers/store-setups.ts'
 
-async function json (url: string, init?: RequestInit): Promise<{ status: number, body: any }> {
-  const res = await fetch(url, init)
-  return { status: res.status, body: await res.json() }
-}
-
-async function createSection (server: ServerProcess, capacity: number) {
-  const { body } = await json(`${server.url}/api/events`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'Restart', sections: [{ name: 'A', price: 5, capacity }] })
-  })
-  return { eventId: body.data._id as string, sectionId: body.data.sections[0]._id as string }
+async function createSection (client: ApiClient, capacity: number) {
+  const { eventId, sectionId } = await createEvent(client, [capacity], { name: 'Restart', price: 5, sectionNames: ['A'] })
+  return { eventId, sectionId }
 }
 
 /** Fires `n` bookings at once; a request the stopping server refused to take answers `null`. */
-function burst (server: ServerProcess, ids: object, n: number) {
-  return Array.from({ length: n }, async (_, i) => await json(`${server.url}/bookings`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ ...ids, qty: 1, userId: `r${i}` })
-  }).catch(() => null))
+function burst (client: ApiClient, ids: object, n: number) {
+  return Array.from({ length: n }, async (_, i) => await client.request('POST', '/bookings', { ...ids, qty: 1, userId: `r${i}` }).catch(() => null))
 }
 
 async function checkAfterRestart (t: Test, env: Record<string, string>, ids: { eventId: string }, confirmed: string[]) {
   const again = await startServer(env)
   t.teardown(async () => await again.stop())
-  const event = (await json(`${again.url}/api/events/${ids.eventId}`)).body.data
-  const stored = (await json(`${again.url}/bookings?eventId=${ids.eventId}&limit=100`)).body.data
-  const ids201 = new Set(stored.items.map((b: { _id: string }) => b._id))
-  t.ok(confirmed.every(id => ids201.has(id)), `all ${confirmed.length} answered bookings are there after the restart`)
-  t.equal(stored.total, confirmed.length, 'and no booking nobody was told about')
-  t.equal(event.sections[0].remaining + stored.total, event.sections[0].capacity, 'capacity == remaining + sold')
+  const { problems } = await checkViaApi(urlClient(again.url), ids.eventId, { expected: { created: confirmed.length, ids: confirmed } })
+  t.same(problems, [], `after the restart: all ${confirmed.length} answered bookings are there, no booking nobody was told about, capacity == remaining + sold`)
 }
 
-const setups: Array<{ name: string, needs: Array<'postgres' | 'redis'>, env: (t: Test) => Promise<Record<string, string>> }> = [
-  { name: 'embedded', needs: [], env: async t => ({ DATA_DIR: tempDataDir(t) }) },
-  { name: 'postgres+redis', needs: ['postgres', 'redis'], env: async t => ({ DATABASE_URL: await createTestDatabase(t), REDIS_NODES: REDIS_URL }) }
-]
+// the embedded store and PostgreSQL + Redis (MongoDB restarts are not covered here)
+const setups = STORE_SETUPS.filter(s => s.name === 'embedded' || s.name === 'postgres+redis')
 
 for (const setup of setups) {
   const skip = await missing(...setup.needs)
@@ -51,8 +37,9 @@ for (const setup of setups) {
   t.test(`SIGTERM while booking: answered requests complete, exit 0 (${setup.name})`, { skip }, async t => {
     const env = await setup.env(t)
     const server = await startServer(env)
-    const ids = await createSection(server, 60)
-    const inFlight = burst(server, ids, 80)
+    const client = urlClient(server.url)
+    const ids = await createSection(client, 60)
+    const inFlight = burst(client, ids, 80)
     await Promise.race(inFlight) // the server is busy booking now
     const code = await server.stop()
     const answers = await Promise.all(inFlight)
@@ -67,8 +54,9 @@ for (const setup of setups) {
   t.test(`SIGKILL after bookings: nothing confirmed is lost (${setup.name})`, { skip }, async t => {
     const env = await setup.env(t)
     const server = await startServer(env)
-    const ids = await createSection(server, 30)
-    const answers = await Promise.all(burst(server, ids, 40))
+    const client = urlClient(server.url)
+    const ids = await createSection(client, 30)
+    const answers = await Promise.all(burst(client, ids, 40))
     await server.kill()
     t.same(answers.map(a => a?.status).filter(s => s !== 201 && s !== 409), [], 'only 201 and 409 before the crash')
     const confirmed = answers.filter(a => a?.status === 201).map(a => a!.body.data._id as string)

@@ -1,16 +1,17 @@
 /**
- * Where the tests find PostgreSQL and Redis, and how each test gets its own
- * database. Suites that need a service run when it is reachable and report
- * themselves skipped (with the reason) when it is not; with
- * REQUIRE_SERVICES=1 (set by .ci/run) an unreachable service fails instead.
+ * Where the tests find Redis (databases.ts: PostgreSQL and MongoDB), and
+ * whether the services a suite needs are there. Suites that need a service
+ * run when it is reachable and report themselves skipped (with the reason)
+ * when it is not; with REQUIRE_SERVICES=1 (set by .ci/run) an unreachable
+ * service fails instead.
  */
-import { randomBytes } from 'node:crypto'
 import net from 'node:net'
-import pg from 'pg'
+import { MONGODB_URI, PG_ADMIN_URL } from './databases.ts'
 
-export const PG_ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+// test/store/adapters.ts still takes it from here
+export { createTestDatabase } from './databases.ts'
+
 export const REDIS_URL = process.env.REDIS_NODES ?? 'redis://127.0.0.1:6379'
-export const MONGODB_URI = process.env.MONGODB_URI
 
 function tcpReachable (url: string, defaultPort: number): Promise<boolean> {
   const { hostname, port } = new URL(url)
@@ -38,24 +39,4 @@ export async function missing (...services: Service[]): Promise<string | undefin
   const required = process.env.REQUIRE_SERVICES === '1' && !services.includes('mongo')
   if (required) throw new Error(`REQUIRE_SERVICES=1 but ${reason}`)
   return reason
-}
-
-interface Teardown { teardown: (fn: () => unknown) => void }
-
-/** A fresh PostgreSQL database for one test (dropped at teardown); returns its URL. */
-export async function createTestDatabase (t: Teardown): Promise<string> {
-  const name = `booking_test_${process.pid}_${randomBytes(4).toString('hex')}`
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${name}`)
-  await admin.end()
-  t.teardown(async () => {
-    const c = new pg.Client({ connectionString: PG_ADMIN_URL })
-    await c.connect()
-    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-    await c.end()
-  })
-  const url = new URL(PG_ADMIN_URL)
-  url.pathname = `/${name}`
-  return url.toString()
 }

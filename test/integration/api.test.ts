@@ -4,21 +4,16 @@
  */
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { buildApp, STORE_SETUPS } from '../helpers/build-app.ts'
+import { buildApp } from '../helpers/build-app.ts'
+import { createEvent as createEventVia } from '../helpers/create-event.ts'
+import { injectClient } from '../helpers/http-client.ts'
 import { missing } from '../helpers/services.ts'
+import { STORE_SETUPS } from '../helpers/store-setups.ts'
 
 const UNKNOWN = '0123456789abcdef01234567'
 
-async function createEvent (app: FastifyInstance, capacities: number[]) {
-  const res = await app.inject({
-    method: 'POST',
-    url: '/api/events',
-    payload: { name: 'Concert', sections: capacities.map((capacity, i) => ({ name: `S${i}`, price: 100, capacity })) }
-  })
-  if (res.statusCode !== 201) throw new Error(res.body)
-  const event = res.json().data
-  return { eventId: event._id as string, sectionIds: event.sections.map((s: { _id: string }) => s._id) as string[], event }
-}
+const createEvent = async (app: FastifyInstance, capacities: number[]) =>
+  await createEventVia(injectClient(app), capacities, { name: 'Concert', price: 100 })
 
 const book = (app: FastifyInstance, payload: unknown, headers: Record<string, string> = {}) =>
   app.inject({ method: 'POST', url: '/bookings', payload: payload as Record<string, unknown>, headers })

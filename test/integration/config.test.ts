@@ -1,5 +1,6 @@
 import t from 'tap'
-import { buildApp, tempDataDir } from '../helpers/build-app.ts'
+import { buildApp } from '../helpers/build-app.ts'
+import { tempDataDir } from '../helpers/databases.ts'
 
 t.test('a bad value stops start-up with a message naming the variable', async t => {
   const cases: Array<[Record<string, string>, RegExp]> = [

@@ -8,7 +8,10 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import t from 'tap'
 import app, { appOptions } from '../../app.ts'
-import { tempDataDir } from '../helpers/build-app.ts'
+import type { TestContext } from '../helpers/context.ts'
+import { createEvent } from '../helpers/create-event.ts'
+import { tempDataDir } from '../helpers/databases.ts'
+import { injectClient } from '../helpers/http-client.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -17,7 +20,7 @@ interface LogLine { msg?: string, reqId?: string, level: number, [key: string]: 
 interface Captured { app: FastifyInstance, raw: string[], lines: () => LogLine[] }
 
 /** The app with production logger options (redaction included), its log lines captured. */
-async function buildLoggedApp (t: { teardown: (fn: () => unknown) => void }, level = 'info'): Promise<Captured> {
+async function buildLoggedApp (t: TestContext, level = 'info'): Promise<Captured> {
   const raw: string[] = []
   const stream = new Writable({
     write (chunk, _encoding, callback) {
@@ -58,16 +61,9 @@ t.test('without x-request-id a UUID is generated, echoed and logged', async t =>
 
 t.test('one line per request with route pattern, statusCode and durationMs', async t => {
   const { app, lines } = await buildLoggedApp(t)
-  const created = await app.inject({
-    method: 'POST',
-    url: '/api/events',
-    headers: { 'x-request-id': 'req-create' },
-    payload: { name: 'Logged', sections: [{ name: 'A', price: 5, capacity: 1 }] }
-  })
-  t.equal(created.statusCode, 201)
-  const event = created.json().data
-  const eventId: string = event._id
-  const sectionId: string = event.sections[0]._id
+  const created = await createEvent(injectClient(app), [1], { name: 'Logged', price: 5, sectionNames: ['A'], headers: { 'x-request-id': 'req-create' } })
+  t.equal(created.status, 201)
+  const { eventId, sectionId } = created
 
   const cases: Array<{ id: string, method: 'GET' | 'POST', url: string, payload?: object, route: string, status: number }> = [
     { id: 'req-get', method: 'GET', url: `/api/events/${eventId}`, route: '/api/events/:id', status: 200 },
@@ -110,10 +106,9 @@ t.test('an Authorization header value never reaches the logs', async t => {
   const secret = 'Bearer s3cr3t-t0ken-8c1f2e'
   const cookie = 'session=c00kie-value-77aa'
   const headers = { authorization: secret, cookie }
-  const created = await app.inject({ method: 'POST', url: '/api/events', headers, payload: { name: 'Auth', sections: [{ name: 'A', price: 1, capacity: 1 }] } })
-  t.equal(created.statusCode, 201)
-  const event = created.json().data
-  const booking = { eventId: event._id, sectionId: event.sections[0]._id, qty: 1, userId: 'u' }
+  const created = await createEvent(injectClient(app), [1], { name: 'Auth', price: 1, sectionNames: ['A'], headers })
+  t.equal(created.status, 201)
+  const booking = { eventId: created.eventId, sectionId: created.sectionId, qty: 1, userId: 'u' }
   const statuses = [
     (await app.inject({ method: 'POST', url: '/bookings', headers, payload: booking })).statusCode,
     (await app.inject({ method: 'POST', url: '/bookings', headers, payload: booking })).statusCode,

@@ -5,9 +5,12 @@
 import { readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { buildApp, STORE_SETUPS } from '../helpers/build-app.ts'
+import { buildApp } from '../helpers/build-app.ts'
+import { createEvent as createEventVia } from '../helpers/create-event.ts'
+import { injectClient } from '../helpers/http-client.ts'
 import { one, parseExposition, total, type Exposition } from '../helpers/prometheus-text.ts'
 import { missing } from '../helpers/services.ts'
+import { STORE_SETUPS, storeSetup } from '../helpers/store-setups.ts'
 
 // ---------------------------------------------------------------------------
 
@@ -19,16 +22,8 @@ async function scrape (app: FastifyInstance): Promise<{ text: string, exposition
   return { text: res.body, exposition: parseExposition(res.body), contentType: res.headers['content-type'] }
 }
 
-async function createEvent (app: FastifyInstance, capacity: number): Promise<{ eventId: string, sectionId: string }> {
-  const res = await app.inject({
-    method: 'POST',
-    url: '/api/events',
-    payload: { name: 'Metrics concert', sections: [{ name: 'Floor', price: 50, capacity }] }
-  })
-  if (res.statusCode !== 201) throw new Error(`POST /api/events answered ${res.statusCode}: ${res.body}`)
-  const event = res.json().data
-  return { eventId: event._id, sectionId: event.sections[0]._id }
-}
+const createEvent = async (app: FastifyInstance, capacity: number) =>
+  await createEventVia(injectClient(app), [capacity], { name: 'Metrics concert', price: 50, sectionNames: ['Floor'] })
 
 t.test('the parser reads what it should and refuses what it should not', async t => {
   const parsed = parseExposition([
@@ -137,7 +132,7 @@ for (const setup of STORE_SETUPS) {
 }
 
 t.test('two apps in one process do not share counters', async t => {
-  const embedded = STORE_SETUPS.find(s => s.name === 'embedded')!
+  const embedded = storeSetup('embedded')
   const a = await buildApp(t, await embedded.env(t))
   const b = await buildApp(t, await embedded.env(t))
   const { eventId, sectionId } = await createEvent(a, 3)
@@ -154,8 +149,7 @@ t.test('two apps in one process do not share counters', async t => {
 })
 
 t.test('labels carry route patterns, never raw ids or URLs', async t => {
-  const embedded = STORE_SETUPS.find(s => s.name === 'embedded')!
-  const app = await buildApp(t, await embedded.env(t))
+  const app = await buildApp(t, await storeSetup('embedded').env(t))
   const { eventId, sectionId } = await createEvent(app, 3)
   const booked = await app.inject({ method: 'POST', url: '/api/bookings', payload: { eventId, sectionId, qty: 1, userId: 'label-user-7f3a' } })
   t.equal(booked.statusCode, 201)
@@ -186,8 +180,7 @@ t.test('labels carry route patterns, never raw ids or URLs', async t => {
 })
 
 t.test('docs and dashboard name only metrics the app exports, and the docs name all of them', async t => {
-  const embedded = STORE_SETUPS.find(s => s.name === 'embedded')!
-  const app = await buildApp(t, await embedded.env(t))
+  const app = await buildApp(t, await storeSetup('embedded').env(t))
   const { exposition: m } = await scrape(app)
   // the service's own metrics: everything that is not a prom-client default
   const DEFAULT_PREFIXES = ['process_', 'nodejs_']

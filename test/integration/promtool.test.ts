@@ -4,12 +4,15 @@
  * docs/metrics.md and every query of the Grafana dashboard.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { buildApp, STORE_SETUPS } from '../helpers/build-app.ts'
+import { buildApp } from '../helpers/build-app.ts'
+import { createEvent } from '../helpers/create-event.ts'
+import { tempDataDir } from '../helpers/databases.ts'
+import { injectClient } from '../helpers/http-client.ts'
+import { storeSetup } from '../helpers/store-setups.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -23,23 +26,12 @@ function promtool (args: string[], input?: string): { status: number | null, out
   return { status: result.status, output: `${result.stdout}${result.stderr}`.trim() }
 }
 
-function tempDir (t: { teardown: (fn: () => unknown) => void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'booking-promtool-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
-
 t.test('promtool check metrics accepts /metrics after bookings', { skip }, async t => {
-  const embedded = STORE_SETUPS.find(s => s.name === 'embedded')!
-  const app = await buildApp(t, await embedded.env(t))
-  const created = await app.inject({
-    method: 'POST',
-    url: '/api/events',
-    payload: { name: 'Lint me', sections: [{ name: 'A', price: 10, capacity: 3 }, { name: 'B', price: 20, capacity: 100 }] }
-  })
-  t.equal(created.statusCode, 201)
-  const event = created.json().data
-  const [a, b] = event.sections.map((s: { _id: string }) => s._id)
+  const app = await buildApp(t, await storeSetup('embedded').env(t))
+  const created = await createEvent(injectClient(app), [3, 100], { name: 'Lint me', price: [10, 20], sectionNames: ['A', 'B'] })
+  t.equal(created.status, 201)
+  const event = created.event
+  const [a, b] = created.sectionIds
   const statuses = await Promise.all(Array.from({ length: 8 }, async (_, i) => (await app.inject({
     method: 'POST',
     url: '/bookings',
@@ -76,7 +68,7 @@ t.test('promtool check rules accepts the alerts of docs/metrics.md', { skip }, a
   const block = /```yaml\n(groups:[\s\S]*?)```/.exec(docs)?.[1]
   t.ok(block, 'docs/metrics.md has a rules block')
   if (block === undefined) return
-  const file = join(tempDir(t), 'alerts.yml')
+  const file = join(tempDataDir(t, 'booking-promtool-'), 'alerts.yml')
   writeFileSync(file, block)
   const { status, output } = promtool(['check', 'rules', file])
   t.equal(status, 0, output)
@@ -93,7 +85,7 @@ t.test('every query of the Grafana dashboard is valid PromQL', { skip }, async t
     expr: expr.replaceAll('$__rate_interval', '1m').replaceAll('$__interval', '15s').replaceAll('$__range', '1h')
   }))
   t.same(rules.filter(r => r.expr.includes('$')), [], 'no other Grafana variable is used')
-  const file = join(tempDir(t), 'dashboard-rules.yml')
+  const file = join(tempDataDir(t, 'booking-promtool-'), 'dashboard-rules.yml')
   // JSON is YAML
   writeFileSync(file, JSON.stringify({ groups: [{ name: 'dashboard', rules }] }, null, 2))
   const { status, output } = promtool(['check', 'rules', file])

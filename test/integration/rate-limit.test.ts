@@ -1,12 +1,15 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { buildApp, STORE_SETUPS, tempDataDir } from '../helpers/build-app.ts'
+import { buildApp } from '../helpers/build-app.ts'
+import { createEvent } from '../helpers/create-event.ts'
+import { tempDataDir } from '../helpers/databases.ts'
+import { injectClient } from '../helpers/http-client.ts'
 import { missing } from '../helpers/services.ts'
+import { storeSetup } from '../helpers/store-setups.ts'
 
 async function section (app: FastifyInstance) {
-  const res = await app.inject({ method: 'POST', url: '/api/events', payload: { name: 'Limited', sections: [{ name: 'A', price: 1, capacity: 100 }] } })
-  const event = res.json().data
-  return { eventId: event._id as string, sectionId: event.sections[0]._id as string }
+  const { eventId, sectionId } = await createEvent(injectClient(app), [100], { name: 'Limited', price: 1, sectionNames: ['A'] })
+  return { eventId, sectionId }
 }
 
 const book = (app: FastifyInstance, ids: object, userId: string, url = '/bookings') =>
@@ -34,7 +37,7 @@ t.test('RATE_LIMIT_MAX per user: 429 RATE_LIMITED beyond it, other users unaffec
   t.equal((await app.inject(`/bookings?eventId=${ids.eventId}`)).json().data.total, 4, 'the limited request booked nothing')
 })
 
-const pgRedis = STORE_SETUPS.find(s => s.name === 'postgres+redis')!
+const pgRedis = storeSetup('postgres+redis')
 t.test('with Redis the limit holds across instances', { skip: await missing('postgres', 'redis') }, async t => {
   const env = { ...await pgRedis.env(t), RATE_LIMIT_MAX: '2' }
   const a = await buildApp(t, env)

@@ -1,0 +1,49 @@
+/** An event with sections, created through POST /api/events as any client would. */
+import type { ApiClient } from './http-client.ts'
+
+export interface SectionView {
+  _id: string
+  name: string
+  price: number
+  capacity: number
+  remaining: number
+  /** seats of held bookings, once the API reports them */
+  held?: number
+  /** seats of confirmed bookings, once the API reports them */
+  sold?: number
+}
+
+export interface EventView { _id: string, name: string, createdAt: string, sections: SectionView[] }
+
+export interface EventOptions {
+  name?: string
+  /** one price for every section, or one per section */
+  price?: number | number[]
+  /** default S0, S1, ... */
+  sectionNames?: string[]
+  headers?: Record<string, string>
+}
+
+export interface CreatedEvent {
+  /** the answer's status: always 201 (anything else throws) */
+  status: number
+  eventId: string
+  /** the first section's id */
+  sectionId: string
+  sectionIds: string[]
+  event: EventView
+}
+
+export async function createEvent (client: ApiClient, capacities: number[], options: EventOptions = {}): Promise<CreatedEvent> {
+  const { name = 'Test event', price = 10, sectionNames, headers } = options
+  const sections = capacities.map((capacity, i) => ({
+    name: sectionNames?.[i] ?? `S${i}`,
+    price: Array.isArray(price) ? price[i] : price,
+    capacity
+  }))
+  const res = await client.request<EventView>('POST', '/api/events', { name, sections }, headers)
+  const event = res.status === 201 ? res.body.data : undefined
+  if (event === undefined) throw new Error(`POST /api/events answered ${res.status}: ${res.text}`)
+  const sectionIds = event.sections.map(s => s._id)
+  return { status: res.status, eventId: event._id, sectionId: sectionIds[0], sectionIds, event }
+}
