@@ -4,7 +4,6 @@ import app, { appOptions } from '../../app.ts'
 import type { TestContext } from './context.ts'
 
 // test/store/adapters.ts still takes them from here
-export { tempDataDir, withDatabase } from './databases.ts'
 
 /** Builds the app (not the process) on the given environment; closed at teardown. */
 export async function buildApp (t: TestContext, env: Record<string, string | undefined>): Promise<FastifyInstance> {

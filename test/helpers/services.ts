@@ -9,7 +9,6 @@ import net from 'node:net'
 import { MONGODB_URI, PG_ADMIN_URL } from './databases.ts'
 
 // test/store/adapters.ts still takes it from here
-export { createTestDatabase } from './databases.ts'
 
 export const REDIS_URL = process.env.REDIS_NODES ?? 'redis://127.0.0.1:6379'
 

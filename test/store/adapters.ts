@@ -3,7 +3,6 @@
  * twice with the same `location` to check that data survives a reopen.
  * A store leaves its client to whoever opened it: here, `close`.
  */
-import { randomBytes } from 'node:crypto'
 import { PGlite } from '@electric-sql/pglite'
 import { MongoClient } from 'mongodb'
 import pg from 'pg'
@@ -12,10 +11,9 @@ import { pgClient } from '../../lib/store/pg-client.ts'
 import { pgliteClient } from '../../lib/store/pglite-client.ts'
 import { createSqlStore } from '../../lib/store/sql-store.ts'
 import type { Store } from '../../lib/store/store.ts'
-import { tempDataDir, withDatabase } from '../helpers/build-app.ts'
-import { createTestDatabase, type Service } from '../helpers/services.ts'
-
-interface TestContext { teardown: (fn: () => unknown) => void }
+import type { TestContext } from '../helpers/context.ts'
+import { createTestDatabase, mongoTestDatabase, tempDataDir } from '../helpers/databases.ts'
+import type { Service } from '../helpers/services.ts'
 
 export interface StoreAdapter {
   name: string
@@ -59,18 +57,7 @@ export const STORE_ADAPTERS: StoreAdapter[] = [
   {
     name: 'mongo',
     needs: ['mongo'],
-    async location (t) {
-      const uri = withDatabase(process.env.MONGODB_URI as string, `booking_test_${process.pid}_${randomBytes(4).toString('hex')}`)
-      t.teardown(async () => {
-        const client = new MongoClient(uri)
-        try {
-          await client.db().dropDatabase()
-        } finally {
-          await client.close()
-        }
-      })
-      return uri
-    },
+    location: async (t) => mongoTestDatabase(t),
     async open (uri) {
       const client = new MongoClient(uri, { writeConcern: { w: 'majority' } })
       await client.connect()

@@ -13,7 +13,7 @@ import { PGlite } from '@electric-sql/pglite'
 import { pgliteClient } from '../../lib/store/pglite-client.ts'
 import { createSqlStore } from '../../lib/store/sql-store.ts'
 import type { Store } from '../../lib/store/store.ts'
-import { tempDataDir } from '../helpers/build-app.ts'
+import { tempDataDir } from '../helpers/databases.ts'
 
 let db: PGlite
 let store: Store
