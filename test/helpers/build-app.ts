@@ -3,8 +3,6 @@ import fp from 'fastify-plugin'
 import app, { appOptions } from '../../app.ts'
 import type { TestContext } from './context.ts'
 
-// test/store/adapters.ts still takes them from here
-
 /** Builds the app (not the process) on the given environment; closed at teardown. */
 export async function buildApp (t: TestContext, env: Record<string, string | undefined>): Promise<FastifyInstance> {
   const fastify = Fastify(appOptions({ logger: { level: process.env.TEST_LOG_LEVEL ?? 'silent' } }))
