@@ -60,8 +60,8 @@ export function createBookingService (options: BookingServiceOptions) {
   }
 
   /** A section this instance knows sold out: only a replay of an earlier booking can still succeed. */
-  async function fromSoldOutMemory (request: BookingRequest): Promise<Decision> {
-    const stored = request.idempotencyKey === undefined ? null : await store.findByIdempotencyKey(request.idempotencyKey)
+  async function fromSoldOutMemory (request: BookingRequest & { idempotencyKey: string }): Promise<Decision> {
+    const stored = await store.findByIdempotencyKey(request.idempotencyKey)
     return stored === null ? SOLD_OUT : replayDecision(stored, request)
   }
 
@@ -87,10 +87,10 @@ export function createBookingService (options: BookingServiceOptions) {
     /** Books seats: resolves with the booking, or rejects with a DomainError (SOLD_OUT, BUSY, ...). */
     async book (request: BookingRequest): Promise<BookingResult> {
       const section = { eventId: request.eventId, sectionId: request.sectionId }
-      const result = sections.isSoldOut(section)
-        ? await fromSoldOutMemory(request)
-        : await sections.submit(section, { kind: 'book', request })
-      return answer(section, request, result)
+      if (!sections.isSoldOut(section)) return answer(section, request, await sections.submit(section, { kind: 'book', request }))
+      // the sold-out storm: answered from memory, no lock, no database
+      if (request.idempotencyKey === undefined) throw new SoldOutError(0, request.qty)
+      return answer(section, request, await fromSoldOutMemory({ ...request, idempotencyKey: request.idempotencyKey }))
     },
 
     /** Cancels a booking and gives its seats back to the section; cancelling again changes nothing. */

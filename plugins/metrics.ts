@@ -7,19 +7,14 @@ declare module 'fastify' {
     metrics: Metrics
   }
   interface FastifyRequest {
-    /** how a booking request was answered; set by its handler or by the error handler */
+    /** how a booking request was answered, counted by the booking routes; set by the handler or the error handler */
     outcome: BookingOutcome | null
-  }
-  interface FastifyContextConfig {
-    /** the route's answers are counted in bookings_total{outcome} */
-    countsBookings?: boolean
   }
 }
 
 /**
  * A Registry of this app's own (never the global one), the domain metrics on
- * it, and the two counted per answer: the HTTP duration histogram and, on
- * booking routes, bookings_total by outcome.
+ * it, and the HTTP duration histogram of every answer.
  */
 export default fp(async (fastify) => {
   const metrics = createMetrics(new Registry())
@@ -39,6 +34,5 @@ export default fp(async (fastify) => {
       route: request.routeOptions.url ?? 'unmatched',
       status_code: String(reply.statusCode)
     }, reply.elapsedTime / 1000)
-    if (request.routeOptions.config.countsBookings === true) metrics.bookings.inc({ outcome: request.outcome ?? 'error' })
   })
 }, { name: 'metrics' })

@@ -5,7 +5,7 @@ import {
 } from '../lib/schemas.ts'
 
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { booking } = fastify
+  const { booking, metrics } = fastify
   // plugins/rate-limit.ts decorates rateLimit when RATE_LIMIT_MAX > 0; one handler
   // for both aliases, so they share one count per user
   const rateLimited = fastify.hasDecorator('rateLimit') ? { preHandler: fastify.rateLimit() } : {}
@@ -29,8 +29,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
           503: ErrorEnvelopeSchema
         }
       },
-      // every answer, refusals included, is counted in bookings_total{outcome}
-      config: { countsBookings: true },
+      // every answer, refusals included, counted once by its outcome
+      onResponse: async (request) => { metrics.bookings.inc({ outcome: request.outcome ?? 'error' }) },
       ...rateLimited
     }, async (request, reply) => {
       const { eventId, sectionId, qty, userId } = request.body

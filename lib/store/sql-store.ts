@@ -99,12 +99,15 @@ const EVENT_SELECT = `SELECT e.id, e.name, e.created_at, s.id AS section_id, s.n
 
 /**
  * A batch's whole write in one statement: the guarded section update, then the
- * inserts and the cancellations only if it matched.
+ * inserts (and the cancellations) only if it matched. Batches without
+ * cancellations, nearly all of them, use a statement that never reads the
+ * bookings table: a plan cached while it was small stays cheap as it grows.
  */
-const APPLY_SQL = `WITH upd AS (
+const UPDATE_SECTION = `upd AS (
     UPDATE sections SET remaining = remaining - $2::int + $3::int, bookings = bookings + $4::int
       WHERE id = $1 AND remaining >= $2::int - $3::int RETURNING remaining
-  ), ins AS (
+  )`
+const INSERT_BOOKINGS = `ins AS (
     INSERT INTO bookings (id, event_id, section_id, user_id, qty, unit_price, amount, status,
                           idempotency_key, request_hash, created_at)
     SELECT b.id, $5::text, $1, b.user_id, b.qty, $6::numeric, b.amount, 'confirmed', b.idempotency_key, b.request_hash, $7::timestamptz
@@ -112,11 +115,15 @@ const APPLY_SQL = `WITH upd AS (
          AS b(id, user_id, qty, amount, idempotency_key, request_hash)
     WHERE EXISTS (SELECT 1 FROM upd)
     RETURNING 1
-  ), cancelled AS (
-    UPDATE bookings SET status = 'cancelled', cancelled_at = $7
+  )`
+const CANCEL_BOOKINGS = `cancelled AS (
+    UPDATE bookings SET status = 'cancelled', cancelled_at = $7::timestamptz
       WHERE id = ANY($14::text[]) AND status = 'confirmed' AND EXISTS (SELECT 1 FROM upd)
       RETURNING 1
-  )
+  )`
+const APPLY_SQL = `WITH ${UPDATE_SECTION}, ${INSERT_BOOKINGS}
+  SELECT (SELECT remaining FROM upd) AS remaining, 0 AS cancelled`
+const APPLY_WITH_CANCELS_SQL = `WITH ${UPDATE_SECTION}, ${INSERT_BOOKINGS}, ${CANCEL_BOOKINGS}
   SELECT (SELECT remaining FROM upd) AS remaining, (SELECT count(*)::int FROM cancelled) AS cancelled`
 
 function sectionTx (tx: SqlQueryable, eventId: string, sectionId: string): SectionTx {
@@ -141,10 +148,13 @@ function sectionTx (tx: SqlQueryable, eventId: string, sectionId: string): Secti
       return rows.map(toBooking)
     },
     async apply ({ taken, returned, inserts, cancelled, at }) {
-      const { rows: [row] } = await tx.query<{ remaining: number | null, cancelled: number }>(APPLY_SQL, [
+      const params = [
         sectionId, taken, returned, inserts.length, eventId, price, at.toISOString(),
         inserts.map(b => b._id), inserts.map(b => b.userId), inserts.map(b => b.qty), inserts.map(b => b.amount),
-        inserts.map(b => b.idempotencyKey ?? null), inserts.map(b => b.requestHash ?? null), cancelled])
+        inserts.map(b => b.idempotencyKey ?? null), inserts.map(b => b.requestHash ?? null)]
+      const { rows: [row] } = cancelled.length === 0
+        ? await tx.query<{ remaining: number | null, cancelled: number }>(APPLY_SQL, params)
+        : await tx.query<{ remaining: number | null, cancelled: number }>(APPLY_WITH_CANCELS_SQL, [...params, cancelled])
       // every cancelled booking was locked above: all of them change, or the section guard refused
       return row.remaining !== null && row.cancelled === cancelled.length ? row.remaining : null
     }
