@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { LogController, type FastifyInstance, type FastifyLoggerOptions, type FastifyServerOptions } from 'fastify'
+import authPlugin from './plugins/auth.ts'
 import bookingPlugin from './plugins/booking.ts'
 import configPlugin, { type ConfigPluginOptions } from './plugins/config.ts'
 import errorsPlugin from './plugins/errors.ts'
@@ -13,6 +14,7 @@ import redisPlugin from './plugins/redis.ts'
 import storePlugin from './plugins/store.ts'
 import swaggerPlugin from './plugins/swagger.ts'
 import bookingRoutes from './routes/bookings.ts'
+import eventCreateRoutes from './routes/event-create.ts'
 import eventRoutes from './routes/events.ts'
 import healthRoutes from './routes/health.ts'
 import metricsRoutes from './routes/metrics.ts'
@@ -28,7 +30,7 @@ export function appOptions ({ logger, ...overrides }: Omit<FastifyServerOptions,
     logger: {
       level: process.env.LOG_LEVEL ?? 'info',
       // secrets never reach the logs: credentials in headers and connection strings
-      redact: ['req.headers.authorization', 'req.headers.cookie', 'config.DATABASE_URL', 'config.MONGODB_URI', 'config.REDIS_NODES'],
+      redact: ['req.headers.authorization', 'req.headers.cookie', 'config.DATABASE_URL', 'config.MONGODB_URI', 'config.REDIS_NODES', 'config.AUTH_JWT_SECRET', 'config.METRICS_TOKEN'],
       ...(process.env.LOG_PRETTY === 'true' ? { transport: { target: 'pino-pretty' } } : {}),
       ...logger
     },
@@ -52,6 +54,7 @@ export default async function app (fastify: FastifyInstance, opts: ConfigPluginO
   await fastify.register(metricsPlugin)
   await fastify.register(errorsPlugin)
   await fastify.register(swaggerPlugin)
+  await fastify.register(authPlugin)
   await fastify.register(redisPlugin)
   await fastify.register(rateLimitPlugin)
   await fastify.register(storePlugin)
@@ -75,8 +78,15 @@ export default async function app (fastify: FastifyInstance, opts: ConfigPluginO
     }, 'request')
   })
 
+  // public: liveness and readiness, metrics (their own token), event availability, the docs
   await fastify.register(healthRoutes)
   await fastify.register(metricsRoutes)
   await fastify.register(eventRoutes)
-  await fastify.register(bookingRoutes)
+  // everything else needs a principal: the hook guards the whole scope, so no
+  // route registered inside it can be reached without a verified token
+  await fastify.register(async (guarded) => {
+    guarded.addHook('onRequest', guarded.authenticate)
+    await guarded.register(eventCreateRoutes)
+    await guarded.register(bookingRoutes)
+  })
 }

@@ -15,10 +15,13 @@ export interface BookingRequest {
   idempotencyKey?: string
 }
 
-/** A booking as stored: the API fields plus what idempotency needs. */
+/** A booking as stored: the API fields plus what idempotency and access need. */
 export interface StoredBooking extends Booking {
+  /** the client's Idempotency-Key, scoped to the principal that sent it */
   idempotencyKey?: string
   requestHash?: string
+  /** `sub` of the organizer who owns the booking's event ('' when none) */
+  eventOwner?: string
 }
 
 export type Decision =
@@ -49,7 +52,7 @@ export function roundMoney (n: number): number {
 
 /** Strips storage-only fields so a stored booking can be answered. */
 export function publicBooking (b: StoredBooking): Booking {
-  const { idempotencyKey: _k, requestHash: _h, ...booking } = b
+  const { idempotencyKey: _k, requestHash: _h, eventOwner: _o, ...booking } = b
   return booking
 }
 

@@ -1,10 +1,13 @@
 /**
- * The booking service: the domain entry point the routes call. Writes to a
- * section (bookings, cancellations) go through the section batcher, so a crowd
- * of them costs a few locks and transactions; reads go to the store.
+ * The booking service: the domain entry point the routes call, always with the
+ * principal asking (lib/access.ts decides what it may do). Writes to a section
+ * (bookings, cancellations) go through the section batcher, so a crowd of them
+ * costs a few locks and transactions; reads go to the store.
  */
-import { replayDecision, type BookingRequest, type Decision } from './allocation.ts'
-import { IdempotencyKeyReusedError, NotFoundError, SoldOutError } from './errors.ts'
+import { assertMayCreateEvents, bookingScope, bookingUser, mayCancelBooking, maySeeBooking, scopedIdempotencyKey } from './access.ts'
+import { publicBooking, replayDecision, type BookingRequest, type Decision } from './allocation.ts'
+import type { Principal } from './auth/principal.ts'
+import { ForbiddenError, IdempotencyKeyReusedError, NotFoundError, SoldOutError } from './errors.ts'
 import type { Locker } from './lock/locker.ts'
 import type { Metrics } from './metrics.ts'
 import type { Booking, BookingListQuery, Event, EventInput, Page, PageQuery } from './schemas.ts'
@@ -23,6 +26,16 @@ export interface BookingServiceOptions {
   /** how long a section seen sold out is answered from memory; seats given back end it at once */
   soldOutCacheMs: number
   clock?: () => number
+}
+
+/** What a client asks to book: a customer may leave userId out (it books as itself). */
+export interface BookingAsk {
+  eventId: string
+  sectionId: string
+  qty: number
+  userId?: string
+  /** the client's Idempotency-Key, as sent */
+  idempotencyKey?: string
 }
 
 export interface BookingResult {
@@ -66,7 +79,11 @@ export function createBookingService (options: BookingServiceOptions) {
   }
 
   return {
-    createEvent: async (input: EventInput): Promise<Event> => await store.createEvent(input),
+    /** Creates an event owned by the organizer (or admin) asking. */
+    async createEvent (actor: Principal, input: EventInput): Promise<Event> {
+      assertMayCreateEvents(actor)
+      return await store.createEvent(input, actor.sub)
+    },
 
     async getEvent (id: string): Promise<Event> {
       const event = await store.getEvent(id)
@@ -76,28 +93,42 @@ export function createBookingService (options: BookingServiceOptions) {
 
     listEvents: async (query: PageQuery): Promise<Page<Event>> => await store.listEvents(query),
 
-    async getBooking (id: string): Promise<Booking> {
+    /** One booking, if the principal may see it: to anyone else it does not exist. */
+    async getBooking (actor: Principal, id: string): Promise<Booking> {
       const booking = await store.getBooking(id)
-      if (booking === null) throw new NotFoundError('Booking', id)
-      return booking
+      if (booking === null || !maySeeBooking(actor, booking)) throw new NotFoundError('Booking', id)
+      return publicBooking(booking)
     },
 
-    listBookings: async (query: BookingListQuery): Promise<Page<Booking>> => await store.listBookings(query),
+    /** The bookings the principal may see, filtered by the query. */
+    async listBookings (actor: Principal, query: BookingListQuery): Promise<Page<Booking>> {
+      const scope = bookingScope(actor)
+      if (scope === null) throw new ForbiddenError('This token may not list bookings')
+      // asking for another user's bookings: there are none to see
+      if (scope.userId !== undefined && query.userId !== undefined && query.userId !== scope.userId) {
+        return { items: [], total: 0, page: query.page, limit: query.limit }
+      }
+      const page = await store.listBookings({ ...query, ...scope })
+      return { ...page, items: page.items.map(publicBooking) }
+    },
 
-    /** Books seats: resolves with the booking, or rejects with a DomainError (SOLD_OUT, BUSY, ...). */
-    async book (request: BookingRequest): Promise<BookingResult> {
-      const section = { eventId: request.eventId, sectionId: request.sectionId }
+    /** Books seats for the user the principal may book for: the booking, or a DomainError (SOLD_OUT, BUSY, FORBIDDEN, ...). */
+    async book (actor: Principal, ask: BookingAsk): Promise<BookingResult> {
+      const { eventId, sectionId, qty, idempotencyKey } = ask
+      const request: BookingRequest = { eventId, sectionId, qty, userId: bookingUser(actor, ask.userId) }
+      if (idempotencyKey !== undefined) request.idempotencyKey = scopedIdempotencyKey(actor, idempotencyKey)
+      const section = { eventId, sectionId }
       if (!sections.isSoldOut(section)) return answer(section, request, await sections.submit(section, { kind: 'book', request }))
       // the sold-out storm: answered from memory, no lock, no database
-      if (request.idempotencyKey === undefined) throw new SoldOutError(0, request.qty)
+      if (request.idempotencyKey === undefined) throw new SoldOutError(0, qty)
       return answer(section, request, await fromSoldOutMemory({ ...request, idempotencyKey: request.idempotencyKey }))
     },
 
-    /** Cancels a booking and gives its seats back to the section; cancelling again changes nothing. */
-    async cancel (id: string): Promise<Booking> {
+    /** Cancels a booking the principal may cancel and gives its seats back; cancelling again changes nothing. */
+    async cancel (actor: Principal, id: string): Promise<Booking> {
       const booking = await store.getBooking(id)
-      if (booking === null) throw new NotFoundError('Booking', id)
-      if (booking.status === 'cancelled') return booking
+      if (booking === null || !mayCancelBooking(actor, booking)) throw new NotFoundError('Booking', id)
+      if (booking.status === 'cancelled') return publicBooking(booking)
       const section = { eventId: booking.eventId, sectionId: booking.sectionId }
       const result = await sections.submit(section, { kind: 'cancel', bookingId: id })
       if (result.kind !== 'cancelled') throw new NotFoundError('Booking', id)

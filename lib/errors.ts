@@ -2,7 +2,9 @@
  * Domain errors: plain classes with a stable `code`. plugins/errors.ts maps each
  * code to an HTTP status and the error envelope; lib/ never knows about HTTP.
  */
-export type ErrorCode = 'NOT_FOUND' | 'SOLD_OUT' | 'BUSY' | 'IDEMPOTENCY_KEY_REUSED' | 'STORE_UNAVAILABLE'
+export type ErrorCode =
+  | 'VALIDATION_ERROR' | 'NOT_FOUND' | 'SOLD_OUT' | 'BUSY' | 'IDEMPOTENCY_KEY_REUSED' | 'STORE_UNAVAILABLE'
+  | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'AUTH_UNAVAILABLE'
 
 export class DomainError extends Error {
   readonly code: ErrorCode
@@ -18,6 +20,13 @@ export class DomainError extends Error {
     this.name = new.target.name
     this.code = code
     this.details = details
+  }
+}
+
+/** Input the schema lets through but the operation cannot take; names the field. */
+export class InvalidInputError extends DomainError {
+  constructor (field: string, message: string) {
+    super('VALIDATION_ERROR', message, { field })
   }
 }
 
@@ -53,6 +62,28 @@ export class IdempotencyKeyReusedError extends DomainError {
 export class StoreUnavailableError extends DomainError {
   constructor (cause: unknown) {
     super('STORE_UNAVAILABLE', 'Storage is temporarily unavailable, retry later', { retryAfter: 1 })
+    this.cause = cause
+  }
+}
+
+/** No usable bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience. */
+export class UnauthenticatedError extends DomainError {
+  constructor (reason: string) {
+    super('UNAUTHENTICATED', `Authentication required: ${reason}`)
+  }
+}
+
+/** The principal is known but may not do this. */
+export class ForbiddenError extends DomainError {
+  constructor (message: string) {
+    super('FORBIDDEN', message)
+  }
+}
+
+/** The identity provider's keys could not be fetched: tokens cannot be checked right now. */
+export class AuthUnavailableError extends DomainError {
+  constructor (cause: unknown) {
+    super('AUTH_UNAVAILABLE', 'Token keys are temporarily unavailable, retry later', { retryAfter: 5 })
     this.cause = cause
   }
 }

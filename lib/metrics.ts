@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client'
 
-export const BOOKING_OUTCOMES = ['confirmed', 'sold_out', 'limit', 'busy', 'replayed', 'invalid', 'error'] as const
+export const BOOKING_OUTCOMES = ['confirmed', 'sold_out', 'limit', 'busy', 'replayed', 'invalid', 'denied', 'error'] as const
 export type BookingOutcome = typeof BOOKING_OUTCOMES[number]
 
 export function createMetrics (register: Registry) {
@@ -17,7 +17,7 @@ export function createMetrics (register: Registry) {
     register,
     bookings: new Counter({
       name: 'bookings_total',
-      help: 'Booking requests by the outcome answered: confirmed, sold_out, limit, busy, replayed, invalid, error',
+      help: 'Booking requests by the outcome answered: confirmed, sold_out, limit, busy, replayed, invalid, denied, error',
       labelNames: ['outcome'] as const,
       registers
     }),

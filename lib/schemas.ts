@@ -49,7 +49,12 @@ export const BookingInputSchema = Type.Object({
   eventId: IdSchema,
   sectionId: IdSchema,
   qty: Type.Integer({ minimum: 1, maximum: MAX_QTY }),
-  userId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7E]+$' })
+  userId: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 128,
+    pattern: '^[\\x21-\\x7E]+$',
+    description: 'who the seats are for: a service or an admin names it; a customer may leave it out (it books as itself)'
+  }))
 }, { additionalProperties: false })
 
 export const BookingStatusSchema = Type.Union([Type.Literal('confirmed'), Type.Literal('cancelled')])
@@ -103,6 +108,9 @@ export const PageSchema = <T extends TSchema>(item: T) => Type.Object({
   page: Type.Integer(),
   limit: Type.Integer()
 })
+
+/** OpenAPI security of the operations that need a principal (plugins/swagger.ts defines the scheme). */
+export const BEARER_SECURITY = [{ bearerAuth: [] }]
 
 /** `{ success: true, data }`: the envelope of every successful answer. */
 export const OkSchema = <T extends TSchema>(data: T) => Type.Object({

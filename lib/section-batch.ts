@@ -5,7 +5,7 @@
  * allocated first come first served (lib/allocation.ts), then everything is
  * applied in one guarded write.
  */
-import { allocate, type BookingRequest, type Decision, type StoredBooking } from './allocation.ts'
+import { allocate, publicBooking, type BookingRequest, type Decision, type StoredBooking } from './allocation.ts'
 import { RetryableConflict } from './errors.ts'
 import { newId } from './ids.ts'
 import type { Booking } from './schemas.ts'
@@ -22,6 +22,8 @@ export type OpResult =
 export interface SectionState {
   remaining: number
   price: number
+  /** the event's organizer, stamped on its bookings for access checks ('' when none) */
+  owner: string
 }
 
 /** What one batch changes, applied in one guarded write. */
@@ -84,7 +86,7 @@ export function decideSection (input: {
       results[i] = NOT_FOUND
       return
     }
-    const { idempotencyKey: _k, requestHash: _h, ...stored } = booking
+    const stored = publicBooking(booking)
     if (booking.status === 'cancelled' || cancelled.includes(booking._id)) {
       const cancelledAt = booking.cancelledAt ?? now.toISOString()
       results[i] = { kind: 'cancelled', booking: { ...stored, status: 'cancelled', cancelledAt }, changed: false }
@@ -105,7 +107,8 @@ export function decideSection (input: {
     newId: input.newId
   })
   allocation.decisions.forEach((decision, n) => { results[books[n].i] = decision })
-  return { results, effects: { taken: allocation.taken, returned, inserts: allocation.inserts, cancelled, at: now } }
+  const inserts = allocation.inserts.map(b => ({ ...b, eventOwner: input.section.owner }))
+  return { results, effects: { taken: allocation.taken, returned, inserts, cancelled, at: now } }
 }
 
 /** Runs one batch inside the adapter's transaction. Throws RetryableConflict if the guard refused. */

@@ -20,7 +20,15 @@ export const ConfigSchema = Type.Object({
   BATCH_MAX: Type.Integer({ minimum: 1, maximum: 10_000, default: 256 }),
   SOLD_OUT_CACHE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 1000 }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
-  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, maximum: 86_400_000, default: 60_000 })
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, maximum: 86_400_000, default: 60_000 }),
+  AUTH_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
+  AUTH_JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  AUTH_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  AUTH_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  AUTH_DISABLED: Type.Boolean({ default: false }),
+  AUTH_JWKS_REFRESH_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30_000 }),
+  AUTH_TOKEN_CACHE_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 60_000 }),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 }))
 })
 
 export type RawConfig = Static<typeof ConfigSchema>

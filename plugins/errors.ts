@@ -25,11 +25,15 @@ export class HttpError extends Error {
 
 /** HTTP status and booking outcome of each domain error code. */
 const DOMAIN_ANSWERS: Record<ErrorCode, { status: number, outcome: BookingOutcome }> = {
+  VALIDATION_ERROR: { status: 400, outcome: 'invalid' },
   NOT_FOUND: { status: 404, outcome: 'invalid' },
   SOLD_OUT: { status: 409, outcome: 'sold_out' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, outcome: 'invalid' },
   BUSY: { status: 503, outcome: 'busy' },
-  STORE_UNAVAILABLE: { status: 503, outcome: 'error' }
+  STORE_UNAVAILABLE: { status: 503, outcome: 'error' },
+  UNAUTHENTICATED: { status: 401, outcome: 'denied' },
+  FORBIDDEN: { status: 403, outcome: 'denied' },
+  AUTH_UNAVAILABLE: { status: 503, outcome: 'error' }
 }
 
 /** Our codes for Fastify's own client errors. */
@@ -116,6 +120,8 @@ export default fp(async (fastify) => {
       reply.header('retry-after', String(answer.error.retryAfter ?? 1))
       request.log.warn({ code: answer.error.code, err: answer.cause ?? error }, answer.error.message)
     } else {
+      // RFC 6750: a 401 names the scheme; with a token that failed, says it was invalid
+      if (answer.status === 401) reply.header('www-authenticate', request.headers.authorization === undefined ? 'Bearer realm="ticket-booking"' : 'Bearer realm="ticket-booking", error="invalid_token"')
       request.log.info({ code: answer.error.code }, answer.error.message)
     }
     return reply.code(answer.status).send({ success: false, error: answer.error })

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { HttpError } from './errors.ts'
 
 /**
- * Optional per-user limit on booking requests (RATE_LIMIT_MAX per
+ * Optional per-principal limit on booking requests (RATE_LIMIT_MAX per
  * RATE_LIMIT_WINDOW_MS; 0 = off). Counted in Redis when REDIS_NODES is set, so
  * the limit holds across instances; if Redis fails the limit is skipped rather
  * than refusing sales.
@@ -15,12 +15,9 @@ export default fp(async (fastify) => {
     global: false,
     max: RATE_LIMIT_MAX,
     timeWindow: RATE_LIMIT_WINDOW_MS,
-    // routes/bookings.ts runs it as a preHandler: after body parsing, so the key
-    // can be the user rather than the load balancer's address
-    keyGenerator: (request) => {
-      const userId = (request.body as { userId?: unknown } | undefined)?.userId
-      return typeof userId === 'string' ? `user:${userId}` : `ip:${request.ip}`
-    },
+    // routes/bookings.ts runs it as a preHandler, after authentication: the key is
+    // the principal, never a body field (behind AUTH_DISABLED, the client address)
+    keyGenerator: (request) => request.principal.sub === '' ? `ip:${request.ip}` : `sub:${request.principal.sub}`,
     ...(fastify.redis.length > 0 ? { redis: fastify.redis[0], nameSpace: 'booking-rate-limit:' } : {}),
     skipOnError: true,
     errorResponseBuilder: (_request, context) => {
@@ -28,4 +25,4 @@ export default fp(async (fastify) => {
       return new HttpError(429, 'RATE_LIMITED', `Too many booking requests: at most ${context.max} per window, retry in ${retryAfter} s`, 'limit', { retryAfter })
     }
   })
-}, { name: 'rate-limit', dependencies: ['config', 'redis', 'errors'] })
+}, { name: 'rate-limit', dependencies: ['config', 'redis', 'errors', 'auth'] })

@@ -12,6 +12,12 @@ export default fp(async (fastify) => {
         description: 'Books seats of event sections; no seat is ever sold twice. Every answer is `{ success, data }` or `{ success: false, error }`.',
         version: '1.0.0'
       },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A JWT: `sub` is the principal, `roles` an array of customer, organizer, service, admin' },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when the service sets one' }
+        }
+      },
       tags: [
         { name: 'events', description: 'Events and their sections' },
         { name: 'bookings', description: 'Booking and cancelling seats' },

@@ -1,9 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
-  BookingInputSchema, BookingListQuerySchema, BookingSchema, ErrorEnvelopeSchema, IdParamsSchema,
+  BEARER_SECURITY, BookingInputSchema, BookingListQuerySchema, BookingSchema, ErrorEnvelopeSchema, IdParamsSchema,
   IdempotencyHeadersSchema, OkSchema, PageSchema
 } from '../lib/schemas.ts'
 
+/** Every answer a route with a principal can give besides its own: bad input, no token, not allowed, store down. */
+const GUARDED = { 400: ErrorEnvelopeSchema, 401: ErrorEnvelopeSchema, 403: ErrorEnvelopeSchema, 503: ErrorEnvelopeSchema }
+
+/** Bookings: every route needs a principal (registered in the guarded scope); what it may see and do is lib/access.ts's. */
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { booking, metrics } = fastify
   // plugins/rate-limit.ts decorates rateLimit when RATE_LIMIT_MAX > 0; one handler
@@ -16,17 +20,18 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: {
         tags: ['bookings'],
         summary: 'Book qty seats of one section (first come, first served)',
-        description: 'With an Idempotency-Key header, a retry with the same body returns the original booking ' +
+        description: 'A customer books as itself (userId left out, or its own sub); a service or an admin books for the userId it names. ' +
+          'With an Idempotency-Key header, a retry by the same principal with the same body returns the original booking ' +
           '(header Idempotent-Replayed: true); the same key with another body is refused with 422.',
+        security: BEARER_SECURITY,
         headers: IdempotencyHeadersSchema,
         body: BookingInputSchema,
         response: {
           201: OkSchema(BookingSchema),
-          400: ErrorEnvelopeSchema,
+          ...GUARDED,
           404: ErrorEnvelopeSchema,
           409: ErrorEnvelopeSchema,
-          422: ErrorEnvelopeSchema,
-          503: ErrorEnvelopeSchema
+          422: ErrorEnvelopeSchema
         }
       },
       // every answer, refusals included, counted once by its outcome
@@ -34,7 +39,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       ...rateLimited
     }, async (request, reply) => {
       const { eventId, sectionId, qty, userId } = request.body
-      const result = await booking.book({ eventId, sectionId, qty, userId, idempotencyKey: request.headers['idempotency-key'] })
+      const result = await booking.book(request.principal, { eventId, sectionId, qty, userId, idempotencyKey: request.headers['idempotency-key'] })
       request.outcome = result.replayed ? 'replayed' : 'confirmed'
       if (result.replayed) reply.header('idempotent-replayed', 'true')
       request.log.info({ outcome: request.outcome, bookingId: result.booking._id, eventId, sectionId, qty }, 'booking')
@@ -45,30 +50,34 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: {
         tags: ['bookings'],
         summary: 'List bookings, newest first, filtered by eventId, sectionId, userId, status',
+        description: 'A customer sees its own bookings, an organizer those of its events, a service or an admin all.',
+        security: BEARER_SECURITY,
         querystring: BookingListQuerySchema,
-        response: { 200: OkSchema(PageSchema(BookingSchema)), 400: ErrorEnvelopeSchema, 503: ErrorEnvelopeSchema }
+        response: { 200: OkSchema(PageSchema(BookingSchema)), ...GUARDED }
       }
-    }, async (request) => ({ success: true as const, data: await booking.listBookings(request.query) }))
+    }, async (request) => ({ success: true as const, data: await booking.listBookings(request.principal, request.query) }))
   }
 
   fastify.get('/api/bookings/:id', {
     schema: {
       tags: ['bookings'],
-      summary: 'One booking',
+      summary: 'One booking: its owner, its event\'s organizer, a service or an admin sees it; to anyone else it is 404',
+      security: BEARER_SECURITY,
       params: IdParamsSchema,
-      response: { 200: OkSchema(BookingSchema), 400: ErrorEnvelopeSchema, 404: ErrorEnvelopeSchema, 503: ErrorEnvelopeSchema }
+      response: { 200: OkSchema(BookingSchema), ...GUARDED, 404: ErrorEnvelopeSchema }
     }
-  }, async (request) => ({ success: true as const, data: await booking.getBooking(request.params.id) }))
+  }, async (request) => ({ success: true as const, data: await booking.getBooking(request.principal, request.params.id) }))
 
   fastify.post('/api/bookings/:id/cancel', {
     schema: {
       tags: ['bookings'],
-      summary: 'Cancel a booking: its seats go back to the section. Cancelling again changes nothing.',
+      summary: 'Cancel a booking (its owner, its event\'s organizer, a service, an admin): its seats go back. Cancelling again changes nothing.',
+      security: BEARER_SECURITY,
       params: IdParamsSchema,
-      response: { 200: OkSchema(BookingSchema), 400: ErrorEnvelopeSchema, 404: ErrorEnvelopeSchema, 503: ErrorEnvelopeSchema }
+      response: { 200: OkSchema(BookingSchema), ...GUARDED, 404: ErrorEnvelopeSchema }
     }
   }, async (request) => {
-    const cancelled = await booking.cancel(request.params.id)
+    const cancelled = await booking.cancel(request.principal, request.params.id)
     request.log.info({ outcome: 'cancelled', bookingId: cancelled._id, eventId: cancelled.eventId, sectionId: cancelled.sectionId }, 'booking cancelled')
     return { success: true as const, data: cancelled }
   })

@@ -1,22 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import {
-  ErrorEnvelopeSchema, EventInputSchema, EventSchema, IdParamsSchema, OkSchema, PageQuerySchema, PageSchema
-} from '../lib/schemas.ts'
+import { ErrorEnvelopeSchema, EventSchema, IdParamsSchema, OkSchema, PageQuerySchema, PageSchema } from '../lib/schemas.ts'
 
+/** Event reads: public, no token needed (availability is what buyers look at before they sign in). */
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
-  fastify.post('/api/events', {
-    schema: {
-      tags: ['events'],
-      summary: 'Create an event with its sections; each section starts with remaining = capacity',
-      body: EventInputSchema,
-      response: { 201: OkSchema(EventSchema), 400: ErrorEnvelopeSchema, 503: ErrorEnvelopeSchema }
-    }
-  }, async (request, reply) => {
-    const event = await fastify.booking.createEvent(request.body)
-    request.log.info({ eventId: event._id, sections: event.sections.length }, 'event created')
-    return reply.code(201).send({ success: true, data: event })
-  })
-
   fastify.get('/api/events', {
     schema: {
       tags: ['events'],

@@ -1,13 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { ErrorEnvelopeSchema } from '../lib/schemas.ts'
 
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/metrics', {
     schema: {
       tags: ['ops'],
-      summary: 'Prometheus metrics in the text exposition format',
-      response: { 200: { content: { 'text/plain': { schema: Type.String() } } } }
-    }
+      summary: 'Prometheus metrics in the text exposition format (bearer METRICS_TOKEN when the service sets one)',
+      security: [{ metricsToken: [] }],
+      response: { 200: { content: { 'text/plain': { schema: Type.String() } } }, 401: ErrorEnvelopeSchema }
+    },
+    onRequest: fastify.authenticateScraper
   }, async (_request, reply) => {
     const { register } = fastify.metrics
     reply.header('content-type', register.contentType)

@@ -11,26 +11,29 @@ import type { DriverErrors } from './store-errors.ts'
 
 export type StoreKind = 'embedded' | 'postgres' | 'mongo'
 
-/** The reads, alike in the driver and the store; `B` is how a booking is shown. */
-export interface StoreReads<B> {
+/** A bookings list query, with what access control adds: only the bookings of one organizer's events. */
+export type BookingFilter = BookingListQuery & { eventOwner?: string }
+
+/** The reads, alike in the driver and the store. */
+export interface StoreReads {
   getEvent: (id: string) => Promise<Event | null>
   /** Newest first. */
   listEvents: (query: PageQuery) => Promise<Page<Event>>
-  /** The booking stored under an idempotency key, if any (no lock). */
+  /** The booking stored under an (already scoped) idempotency key, if any (no lock). */
   findByIdempotencyKey: (key: string) => Promise<StoredBooking | null>
-  getBooking: (id: string) => Promise<B | null>
-  /** Newest first, filtered by the query's fields that are set. */
-  listBookings: (query: BookingListQuery) => Promise<Page<B>>
+  getBooking: (id: string) => Promise<StoredBooking | null>
+  /** Newest first, filtered by the fields that are set. */
+  listBookings: (filter: BookingFilter) => Promise<Page<StoredBooking>>
 }
 
-export interface StoreDriver extends StoreReads<StoredBooking> {
+export interface StoreDriver extends StoreReads {
   readonly kind: StoreKind
   readonly errors: DriverErrors
   /** Creates tables/collections and indexes; idempotent, safe from several instances at once. */
   migrate: () => Promise<void>
   ping: () => Promise<void>
-  /** Atomic: the event with all its sections. */
-  insertEvent: (event: Event) => Promise<void>
+  /** Atomic: the event with all its sections, owned by `ownerId` (an organizer's sub). */
+  insertEvent: (event: Event, ownerId: string) => Promise<void>
   /** Runs fn in one transaction on one section: committed when fn resolves, rolled back when it throws. */
   inSection: <T>(eventId: string, sectionId: string, fn: (tx: SectionTx) => Promise<T>) => Promise<T>
 }

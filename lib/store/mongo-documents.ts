@@ -25,6 +25,8 @@ export interface EventDocument {
   name: string
   createdAt: Date
   sections: SectionDocument[]
+  /** the organizer's sub; absent on events made before owners existed */
+  ownerId?: string
 }
 
 export interface BookingDocument {
@@ -40,6 +42,8 @@ export interface BookingDocument {
   cancelledAt?: Date
   idempotencyKey?: string
   requestHash?: string
+  /** the event's owner, copied when booked */
+  eventOwner?: string
 }
 
 export const EVENTS = 'events'
@@ -66,6 +70,7 @@ export const BOOKING_INDEXES: IndexDescription[] = [
   { key: { sectionId: 1, createdAt: -1, _id: -1 }, name: 'bookings_section_newest' },
   { key: { userId: 1, createdAt: -1, _id: -1 }, name: 'bookings_user_newest' },
   { key: { status: 1, createdAt: -1, _id: -1 }, name: 'bookings_status_newest' },
+  { key: { eventOwner: 1, createdAt: -1, _id: -1 }, name: 'bookings_owner_newest' },
   { key: { createdAt: -1, _id: -1 }, name: 'bookings_newest' }
 ]
 
@@ -76,12 +81,13 @@ export function parseId (id: string): ObjectId | null {
   return ID.test(id) ? ObjectId.createFromHexString(id) : null
 }
 
-export function eventToDocument (event: Event): EventDocument {
+export function eventToDocument (event: Event, ownerId = ''): EventDocument {
   return {
     _id: ObjectId.createFromHexString(event._id),
     name: event.name,
     createdAt: new Date(event.createdAt),
-    sections: event.sections.map(s => ({ ...s, _id: ObjectId.createFromHexString(s._id) }))
+    sections: event.sections.map(s => ({ ...s, _id: ObjectId.createFromHexString(s._id) })),
+    ownerId
   }
 }
 
@@ -112,6 +118,7 @@ export function bookingToDocument (b: StoredBooking): BookingDocument {
   if (b.cancelledAt !== undefined) doc.cancelledAt = new Date(b.cancelledAt)
   if (b.idempotencyKey !== undefined) doc.idempotencyKey = b.idempotencyKey
   if (b.requestHash !== undefined) doc.requestHash = b.requestHash
+  if (b.eventOwner !== undefined) doc.eventOwner = b.eventOwner
   return doc
 }
 
@@ -130,6 +137,7 @@ export function bookingFromDocument (doc: BookingDocument): StoredBooking {
   if (doc.cancelledAt != null) b.cancelledAt = doc.cancelledAt.toISOString()
   if (doc.idempotencyKey != null) b.idempotencyKey = doc.idempotencyKey
   if (doc.requestHash != null) b.requestHash = doc.requestHash
+  if (doc.eventOwner != null) b.eventOwner = doc.eventOwner
   return b
 }
 
@@ -167,7 +175,7 @@ export function cancelBookingUpdate (bookingId: ObjectId, now: Date): GuardedUpd
 }
 
 /** The list filter, or null when an id filter is malformed (nothing can match it). */
-export function bookingListFilter (query: Pick<BookingListQuery, 'eventId' | 'sectionId' | 'userId' | 'status'>): Filter<BookingDocument> | null {
+export function bookingListFilter (query: Pick<BookingListQuery, 'eventId' | 'sectionId' | 'userId' | 'status'> & { eventOwner?: string }): Filter<BookingDocument> | null {
   const filter: Filter<BookingDocument> = {}
   for (const field of ['eventId', 'sectionId'] as const) {
     const value = query[field]
@@ -178,6 +186,7 @@ export function bookingListFilter (query: Pick<BookingListQuery, 'eventId' | 'se
   }
   if (query.userId !== undefined) filter.userId = query.userId
   if (query.status !== undefined) filter.status = query.status
+  if (query.eventOwner !== undefined) filter.eventOwner = query.eventOwner
   return filter
 }
 

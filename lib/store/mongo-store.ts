@@ -29,9 +29,9 @@ function mongoDriver (client: MongoClient): StoreDriver {
       async lock () {
         if (eid === null || sid === null) return null
         // a snapshot read: a concurrent writer of the event makes one of the two commits fail and retry
-        const event = await events.findOne({ _id: eid }, { session, projection: sectionProjection(sid) })
+        const event = await events.findOne({ _id: eid }, { session, projection: { ...sectionProjection(sid), ownerId: 1 } })
         const section = event?.sections?.[0]
-        return section === undefined ? null : { remaining: section.remaining, price: section.price }
+        return section === undefined ? null : { remaining: section.remaining, price: section.price, owner: event?.ownerId ?? '' }
       },
       async findKeys (keys) {
         const docs = await bookings.find({ idempotencyKey: { $in: keys } }, { session }).toArray()
@@ -80,9 +80,9 @@ function mongoDriver (client: MongoClient): StoreDriver {
       await db.command({ ping: 1 })
     },
 
-    async insertEvent (event) {
+    async insertEvent (event, ownerId) {
       // One document: the event and its sections are written atomically without a transaction.
-      await events.insertOne(eventToDocument(event))
+      await events.insertOne(eventToDocument(event, ownerId))
     },
 
     async getEvent (id) {

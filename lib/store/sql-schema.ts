@@ -9,8 +9,11 @@ export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS events (
   id         text PRIMARY KEY,
   name       text NOT NULL,
-  created_at timestamptz NOT NULL
+  created_at timestamptz NOT NULL,
+  -- the organizer's sub ('' for events made before owners existed: only admins manage them)
+  owner_id   text NOT NULL DEFAULT ''
 );
+ALTER TABLE events ADD COLUMN IF NOT EXISTS owner_id text NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS events_created ON events (created_at DESC, id DESC);
 
 CREATE TABLE IF NOT EXISTS sections (
@@ -40,10 +43,14 @@ CREATE TABLE IF NOT EXISTS bookings (
   idempotency_key text UNIQUE,
   request_hash    text,
   created_at      timestamptz NOT NULL,
-  cancelled_at    timestamptz
+  cancelled_at    timestamptz,
+  -- the event's owner, copied when booked: an organizer's list is one index range
+  event_owner     text NOT NULL DEFAULT ''
 );
+ALTER TABLE bookings ADD COLUMN IF NOT EXISTS event_owner text NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS bookings_event ON bookings (event_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS bookings_user ON bookings (user_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS bookings_event_user ON bookings (event_id, user_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS bookings_section ON bookings (section_id, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS bookings_event_owner ON bookings (event_owner, created_at DESC, id DESC);
 `

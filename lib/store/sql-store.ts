@@ -7,7 +7,7 @@
  */
 import type { StoredBooking } from '../allocation.ts'
 import type { Event, Page } from '../schemas.ts'
-import type { SectionTx } from '../section-batch.ts'
+import type { SectionState, SectionTx } from '../section-batch.ts'
 import type { StoreDriver } from './driver.ts'
 import { MIGRATION_LOCK_ID, SCHEMA_SQL } from './sql-schema.ts'
 import { isRetryableSqlError, isSqlUnavailable, type SqlClient, type SqlQueryable } from './sql-client.ts'
@@ -15,7 +15,7 @@ import { createStore, type Store, type StoreKind } from './store.ts'
 import type { StoreObserver } from './store-errors.ts'
 
 const BOOKING_COLUMNS = `id, event_id, section_id, user_id, qty, unit_price::float8 AS unit_price,
-  amount::float8 AS amount, status, idempotency_key, request_hash, created_at, cancelled_at`
+  amount::float8 AS amount, status, idempotency_key, request_hash, created_at, cancelled_at, event_owner`
 
 interface BookingRow {
   id: string
@@ -30,6 +30,7 @@ interface BookingRow {
   request_hash: string | null
   created_at: Date
   cancelled_at: Date | null
+  event_owner: string
 }
 
 interface EventRow {
@@ -53,7 +54,8 @@ function toBooking (row: BookingRow): StoredBooking {
     unitPrice: row.unit_price,
     amount: row.amount,
     status: row.status,
-    createdAt: new Date(row.created_at).toISOString()
+    createdAt: new Date(row.created_at).toISOString(),
+    eventOwner: row.event_owner
   }
   if (row.cancelled_at !== null) booking.cancelledAt = new Date(row.cancelled_at).toISOString()
   if (row.idempotency_key !== null) booking.idempotencyKey = row.idempotency_key
@@ -109,8 +111,8 @@ const UPDATE_SECTION = `upd AS (
   )`
 const INSERT_BOOKINGS = `ins AS (
     INSERT INTO bookings (id, event_id, section_id, user_id, qty, unit_price, amount, status,
-                          idempotency_key, request_hash, created_at)
-    SELECT b.id, $5::text, $1, b.user_id, b.qty, $6::numeric, b.amount, 'confirmed', b.idempotency_key, b.request_hash, $7::timestamptz
+                          idempotency_key, request_hash, created_at, event_owner)
+    SELECT b.id, $5::text, $1, b.user_id, b.qty, $6::numeric, b.amount, 'confirmed', b.idempotency_key, b.request_hash, $7::timestamptz, $14::text
     FROM unnest($8::text[], $9::text[], $10::int[], $11::numeric[], $12::text[], $13::text[])
          AS b(id, user_id, qty, amount, idempotency_key, request_hash)
     WHERE EXISTS (SELECT 1 FROM upd)
@@ -118,7 +120,7 @@ const INSERT_BOOKINGS = `ins AS (
   )`
 const CANCEL_BOOKINGS = `cancelled AS (
     UPDATE bookings SET status = 'cancelled', cancelled_at = $7::timestamptz
-      WHERE id = ANY($14::text[]) AND status = 'confirmed' AND EXISTS (SELECT 1 FROM upd)
+      WHERE id = ANY($15::text[]) AND status = 'confirmed' AND EXISTS (SELECT 1 FROM upd)
       RETURNING 1
   )`
 const APPLY_SQL = `WITH ${UPDATE_SECTION}, ${INSERT_BOOKINGS}
@@ -127,15 +129,16 @@ const APPLY_WITH_CANCELS_SQL = `WITH ${UPDATE_SECTION}, ${INSERT_BOOKINGS}, ${CA
   SELECT (SELECT remaining FROM upd) AS remaining, (SELECT count(*)::int FROM cancelled) AS cancelled`
 
 function sectionTx (tx: SqlQueryable, eventId: string, sectionId: string): SectionTx {
-  let price = 0
+  let section: SectionState = { remaining: 0, price: 0, owner: '' }
   return {
     async lock () {
-      const { rows } = await tx.query<{ remaining: number, price: number }>(
-        'SELECT remaining, price::float8 AS price FROM sections WHERE id = $1 AND event_id = $2 FOR UPDATE',
+      const { rows } = await tx.query<SectionState>(
+        `SELECT s.remaining, s.price::float8 AS price, e.owner_id AS owner
+         FROM sections s JOIN events e ON e.id = s.event_id WHERE s.id = $1 AND s.event_id = $2 FOR UPDATE OF s`,
         [sectionId, eventId])
       if (rows.length === 0) return null
-      price = rows[0].price
-      return rows[0]
+      section = rows[0]
+      return section
     },
     async findKeys (keys) {
       const { rows } = await tx.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = ANY($1::text[])`, [keys])
@@ -149,9 +152,9 @@ function sectionTx (tx: SqlQueryable, eventId: string, sectionId: string): Secti
     },
     async apply ({ taken, returned, inserts, cancelled, at }) {
       const params = [
-        sectionId, taken, returned, inserts.length, eventId, price, at.toISOString(),
+        sectionId, taken, returned, inserts.length, eventId, section.price, at.toISOString(),
         inserts.map(b => b._id), inserts.map(b => b.userId), inserts.map(b => b.qty), inserts.map(b => b.amount),
-        inserts.map(b => b.idempotencyKey ?? null), inserts.map(b => b.requestHash ?? null)]
+        inserts.map(b => b.idempotencyKey ?? null), inserts.map(b => b.requestHash ?? null), section.owner]
       const { rows: [row] } = cancelled.length === 0
         ? await tx.query<{ remaining: number | null, cancelled: number }>(APPLY_SQL, params)
         : await tx.query<{ remaining: number | null, cancelled: number }>(APPLY_WITH_CANCELS_SQL, [...params, cancelled])
@@ -189,9 +192,9 @@ function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
       await client.query('SELECT 1')
     },
 
-    async insertEvent (event) {
+    async insertEvent (event, ownerId) {
       await client.transaction(async (tx) => {
-        await tx.query('INSERT INTO events (id, name, created_at) VALUES ($1, $2, $3)', [event._id, event.name, event.createdAt])
+        await tx.query('INSERT INTO events (id, name, created_at, owner_id) VALUES ($1, $2, $3, $4)', [event._id, event.name, event.createdAt, ownerId])
         await tx.query(
           `INSERT INTO sections (id, event_id, position, name, price, capacity, remaining)
            SELECT id, $1, position, name, price, capacity, capacity
@@ -228,10 +231,11 @@ function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
 
     async listBookings (query) {
       const { clause, params } = whereClause([
-        ['event_id', query.eventId], ['section_id', query.sectionId], ['user_id', query.userId], ['status', query.status]
+        ['event_id', query.eventId], ['section_id', query.sectionId], ['user_id', query.userId], ['status', query.status],
+        ['event_owner', query.eventOwner]
       ])
       // Filtered by event and/or section only: the sections' booking counters give the total.
-      const counted = query.userId === undefined && query.status === undefined
+      const counted = query.userId === undefined && query.status === undefined && query.eventOwner === undefined
         ? whereClause([['event_id', query.eventId], ['id', query.sectionId]])
         : undefined
       const [page, count] = await Promise.all([

@@ -3,24 +3,24 @@
  * every adapter (PostgreSQL, embedded PGlite, MongoDB) supplies a StoreDriver
  * and passes the same contract suite (test/store/contract.ts).
  */
-import { publicBooking, roundMoney } from '../allocation.ts'
+import { roundMoney } from '../allocation.ts'
 import { newId } from '../ids.ts'
-import type { Booking, Event, EventInput } from '../schemas.ts'
+import type { Event, EventInput } from '../schemas.ts'
 import { runSectionBatch, type SectionBatchResult, type SectionOp } from '../section-batch.ts'
 import type { StoreDriver, StoreKind, StoreReads } from './driver.ts'
 import { storeRunner, type StoreObserver } from './store-errors.ts'
 
 export type { StoreKind }
 
-export interface Store extends StoreReads<Booking> {
+export interface Store extends StoreReads {
   readonly kind: StoreKind
   /** Creates tables/collections and indexes; safe to run any number of times, from several instances at once. */
   init: () => Promise<void>
   /** Resolves when the database answers a trivial query. */
   ping: () => Promise<void>
 
-  /** Atomic: the event and all its sections exist, or nothing does. */
-  createEvent: (input: EventInput) => Promise<Event>
+  /** Atomic: the event and all its sections exist, or nothing does. Owned by `ownerId` (an organizer's sub). */
+  createEvent: (input: EventInput, ownerId: string) => Promise<Event>
 
   /**
    * Atomic, one transaction for the whole batch, all on one section: every
@@ -53,9 +53,9 @@ export function createStore (driver: StoreDriver, observer?: StoreObserver): Sto
     init: async () => { await run.transaction('migrate', async () => { await driver.migrate() }) },
     ping: async () => { await read(async () => { await driver.ping() }) },
 
-    async createEvent (input) {
+    async createEvent (input, ownerId) {
       const event = newEvent(input)
-      await run.transaction('create_event', async () => { await driver.insertEvent(event) })
+      await run.transaction('create_event', async () => { await driver.insertEvent(event, ownerId) })
       return event
     },
     getEvent: async (id) => await read(async () => await driver.getEvent(id)),
@@ -65,13 +65,7 @@ export function createStore (driver: StoreDriver, observer?: StoreObserver): Sto
       await run.transaction('book', async () => await driver.inSection(eventId, sectionId, async (tx) => await runSectionBatch(tx, ops))),
 
     findByIdempotencyKey: async (key) => await read(async () => await driver.findByIdempotencyKey(key)),
-    async getBooking (id) {
-      const stored = await read(async () => await driver.getBooking(id))
-      return stored === null ? null : publicBooking(stored)
-    },
-    async listBookings (query) {
-      const page = await read(async () => await driver.listBookings(query))
-      return { ...page, items: page.items.map(publicBooking) }
-    }
+    getBooking: async (id) => await read(async () => await driver.getBooking(id)),
+    listBookings: async (filter) => await read(async () => await driver.listBookings(filter))
   }
 }

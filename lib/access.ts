@@ -1,0 +1,50 @@
+/**
+ * Who may do what: every decision about a principal and the data it touches,
+ * in one place. A booking the principal may not see is reported as not found
+ * by the caller, so ids reveal nothing.
+ */
+import type { StoredBooking } from './allocation.ts'
+import { hasRole, type Principal } from './auth/principal.ts'
+import { ForbiddenError, InvalidInputError } from './errors.ts'
+
+export function assertMayCreateEvents (actor: Principal): void {
+  if (!hasRole(actor, 'organizer', 'admin')) throw new ForbiddenError('Only organizers and admins create events')
+}
+
+/**
+ * The userId a booking request books for: a customer books as itself (userId
+ * left out or its own `sub`), a service or an admin on behalf of the userId it names.
+ */
+export function bookingUser (actor: Principal, userId: string | undefined): string {
+  if (hasRole(actor, 'service', 'admin')) {
+    if (userId === undefined) throw new InvalidInputError('userId', 'body.userId is required when booking on behalf of a user')
+    return userId
+  }
+  if (!hasRole(actor, 'customer')) throw new ForbiddenError('Only customers, services and admins book seats')
+  if (userId !== undefined && userId !== actor.sub) throw new ForbiddenError('A customer books as itself: userId must be left out or be the token\'s sub')
+  return actor.sub
+}
+
+/** The part of all bookings a principal may list, as filters; null when it may list none. */
+export function bookingScope (actor: Principal): { userId?: string, eventOwner?: string } | null {
+  if (hasRole(actor, 'service', 'admin')) return {}
+  if (hasRole(actor, 'organizer')) return { eventOwner: actor.sub }
+  if (hasRole(actor, 'customer')) return { userId: actor.sub }
+  return null
+}
+
+/** Its owner, its event's organizer, a service, an admin. */
+export function maySeeBooking (actor: Principal, booking: StoredBooking): boolean {
+  if (hasRole(actor, 'service', 'admin')) return true
+  if (hasRole(actor, 'organizer') && booking.eventOwner === actor.sub) return true
+  return hasRole(actor, 'customer') && booking.userId === actor.sub
+}
+
+/** Who may see a booking may cancel it. */
+export const mayCancelBooking = maySeeBooking
+
+/** An Idempotency-Key belongs to the principal that sent it: the same key from two principals is two requests. */
+export function scopedIdempotencyKey (actor: Principal, key: string): string {
+  // length-prefixed, so no pair of (sub, key) can spell another's
+  return actor.sub === '' ? key : `${actor.sub.length}:${actor.sub}:${key}`
+}

@@ -1,0 +1,82 @@
+/**
+ * Bearer token verification with jose: HS256 with a shared secret, or
+ * RS256/ES256/EdDSA with the keys of an identity provider's JWKS (fetched,
+ * cached, refetched at most every `jwksRefreshMs` for an unknown `kid`).
+ * Algorithms are pinned to the key type, `exp` is required, `nbf`, issuer and
+ * audience are checked. Verified tokens are remembered for a short while, so a
+ * client's every request does not pay for a signature check.
+ */
+import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyOptions } from 'jose'
+import { LRUCache } from 'lru-cache'
+import { AuthUnavailableError, UnauthenticatedError } from '../errors.ts'
+import { principalOf, type Principal } from './principal.ts'
+
+export interface TokenVerifierOptions {
+  /** an identity provider's JWKS (RS256, ES256, EdDSA) ... */
+  jwksUrl?: string
+  /** ... or a shared HS256 secret of at least 32 bytes */
+  secret?: string
+  issuer?: string
+  audience?: string
+  /** least time between two fetches of the JWKS for a `kid` it does not hold */
+  jwksRefreshMs?: number
+  /** how long a verified token is trusted without a new signature check (never past its exp) */
+  cacheMs?: number
+  /** most verified tokens remembered */
+  cacheSize?: number
+}
+
+export type TokenVerifier = (token: string) => Promise<Principal>
+
+const ASYMMETRIC = ['RS256', 'ES256', 'EdDSA']
+/** accepted clock difference with the identity provider, seconds */
+const CLOCK_TOLERANCE_S = 5
+
+/** Why a token was refused, in words safe to answer. */
+function refusal (err: unknown): Error {
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || err instanceof TypeError) return new AuthUnavailableError(err)
+  if (err instanceof errors.JWTExpired) return new UnauthenticatedError('token expired')
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    const reasons: Record<string, string> = { nbf: 'token not yet valid', iss: 'token issuer not accepted', aud: 'token audience not accepted', exp: 'token has no valid exp' }
+    return new UnauthenticatedError(reasons[err.claim] ?? `token claim ${err.claim} invalid`)
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) return new UnauthenticatedError('token algorithm not accepted')
+  if (err instanceof errors.JWKSNoMatchingKey) return new UnauthenticatedError('token signed with an unknown key')
+  if (err instanceof errors.JWSSignatureVerificationFailed) return new UnauthenticatedError('token signature invalid')
+  return new UnauthenticatedError('malformed token')
+}
+
+export function createTokenVerifier (options: TokenVerifierOptions): TokenVerifier {
+  const { jwksUrl, secret } = options
+  if ((jwksUrl === undefined) === (secret === undefined)) throw new Error('a token verifier needs one of a JWKS URL or a secret')
+  if (secret !== undefined && Buffer.byteLength(secret) < 32) throw new Error('the HS256 secret must be at least 32 bytes')
+  const key = jwksUrl !== undefined
+    ? createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: options.jwksRefreshMs ?? 30_000, timeoutDuration: 5000 })
+    : new TextEncoder().encode(secret)
+  const verifyOptions: JWTVerifyOptions = {
+    algorithms: jwksUrl !== undefined ? ASYMMETRIC : ['HS256'],
+    requiredClaims: ['exp'],
+    clockTolerance: CLOCK_TOLERANCE_S,
+    ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
+    ...(options.audience === undefined ? {} : { audience: options.audience })
+  }
+  const cacheMs = options.cacheMs ?? 60_000
+  const cache = new LRUCache<string, Principal>({ max: options.cacheSize ?? 10_000 })
+
+  return async (token) => {
+    const known = cache.get(token)
+    if (known !== undefined) return known
+    let payload
+    try {
+      // two overloads (a key, a key getter): one call site for both
+      ({ payload } = typeof key === 'function' ? await jwtVerify(token, key, verifyOptions) : await jwtVerify(token, key, verifyOptions))
+    } catch (err) {
+      throw refusal(err)
+    }
+    const principal = principalOf(payload)
+    if (typeof principal === 'string') throw new UnauthenticatedError(principal)
+    const ttl = Math.min(cacheMs, (payload.exp as number) * 1000 - Date.now())
+    if (ttl > 0) cache.set(token, principal, { ttl })
+    return principal
+  }
+}

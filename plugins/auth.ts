@@ -1,0 +1,81 @@
+import { timingSafeEqual } from 'node:crypto'
+import { resolve } from 'node:path'
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { devSecret } from '../lib/auth/dev-secret.ts'
+import { GATEWAY, type Principal } from '../lib/auth/principal.ts'
+import { createTokenVerifier, type TokenVerifier } from '../lib/auth/token-verifier.ts'
+import { UnauthenticatedError } from '../lib/errors.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** onRequest hook of the guarded scope (app.ts): a verified bearer token, or 401 */
+    authenticate: (request: FastifyRequest) => Promise<void>
+    /** onRequest hook of GET /metrics: the bearer METRICS_TOKEN when one is set */
+    authenticateScraper: (request: FastifyRequest) => Promise<void>
+  }
+  interface FastifyRequest {
+    /** who is asking, set by authenticate; outside the guarded scope nobody, who may do nothing */
+    principal: Principal
+  }
+}
+
+const NOBODY: Principal = Object.freeze({ sub: '', roles: Object.freeze([]) })
+const PRINCIPAL = Symbol('principal')
+const BEARER = /^Bearer +([\w\-.~+/]+=*) *$/i
+
+/** The token of an `Authorization: Bearer <token>` header; the query string and cookies are never read. */
+function bearerToken (request: FastifyRequest): string {
+  const header = request.headers.authorization
+  if (header === undefined) throw new UnauthenticatedError('a bearer token is required (Authorization: Bearer <token>)')
+  const match = BEARER.exec(header)
+  if (match === null) throw new UnauthenticatedError('the Authorization header must be "Bearer <token>"')
+  return match[1]
+}
+
+/**
+ * Identity: bearer JWTs verified against AUTH_JWKS_URL or AUTH_JWT_SECRET; with
+ * neither, development mode (a secret generated under DATA_DIR, tokens still
+ * required); AUTH_DISABLED=true trusts a gateway in front to have checked.
+ */
+export default fp(async (fastify) => {
+  const { AUTH_DISABLED, AUTH_JWKS_URL, AUTH_JWT_SECRET, AUTH_ISSUER, AUTH_AUDIENCE, DATA_DIR, METRICS_TOKEN } = fastify.config
+  let verify: TokenVerifier | undefined
+  if (AUTH_DISABLED) {
+    if (AUTH_JWKS_URL !== undefined || AUTH_JWT_SECRET !== undefined) throw new Error('AUTH_DISABLED=true and AUTH_JWKS_URL or AUTH_JWT_SECRET are set: choose one')
+    fastify.log.warn('AUTH_DISABLED=true: NO TOKEN IS CHECKED. Every request may do anything; userId comes from the body. Only for a service behind a gateway that authenticates.')
+  } else {
+    if (AUTH_JWKS_URL !== undefined && AUTH_JWT_SECRET !== undefined) throw new Error('AUTH_JWKS_URL and AUTH_JWT_SECRET are both set: choose one')
+    if (AUTH_JWT_SECRET !== undefined && Buffer.byteLength(AUTH_JWT_SECRET) < 32) throw new Error('AUTH_JWT_SECRET must be at least 32 bytes')
+    let secret = AUTH_JWT_SECRET
+    if (AUTH_JWKS_URL === undefined && secret === undefined) {
+      const dev = devSecret(resolve(DATA_DIR))
+      secret = dev.secret
+      fastify.log.warn({ secretFile: dev.file }, 'development mode: no AUTH_JWKS_URL or AUTH_JWT_SECRET; tokens are signed with a generated secret (npm run token -- --role organizer --sub alice)')
+    }
+    verify = createTokenVerifier({
+      jwksUrl: AUTH_JWKS_URL,
+      secret,
+      issuer: AUTH_ISSUER,
+      audience: AUTH_AUDIENCE,
+      jwksRefreshMs: fastify.config.AUTH_JWKS_REFRESH_MS,
+      cacheMs: fastify.config.AUTH_TOKEN_CACHE_MS
+    })
+  }
+
+  fastify.decorateRequest('principal', {
+    getter (this: FastifyRequest & { [PRINCIPAL]?: Principal }) { return this[PRINCIPAL] ?? NOBODY },
+    setter (this: FastifyRequest & { [PRINCIPAL]?: Principal }, principal: Principal) { this[PRINCIPAL] = principal }
+  })
+
+  fastify.decorate('authenticate', async (request: FastifyRequest) => {
+    request.principal = verify === undefined ? GATEWAY : await verify(bearerToken(request))
+  })
+
+  const scraperToken = METRICS_TOKEN === undefined ? undefined : Buffer.from(METRICS_TOKEN)
+  fastify.decorate('authenticateScraper', async (request: FastifyRequest) => {
+    if (scraperToken === undefined) return
+    const given = Buffer.from(bearerToken(request))
+    if (given.length !== scraperToken.length || !timingSafeEqual(given, scraperToken)) throw new UnauthenticatedError('the metrics token does not match')
+  })
+}, { name: 'auth', dependencies: ['config'] })
