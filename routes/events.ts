@@ -14,7 +14,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const event = await fastify.booking.createEvent(request.body)
     request.log.info({ eventId: event._id, sections: event.sections.length }, 'event created')
-    return reply.code(201).send({ success: true, data: event })
+    reply.code(201)
+    return { success: true as const, data: event }
   })
 
   fastify.get('/api/events', {
