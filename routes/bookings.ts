@@ -43,7 +43,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       request.outcome = result.replayed ? 'replayed' : 'confirmed'
       if (result.replayed) reply.header('idempotent-replayed', 'true')
       request.log.info({ outcome: request.outcome, bookingId: result.booking._id, eventId, sectionId, qty }, 'booking')
-      return await reply.code(201).send({ success: true, data: result.booking })
+      reply.code(201)
+      return { success: true as const, data: result.booking }
     })
 
     fastify.get(url, {

@@ -20,7 +20,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const event = await fastify.booking.createEvent(request.principal, request.body)
     request.log.info({ eventId: event._id, sections: event.sections.length }, 'event created')
-    return reply.code(201).send({ success: true, data: event })
+    reply.code(201)
+    return { success: true as const, data: event }
   })
 }
 
