@@ -48,11 +48,11 @@ function requestHeaders (body: unknown, headers: Record<string, string>): Record
   return body === undefined ? headers : { 'content-type': 'application/json', ...headers }
 }
 
-/** The app in this process, through app.inject. */
-export function injectClient (app: FastifyInstance): ApiClient {
+/** The app in this process, through app.inject; `defaults` go with every request (a token, say). */
+export function injectClient (app: FastifyInstance, defaults: Record<string, string> = {}): ApiClient {
   return {
     async request (method, path, body, headers = {}) {
-      const res = await app.inject({ method, url: path, headers: requestHeaders(body, headers), payload: body === undefined ? undefined : JSON.stringify(body) })
+      const res = await app.inject({ method, url: path, headers: requestHeaders(body, { ...defaults, ...headers }), payload: body === undefined ? undefined : JSON.stringify(body) })
       const flat = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]))
       return response(res.statusCode, flat, res.body, `${method} ${path}`)
     }
@@ -60,6 +60,8 @@ export function injectClient (app: FastifyInstance): ApiClient {
 }
 
 export interface UrlClientOptions {
+  /** sent with every request (a token, say) */
+  headers?: Record<string, string>
   /** tries of a GET that fails on the network (never a POST: it may have been applied) */
   readAttempts?: number
   /** per request; none by default */
@@ -67,14 +69,14 @@ export interface UrlClientOptions {
 }
 
 /** A server at baseUrl, through fetch. */
-export function urlClient (baseUrl: string, { readAttempts = 1, timeoutMs }: UrlClientOptions = {}): ApiClient {
+export function urlClient (baseUrl: string, { readAttempts = 1, timeoutMs, headers: defaults = {} }: UrlClientOptions = {}): ApiClient {
   return {
     async request (method, path, body, headers = {}) {
       for (let attempt = 1; ; attempt++) {
         try {
           const res = await fetch(baseUrl + path, {
             method,
-            headers: requestHeaders(body, headers),
+            headers: requestHeaders(body, { ...defaults, ...headers }),
             body: body === undefined ? undefined : JSON.stringify(body),
             signal: timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs)
           })

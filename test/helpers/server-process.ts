@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import net from 'node:net'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { withTestAuth } from './tokens.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -38,7 +39,7 @@ export async function startServer (env: Record<string, string>, { timeoutMs = 60
   const url = `http://127.0.0.1:${port}`
   const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
     cwd: ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...withTestAuth(env) },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const output: string[] = []

@@ -4,7 +4,7 @@
  * no lock is taken, so the database's own guard is what is being tested.
  */
 import type { Test } from 'tap'
-import type { BookingRequest, Decision } from '../../lib/allocation.ts'
+import { publicBooking, type BookingRequest, type Decision } from '../../lib/allocation.ts'
 import type { Booking } from '../../lib/schemas.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { invariantProblems } from '../helpers/invariant.ts'
@@ -15,6 +15,9 @@ function request (ids: { eventId: string, sectionId: string }, qty: number, user
 }
 
 const kinds = (decisions: Decision[] | null) => decisions?.map(d => d.kind)
+
+/** The sub of the organizer owning the suite's events. */
+const ORGANIZER = 'organizer-1'
 
 /** The invariant of every section of the event, over all its bookings, read through the Store port. */
 async function assertInvariant (t: Test, store: Store, eventId: string): Promise<void> {
@@ -48,6 +51,12 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     return { decisions: results as Decision[], remaining }
   }
 
+  /** A booking as answered: what the store holds without its storage-only fields. */
+  async function answered (id: string): Promise<Booking | null> {
+    const stored = await store.getBooking(id)
+    return stored === null ? null : publicBooking(stored)
+  }
+
   /** A batch of one cancellation, as the booking service sends it: null when the booking is unknown. */
   async function cancelBooking (id: string): Promise<{ booking: Booking, changed: boolean } | null> {
     const booking = await store.getBooking(id)
@@ -57,7 +66,7 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
   }
 
   async function newEvent (capacities: number[], price = 25) {
-    const event = await store.createEvent({ name: 'Contract', sections: capacities.map((capacity, i) => ({ name: `S${i}`, price, capacity })) })
+    const event = await store.createEvent({ name: 'Contract', sections: capacities.map((capacity, i) => ({ name: `S${i}`, price, capacity })) }, ORGANIZER)
     return event
   }
 
@@ -68,14 +77,14 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
   })
 
   t.test('events: create, get, list with paging', async t => {
-    const a = await store.createEvent({ name: 'A', sections: [{ name: 'Floor', price: 99.99, capacity: 3 }, { name: 'Balcony', price: 10, capacity: 2 }] })
+    const a = await store.createEvent({ name: 'A', sections: [{ name: 'Floor', price: 99.99, capacity: 3 }, { name: 'Balcony', price: 10, capacity: 2 }] }, ORGANIZER)
     t.match(a._id, /^[0-9a-f]{24}$/)
     t.same(a.sections.map(s => [s.name, s.price, s.capacity, s.remaining]), [['Floor', 99.99, 3, 3], ['Balcony', 10, 2, 2]])
     t.not(a.sections[0]._id, a.sections[1]._id)
     const got = await store.getEvent(a._id)
     t.same(got, a, 'read back as created')
     t.equal(await store.getEvent('0123456789abcdef01234567'), null, 'unknown id -> null')
-    const b = await store.createEvent({ name: 'B', sections: [{ name: 'GA', price: 5, capacity: 1 }] })
+    const b = await store.createEvent({ name: 'B', sections: [{ name: 'GA', price: 5, capacity: 1 }] }, ORGANIZER)
     const page1 = await store.listEvents({ page: 1, limit: 1 })
     t.ok(page1.total >= 2)
     t.equal(page1.items.length, 1)
@@ -97,7 +106,7 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     const confirmed = result.decisions![0]
     if (confirmed.kind !== 'confirmed') throw new Error('expected confirmed')
     t.match(confirmed.booking, { userId: 'u1', qty: 2, unitPrice: 25, amount: 50, status: 'confirmed', ...ids })
-    t.same(await store.getBooking(confirmed.booking._id), confirmed.booking, 'stored as answered')
+    t.same(await answered(confirmed.booking._id), confirmed.booking, 'stored as answered')
     t.equal((await store.getEvent(event._id))!.sections[0].remaining, 0)
     await assertInvariant(t, store, event._id)
   })
@@ -178,6 +187,21 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     t.same([beyond.items.length, beyond.total], [0, 4], 'a page past the end is empty but keeps the total')
   })
 
+  t.test('bookings carry their event\'s owner, and a list can be narrowed to one owner\'s events', async t => {
+    const mine = await newEvent([5])
+    const theirs = await store.createEvent({ name: 'Other', sections: [{ name: 'A', price: 1, capacity: 5 }] }, 'organizer-2')
+    const user = `owned-${Date.now()}`
+    for (const event of [mine, theirs]) {
+      const ids = { eventId: event._id, sectionId: event.sections[0]._id }
+      await bookBatch(ids.eventId, ids.sectionId, [request(ids, 1, user)])
+    }
+    const all = await store.listBookings({ userId: user, page: 1, limit: 10 })
+    t.same(all.items.map(b => b.eventOwner).sort(), [ORGANIZER, 'organizer-2'], 'the owner is stamped when booked')
+    const narrowed = await store.listBookings({ userId: user, eventOwner: 'organizer-2', page: 1, limit: 10 })
+    t.same([narrowed.total, narrowed.items.map(b => b.eventId)], [1, [theirs._id]])
+    t.equal((await store.getBooking(all.items[0]._id))?.eventOwner, all.items[0].eventOwner, 'and read back with the booking')
+  })
+
   t.test('cancelBooking gives seats back once', async t => {
     const event = await newEvent([3])
     const ids = { eventId: event._id, sectionId: event.sections[0]._id }
@@ -234,7 +258,7 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     await opened.close()
     opened = await adapter.open(location)
     store = opened.store
-    t.same(await store.getBooking(booking._id), booking)
+    t.same(await answered(booking._id), booking)
     t.equal((await store.getEvent(event._id))!.sections[0].remaining, 1)
     await assertInvariant(t, store, event._id)
   })
