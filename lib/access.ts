@@ -5,7 +5,7 @@
  */
 import type { StoredBooking } from './allocation.ts'
 import { hasRole, type Principal } from './auth/principal.ts'
-import { ForbiddenError, InvalidInputError } from './errors.ts'
+import { ForbiddenError, InvalidInputError, type DomainError } from './errors.ts'
 
 export function assertMayCreateEvents (actor: Principal): void {
   if (!hasRole(actor, 'organizer', 'admin')) throw new ForbiddenError('Only organizers and admins create events')
@@ -13,15 +13,16 @@ export function assertMayCreateEvents (actor: Principal): void {
 
 /**
  * The userId a booking request books for: a customer books as itself (userId
- * left out or its own `sub`), a service or an admin on behalf of the userId it names.
+ * left out or its own `sub`), a service or an admin on behalf of the userId it
+ * names. A refusal is returned, not thrown: the booking path rejects without
+ * unwinding an exception.
  */
-export function bookingUser (actor: Principal, userId: string | undefined): string {
+export function bookingUser (actor: Principal, userId: string | undefined): string | DomainError {
   if (hasRole(actor, 'service', 'admin')) {
-    if (userId === undefined) throw new InvalidInputError('userId', 'body.userId is required when booking on behalf of a user')
-    return userId
+    return userId ?? new InvalidInputError('userId', 'body.userId is required when booking on behalf of a user')
   }
-  if (!hasRole(actor, 'customer')) throw new ForbiddenError('Only customers, services and admins book seats')
-  if (userId !== undefined && userId !== actor.sub) throw new ForbiddenError('A customer books as itself: userId must be left out or be the token\'s sub')
+  if (!hasRole(actor, 'customer')) return new ForbiddenError('Only customers, services and admins book seats')
+  if (userId !== undefined && userId !== actor.sub) return new ForbiddenError('A customer books as itself: userId must be left out or be the token\'s sub')
   return actor.sub
 }
 
