@@ -4,8 +4,8 @@ import {
   IdempotencyHeadersSchema, OkSchema, PageSchema
 } from '../lib/schemas.ts'
 
-/** Every answer a route with a principal can give besides its own: bad input, no token, not allowed, store down. */
-const GUARDED = { 400: ErrorEnvelopeSchema, 401: ErrorEnvelopeSchema, 403: ErrorEnvelopeSchema, 503: ErrorEnvelopeSchema }
+/** Every answer a route with a principal can give besides its own: bad input, no valid token, store down. */
+const GUARDED = { 400: ErrorEnvelopeSchema, 401: ErrorEnvelopeSchema, 503: ErrorEnvelopeSchema }
 
 /** Bookings: every route needs a principal (registered in the guarded scope); what it may see and do is lib/access.ts's. */
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -29,6 +29,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
         response: {
           201: OkSchema(BookingSchema),
           ...GUARDED,
+          403: ErrorEnvelopeSchema,
           404: ErrorEnvelopeSchema,
           409: ErrorEnvelopeSchema,
           422: ErrorEnvelopeSchema

@@ -32,9 +32,16 @@ const ASYMMETRIC = ['RS256', 'ES256', 'EdDSA']
 /** accepted clock difference with the identity provider, seconds */
 const CLOCK_TOLERANCE_S = 5
 
-/** Why a token was refused, in words safe to answer. */
-function refusal (err: unknown): Error {
-  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || err instanceof TypeError) return new AuthUnavailableError(err)
+/** Errors that say the token itself is bad: a 401. */
+const TOKEN_ERRORS = [
+  errors.JWTInvalid, errors.JWSInvalid, errors.JOSENotSupported, errors.JWKSMultipleMatchingKeys
+]
+
+/**
+ * Why a token was refused, in words safe to answer. Anything that is not about
+ * the token (the JWKS unreachable, timing out, or not a key set) is a 503.
+ */
+function refusal (err: unknown, jwks: boolean): Error {
   if (err instanceof errors.JWTExpired) return new UnauthenticatedError('token expired')
   if (err instanceof errors.JWTClaimValidationFailed) {
     const reasons: Record<string, string> = { nbf: 'token not yet valid', iss: 'token issuer not accepted', aud: 'token audience not accepted', exp: 'token has no valid exp' }
@@ -43,7 +50,8 @@ function refusal (err: unknown): Error {
   if (err instanceof errors.JOSEAlgNotAllowed) return new UnauthenticatedError('token algorithm not accepted')
   if (err instanceof errors.JWKSNoMatchingKey) return new UnauthenticatedError('token signed with an unknown key')
   if (err instanceof errors.JWSSignatureVerificationFailed) return new UnauthenticatedError('token signature invalid')
-  return new UnauthenticatedError('malformed token')
+  if (!jwks || TOKEN_ERRORS.some(kind => err instanceof kind)) return new UnauthenticatedError('malformed token')
+  return new AuthUnavailableError(err)
 }
 
 export function createTokenVerifier (options: TokenVerifierOptions): TokenVerifier {
@@ -71,7 +79,7 @@ export function createTokenVerifier (options: TokenVerifierOptions): TokenVerifi
       // two overloads (a key, a key getter): one call site for both
       ({ payload } = typeof key === 'function' ? await jwtVerify(token, key, verifyOptions) : await jwtVerify(token, key, verifyOptions))
     } catch (err) {
-      throw refusal(err)
+      throw refusal(err, jwksUrl !== undefined)
     }
     const principal = principalOf(payload)
     if (typeof principal === 'string') throw new UnauthenticatedError(principal)
