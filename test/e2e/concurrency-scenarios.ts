@@ -2,6 +2,9 @@
  * Concurrency scenarios against real server processes and real HTTP: the
  * seed's 20-for-5 race, and several instances sharing PostgreSQL and Redis.
  * Used by `npm run test:concurrency` (prints tables) and concurrency.test.ts.
+ * Requests authenticate as real clients do: an organizer creates the event,
+ * one service token (a box office) books on behalf of every user and lists
+ * the bookings for the checks.
  */
 import type { TestContext } from '../helpers/context.ts'
 import { createEvent } from '../helpers/create-event.ts'
@@ -12,6 +15,7 @@ import { mapLimit } from '../helpers/map-limit.ts'
 import { scrapeUrl, total } from '../helpers/prometheus-text.ts'
 import { startServer, type ServerProcess } from '../helpers/server-process.ts'
 import { REDIS_URL } from '../helpers/services.ts'
+import { principals } from '../helpers/tokens.ts'
 
 export interface SectionRow {
   section: string
@@ -74,8 +78,9 @@ async function verify (name: string, client: ApiClient, eventId: string, answers
 export async function seedRace (t: TestContext, env: Record<string, string>): Promise<ScenarioResult> {
   const server = await startServer(env)
   t.teardown(async () => await server.stop())
-  const client = urlClient(server.url)
-  const { eventId, sectionId } = await createEvent(client, [5], CONCURRENCY_EVENT)
+  const as = await principals()
+  const client = urlClient(server.url, { headers: as.service })
+  const { eventId, sectionId } = await createEvent(client, [5], { ...CONCURRENCY_EVENT, headers: as.organizer })
   const answers = await Promise.all(Array.from({ length: 20 }, async (_, i) => await book(client, eventId, sectionId, 1, `user-${i}`)))
   const result = await verify('seed race: 20 users, 5 seats', client, eventId, answers)
   const created = result.statuses['201'] ?? 0
@@ -97,8 +102,9 @@ export async function multiInstance (t: TestContext, { instances = 3, requests =
   t.teardown(async () => { await Promise.all(servers.map(async s => await s.stop())) })
   // capacities below and above the demand each section will see (~600 seats), so some sell out
   const capacities = [50, 100, 200, 300, 400, 500, 700, 900, 1200, 2000]
-  const clients = servers.map(s => urlClient(s.url))
-  const { eventId, sectionIds } = await createEvent(clients[0], capacities, CONCURRENCY_EVENT)
+  const as = await principals()
+  const clients = servers.map(s => urlClient(s.url, { headers: as.service }))
+  const { eventId, sectionIds } = await createEvent(clients[0], capacities, { ...CONCURRENCY_EVENT, headers: as.organizer })
   const answers = await mapLimit(Array.from({ length: requests }, (_, i) => i), parallel, async i =>
     await book(clients[i % instances], eventId, sectionIds[i % capacities.length], 1 + (i * 7) % 4, `user-${i}`))
   const created = answers.filter(a => a.status === 201).length
@@ -127,6 +133,7 @@ async function metricsOf (servers: ServerProcess[]): Promise<Record<string, numb
     'bookings_total{confirmed}': sum('bookings_total', { outcome: 'confirmed' }),
     'bookings_total{sold_out}': sum('bookings_total', { outcome: 'sold_out' }),
     'bookings_total{busy}': sum('bookings_total', { outcome: 'busy' }),
+    'bookings_total{denied}': sum('bookings_total', { outcome: 'denied' }),
     'bookings_total{error}': sum('bookings_total', { outcome: 'error' }),
     booked_seats_total: sum('booked_seats_total'),
     'booking_batch_size count': sum('booking_batch_size_count'),

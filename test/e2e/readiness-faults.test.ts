@@ -11,10 +11,14 @@ import t from 'tap'
 import { buildApp } from '../helpers/build-app.ts'
 import { createEvent as createEventVia } from '../helpers/create-event.ts'
 import { tempDataDir } from '../helpers/databases.ts'
-import { injectClient, type ApiResponse } from '../helpers/http-client.ts'
+import { injectAs, injectClient, type ApiResponse } from '../helpers/http-client.ts'
 import { pgClusterMissing, throwawayPgCluster } from '../helpers/pg-cluster.ts'
 import { one, parseExposition } from '../helpers/prometheus-text.ts'
 import { redisServerAvailable, throwawayRedis } from '../helpers/redis-server.ts'
+import { principals } from '../helpers/tokens.ts'
+
+// an organizer creates the events; a service books on behalf of the test's users and lists every booking
+const as = await principals()
 
 /** How long a dependency may take to be seen down or back up (polling, not a measured threshold). */
 const SETTLE_MS = 30_000
@@ -36,7 +40,7 @@ async function metricValue (app: FastifyInstance, name: string, labels: Record<s
 }
 
 const createEvent = async (app: FastifyInstance, capacity: number) =>
-  await createEventVia(injectClient(app), [capacity], { name: 'Fault show', price: 1, sectionNames: ['A'] })
+  await createEventVia(injectClient(app, as.organizer), [capacity], { name: 'Fault show', price: 1, sectionNames: ['A'] })
 
 const redisSkip = await redisServerAvailable()
 if (redisSkip !== undefined) console.log(`# SKIPPED Redis readiness faults: ${redisSkip}`)
@@ -53,7 +57,7 @@ t.test('a Redis node going down and coming back', { skip: redisSkip }, async t =
   t.equal(up.status, 200, 'ready while Redis runs')
   t.equal(up.body.data?.checks?.[node]?.ok, true, `${node} is checked`)
   const { eventId, sectionId } = await createEvent(app, 10)
-  t.equal((await app.inject({ method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 1, userId: 'before' } })).statusCode, 201)
+  t.equal((await injectAs(app, as.service, { method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 1, userId: 'before' } })).statusCode, 201)
 
   await redis.kill()
   const down = await readyUntil(app, 503)
@@ -64,7 +68,7 @@ t.test('a Redis node going down and coming back', { skip: redisSkip }, async t =
   t.match(down.body.error?.message, node)
   t.equal(down.body.error?.checks?.['store:embedded']?.ok, true, 'the store is still fine')
 
-  const refused = await app.inject({ method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 1, userId: 'during' } })
+  const refused = await injectAs(app, as.service, { method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 1, userId: 'during' } })
   t.equal(refused.statusCode, 503, 'a booking without a lock quorum answers 503')
   t.equal(refused.json().error?.code, 'BUSY')
   t.ok(Number(refused.headers['retry-after']) >= 1, 'with Retry-After')
@@ -75,7 +79,7 @@ t.test('a Redis node going down and coming back', { skip: redisSkip }, async t =
   const back = await readyUntil(app, 200)
   t.equal(back.status, 200, 'ready again once Redis is back on the same port')
   t.equal(back.body.data?.checks?.[node]?.ok, true)
-  const after = await app.inject({ method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 1, userId: 'after' } })
+  const after = await injectAs(app, as.service, { method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 1, userId: 'after' } })
   t.equal(after.statusCode, 201, 'bookings work again')
   const event = (await app.inject({ method: 'GET', url: `/api/events/${eventId}` })).json().data
   t.equal(event.sections[0].remaining, 8, 'exactly the two confirmed bookings took seats')
@@ -93,7 +97,7 @@ t.test('PostgreSQL going down and coming back', { skip: pgSkip }, async t => {
   t.equal(up.status, 200, 'ready while PostgreSQL runs')
   t.equal(up.body.data?.checks?.['store:postgres']?.ok, true)
   const { eventId, sectionId } = await createEvent(app, 10)
-  t.equal((await app.inject({ method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 2, userId: 'before' } })).statusCode, 201)
+  t.equal((await injectAs(app, as.service, { method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 2, userId: 'before' } })).statusCode, 201)
 
   await cluster.stop()
   const down = await readyUntil(app, 503)
@@ -103,7 +107,7 @@ t.test('PostgreSQL going down and coming back', { skip: pgSkip }, async t => {
   t.equal(down.body.error?.checks?.['store:postgres']?.ok, false)
 
   for (const userId of ['during-1', 'during-2']) {
-    const res = await app.inject({ method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 1, userId } })
+    const res = await injectAs(app, as.service, { method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 1, userId } })
     t.equal(res.statusCode, 503, `POST /bookings answers 503 (${res.body})`)
     t.ok(['STORE_UNAVAILABLE', 'BUSY'].includes(res.json().error?.code), `code ${res.json().error?.code}`)
     t.ok(Number(res.headers['retry-after']) >= 1, 'with Retry-After')
@@ -111,17 +115,17 @@ t.test('PostgreSQL going down and coming back', { skip: pgSkip }, async t => {
   const read = await app.inject({ method: 'GET', url: `/api/events/${eventId}` })
   t.equal(read.statusCode, 503, 'reads answer 503 too')
   t.equal(read.json().error?.code, 'STORE_UNAVAILABLE')
-  const create = await app.inject({ method: 'POST', url: '/api/events', payload: { name: 'x', sections: [{ name: 'A', price: 1, capacity: 1 }] } })
+  const create = await injectAs(app, as.organizer, { method: 'POST', url: '/api/events', payload: { name: 'x', sections: [{ name: 'A', price: 1, capacity: 1 }] } })
   t.equal(create.statusCode, 503, 'writes answer 503 too')
   t.ok(await metricValue(app, 'store_errors_total', { kind: 'unavailable' }) >= 1, 'store_errors_total{kind="unavailable"} counted')
 
   await cluster.start()
   const back = await readyUntil(app, 200)
   t.equal(back.status, 200, 'ready again once PostgreSQL is back')
-  const after = await app.inject({ method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 1, userId: 'after' } })
+  const after = await injectAs(app, as.service, { method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 1, userId: 'after' } })
   t.equal(after.statusCode, 201, 'bookings work again')
   const event = (await app.inject({ method: 'GET', url: `/api/events/${eventId}` })).json().data
   t.equal(event.sections[0].remaining, 7, 'nothing was booked while PostgreSQL was down')
-  const list = (await app.inject({ method: 'GET', url: `/bookings?eventId=${eventId}` })).json().data
+  const list = (await injectAs(app, as.service, { method: 'GET', url: `/bookings?eventId=${eventId}` })).json().data
   t.same(list.items.map((b: { userId: string }) => b.userId).sort(), ['after', 'before'], 'only the bookings answered 201 exist')
 })

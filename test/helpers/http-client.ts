@@ -3,7 +3,7 @@
  * integration tests) or behind a real base URL (fetch: e2e tests, bench).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
@@ -48,11 +48,17 @@ function requestHeaders (body: unknown, headers: Record<string, string>): Record
   return body === undefined ? headers : { 'content-type': 'application/json', ...headers }
 }
 
+/** app.inject with `defaults` (a token, say) under the request's own headers. */
+export async function injectAs (app: FastifyInstance, defaults: Record<string, string>, request: string | InjectOptions): Promise<LightMyRequestResponse> {
+  const options = typeof request === 'string' ? { url: request } : request
+  return await app.inject({ ...options, headers: { ...defaults, ...options.headers } })
+}
+
 /** The app in this process, through app.inject; `defaults` go with every request (a token, say). */
 export function injectClient (app: FastifyInstance, defaults: Record<string, string> = {}): ApiClient {
   return {
     async request (method, path, body, headers = {}) {
-      const res = await app.inject({ method, url: path, headers: requestHeaders(body, { ...defaults, ...headers }), payload: body === undefined ? undefined : JSON.stringify(body) })
+      const res = await injectAs(app, defaults, { method, url: path, headers: requestHeaders(body, headers), payload: body === undefined ? undefined : JSON.stringify(body) })
       const flat = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]))
       return response(res.statusCode, flat, res.body, `${method} ${path}`)
     }

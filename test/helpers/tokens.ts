@@ -42,3 +42,24 @@ export async function roleToken (role: Role, sub: string = role): Promise<string
 export function bearer (token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` }
 }
+
+/** The Authorization header of a token of one role (roleToken, then bearer). */
+export async function roleHeaders (role: Role, sub?: string): Promise<Record<string, string>> {
+  return bearer(await roleToken(role, sub))
+}
+
+/**
+ * The principals the suites act as, as real clients do: an organizer creates
+ * events (it owns them), a service books on behalf of the userIds a test names
+ * and sees every booking, an admin may do anything.
+ */
+export interface Principals {
+  organizer: Record<string, string>
+  service: Record<string, string>
+  admin: Record<string, string>
+}
+
+export async function principals (): Promise<Principals> {
+  const [organizer, service, admin] = await Promise.all([roleHeaders('organizer'), roleHeaders('service'), roleHeaders('admin')])
+  return { organizer, service, admin }
+}

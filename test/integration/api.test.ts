@@ -3,20 +3,27 @@
  * the envelope, validation, idempotency, cancellation and restarts.
  */
 import t, { type Test } from 'tap'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, InjectOptions } from 'fastify'
 import { buildApp } from '../helpers/build-app.ts'
 import { createEvent as createEventVia } from '../helpers/create-event.ts'
-import { injectClient } from '../helpers/http-client.ts'
+import { injectAs, injectClient } from '../helpers/http-client.ts'
 import { missing } from '../helpers/services.ts'
 import { STORE_SETUPS } from '../helpers/store-setups.ts'
+import { principals } from '../helpers/tokens.ts'
 
 const UNKNOWN = '0123456789abcdef01234567'
 
+// an organizer creates the events; a service books on behalf of the userIds the tests name and sees every booking
+const as = await principals()
+
 const createEvent = async (app: FastifyInstance, capacities: number[]) =>
-  await createEventVia(injectClient(app), capacities, { name: 'Concert', price: 100 })
+  await createEventVia(injectClient(app, as.organizer), capacities, { name: 'Concert', price: 100 })
+
+/** A bookings request as the service (event reads are public: plain app.inject). */
+const asService = async (app: FastifyInstance, request: string | InjectOptions) => await injectAs(app, as.service, request)
 
 const book = (app: FastifyInstance, payload: unknown, headers: Record<string, string> = {}) =>
-  app.inject({ method: 'POST', url: '/bookings', payload: payload as Record<string, unknown>, headers })
+  asService(app, { method: 'POST', url: '/bookings', payload: payload as Record<string, unknown>, headers })
 
 for (const setup of STORE_SETUPS) {
   const skip = await missing(...setup.needs)
@@ -33,12 +40,12 @@ for (const setup of STORE_SETUPS) {
       t.equal(res.statusCode, 201)
       t.match(res.json(), { success: true, data: { eventId, sectionId: sectionIds[0], qty: 2, userId: 'user-1', unitPrice: 100, amount: 200, status: 'confirmed' } })
       t.match(res.json().data._id, /^[0-9a-f]{24}$/)
-      const list = await app.inject(`/bookings?eventId=${eventId}`)
+      const list = await asService(app, `/bookings?eventId=${eventId}`)
       t.equal(list.statusCode, 200)
       t.match(list.json(), { success: true, data: { total: 1, page: 1, limit: 20, items: [{ _id: res.json().data._id }] } })
-      const alias = await app.inject(`/api/bookings?eventId=${eventId}&userId=user-1`)
+      const alias = await asService(app, `/api/bookings?eventId=${eventId}&userId=user-1`)
       t.same(alias.json().data.items, list.json().data.items, '/api/bookings is the same list')
-      const one = await app.inject(`/api/bookings/${res.json().data._id}`)
+      const one = await asService(app, `/api/bookings/${res.json().data._id}`)
       t.same(one.json().data, res.json().data)
       const after = await app.inject(`/api/events/${eventId}`)
       t.equal(after.json().data.sections[0].remaining, 3, 'remaining is live')
@@ -55,7 +62,7 @@ for (const setup of STORE_SETUPS) {
         t.match(r.json(), { success: false, error: { code: 'SOLD_OUT', remaining: 0 } })
       }
       t.equal((await app.inject(`/api/events/${eventId}`)).json().data.sections[0].remaining, 0)
-      t.equal((await app.inject(`/bookings?eventId=${eventId}`)).json().data.total, 5)
+      t.equal((await asService(app, `/bookings?eventId=${eventId}`)).json().data.total, 5)
     })
 
     t.test('sold out names what is left', async t => {
@@ -72,8 +79,8 @@ for (const setup of STORE_SETUPS) {
         ['event', await book(app, { eventId: UNKNOWN, sectionId: sectionIds[0], qty: 1, userId: 'u' })],
         ['section', await book(app, { eventId, sectionId: UNKNOWN, qty: 1, userId: 'u' })],
         ['GET event', await app.inject(`/api/events/${UNKNOWN}`)],
-        ['GET booking', await app.inject(`/api/bookings/${UNKNOWN}`)],
-        ['cancel', await app.inject({ method: 'POST', url: `/api/bookings/${UNKNOWN}/cancel` })],
+        ['GET booking', await asService(app, `/api/bookings/${UNKNOWN}`)],
+        ['cancel', await asService(app, { method: 'POST', url: `/api/bookings/${UNKNOWN}/cancel` })],
         ['route', await app.inject('/nope')]
       ] as const) {
         t.equal(res.statusCode, 404, what)
@@ -98,35 +105,35 @@ for (const setup of STORE_SETUPS) {
         ['null body', null, 400, 'body']
       ]
       for (const [name, payload, status, field] of cases) {
-        const res = await app.inject({ method: 'POST', url: '/bookings', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) })
+        const res = await asService(app, { method: 'POST', url: '/bookings', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) })
         t.equal(res.statusCode, status, `${name}: ${status}`)
         t.equal(res.json().error?.field, field, `${name}: names ${field}`)
         t.match(res.json().error.message, field === 'body' ? /body/ : new RegExp(field), `${name}: message names the field`)
       }
-      const malformed = await app.inject({ method: 'POST', url: '/bookings', headers: { 'content-type': 'application/json' }, payload: '{"eventId":' })
+      const malformed = await asService(app, { method: 'POST', url: '/bookings', headers: { 'content-type': 'application/json' }, payload: '{"eventId":' })
       t.equal(malformed.statusCode, 400)
       t.equal(malformed.json().error.code, 'INVALID_JSON')
-      const text = await app.inject({ method: 'POST', url: '/bookings', headers: { 'content-type': 'application/xml' }, payload: '<b/>' })
+      const text = await asService(app, { method: 'POST', url: '/bookings', headers: { 'content-type': 'application/xml' }, payload: '<b/>' })
       t.equal(text.statusCode, 415)
-      const huge = await app.inject({ method: 'POST', url: '/bookings', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ ...good, userId: 'x'.repeat(100_000) }) })
+      const huge = await asService(app, { method: 'POST', url: '/bookings', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ ...good, userId: 'x'.repeat(100_000) }) })
       t.equal(huge.statusCode, 413)
       t.equal(huge.json().error.code, 'PAYLOAD_TOO_LARGE')
       const badKey = await book(app, good, { 'idempotency-key': 'k'.repeat(256) })
       t.equal(badKey.statusCode, 400)
       t.match(badKey.json().error.message, /idempotency-key/)
-      const badQuery = await app.inject(`/bookings?limit=1000`)
+      const badQuery = await asService(app, `/bookings?limit=1000`)
       t.equal(badQuery.statusCode, 400)
       t.equal(badQuery.json().error.field, 'limit')
-      const unknownQuery = await app.inject(`/bookings?evil=1`)
+      const unknownQuery = await asService(app, `/bookings?evil=1`)
       t.equal(unknownQuery.statusCode, 400)
       t.equal(unknownQuery.json().error.field, 'evil')
-      const badEvent = await app.inject({ method: 'POST', url: '/api/events', payload: { name: 'X', sections: [{ name: 'A', price: -1, capacity: 1 }] } })
+      const badEvent = await injectAs(app, as.organizer, { method: 'POST', url: '/api/events', payload: { name: 'X', sections: [{ name: 'A', price: -1, capacity: 1 }] } })
       t.equal(badEvent.statusCode, 400)
       t.equal(badEvent.json().error.field, 'sections.0.price')
-      const noSections = await app.inject({ method: 'POST', url: '/api/events', payload: { name: 'X', sections: [] } })
+      const noSections = await injectAs(app, as.organizer, { method: 'POST', url: '/api/events', payload: { name: 'X', sections: [] } })
       t.equal(noSections.statusCode, 400)
       t.equal((await app.inject(`/api/events/${eventId}`)).json().data.sections[0].remaining, 5, 'no bad request changed the section')
-      t.equal((await app.inject(`/bookings?eventId=${eventId}`)).json().data.total, 0)
+      t.equal((await asService(app, `/bookings?eventId=${eventId}`)).json().data.total, 0)
     })
 
     t.test('Idempotency-Key: replay, reuse with another body, racing retries', async t => {
@@ -156,10 +163,10 @@ for (const setup of STORE_SETUPS) {
       const { eventId, sectionIds } = await createEvent(app, [2])
       const booked = (await book(app, { eventId, sectionId: sectionIds[0], qty: 2, userId: 'c' })).json().data
       t.equal((await book(app, { eventId, sectionId: sectionIds[0], qty: 1, userId: 'd' })).statusCode, 409)
-      const cancel = await app.inject({ method: 'POST', url: `/api/bookings/${booked._id}/cancel` })
+      const cancel = await asService(app, { method: 'POST', url: `/api/bookings/${booked._id}/cancel` })
       t.equal(cancel.statusCode, 200)
       t.match(cancel.json().data, { _id: booked._id, status: 'cancelled', cancelledAt: String })
-      const again = await app.inject({ method: 'POST', url: `/api/bookings/${booked._id}/cancel`, headers: { 'content-type': 'application/json' }, payload: '{}' })
+      const again = await asService(app, { method: 'POST', url: `/api/bookings/${booked._id}/cancel`, headers: { 'content-type': 'application/json' }, payload: '{}' })
       t.equal(again.statusCode, 200)
       t.same(again.json().data, cancel.json().data)
       t.equal((await app.inject(`/api/events/${eventId}`)).json().data.sections[0].remaining, 2)
@@ -183,8 +190,8 @@ for (const setup of STORE_SETUPS) {
         t.ok(spec.paths[path], `documents ${path}`)
       }
       const post = spec.paths['/bookings'].post
-      t.same(Object.keys(post.responses).sort(), ['201', '400', '404', '409', '422', '503'])
-      t.same(post.requestBody.content['application/json'].schema.required.sort(), ['eventId', 'qty', 'sectionId', 'userId'])
+      t.same(Object.keys(post.responses).sort(), ['201', '400', '401', '403', '404', '409', '422', '503'])
+      t.same(post.requestBody.content['application/json'].schema.required.sort(), ['eventId', 'qty', 'sectionId'], 'userId is optional: a customer books as itself')
       t.ok(post.parameters.some((p: { name: string, in: string }) => p.name === 'idempotency-key' && p.in === 'header'))
       t.equal((await app.inject('/docs')).statusCode < 400, true)
     })
@@ -194,7 +201,7 @@ for (const setup of STORE_SETUPS) {
       const booked = (await book(app, { eventId, sectionId: sectionIds[0], qty: 2, userId: 'durable' })).json().data
       await app.close()
       const reopened = await buildApp(t, env)
-      t.same((await reopened.inject(`/api/bookings/${booked._id}`)).json().data, booked)
+      t.same((await asService(reopened, `/api/bookings/${booked._id}`)).json().data, booked)
       t.equal((await reopened.inject(`/api/events/${eventId}`)).json().data.sections[0].remaining, 1)
     })
   })

@@ -7,10 +7,14 @@ import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { buildApp } from '../helpers/build-app.ts'
 import { createEvent as createEventVia } from '../helpers/create-event.ts'
-import { injectClient } from '../helpers/http-client.ts'
+import { injectAs, injectClient } from '../helpers/http-client.ts'
 import { one, parseExposition, total, type Exposition } from '../helpers/prometheus-text.ts'
 import { missing } from '../helpers/services.ts'
 import { STORE_SETUPS, storeSetup } from '../helpers/store-setups.ts'
+import { principals } from '../helpers/tokens.ts'
+
+// an organizer creates the events; a service books on behalf of the test's users and sees every booking
+const as = await principals()
 
 // ---------------------------------------------------------------------------
 
@@ -23,7 +27,7 @@ async function scrape (app: FastifyInstance): Promise<{ text: string, exposition
 }
 
 const createEvent = async (app: FastifyInstance, capacity: number) =>
-  await createEventVia(injectClient(app), [capacity], { name: 'Metrics concert', price: 50, sectionNames: ['Floor'] })
+  await createEventVia(injectClient(app, as.organizer), [capacity], { name: 'Metrics concert', price: 50, sectionNames: ['Floor'] })
 
 t.test('the parser reads what it should and refuses what it should not', async t => {
   const parsed = parseExposition([
@@ -54,7 +58,7 @@ for (const setup of STORE_SETUPS) {
     const app = await buildApp(t, await setup.env(t))
     const { eventId, sectionId } = await createEvent(app, 5)
 
-    const responses = await Promise.all(Array.from({ length: 20 }, async (_, i) => await app.inject({
+    const responses = await Promise.all(Array.from({ length: 20 }, async (_, i) => await injectAs(app, as.service, {
       method: 'POST',
       url: '/bookings',
       payload: { eventId, sectionId, qty: 1, userId: `race-user-${i}` }
@@ -69,7 +73,7 @@ for (const setup of STORE_SETUPS) {
 
     t.equal(one(m, 'bookings_total', { outcome: 'confirmed' }), 5)
     t.equal(one(m, 'bookings_total', { outcome: 'sold_out' }), 15)
-    for (const outcome of ['limit', 'busy', 'replayed', 'invalid', 'error']) {
+    for (const outcome of ['limit', 'busy', 'replayed', 'invalid', 'denied', 'error']) {
       t.equal(one(m, 'bookings_total', { outcome }), 0, `outcome ${outcome} exported at 0`)
     }
     t.equal(one(m, 'booked_seats_total'), 5)
@@ -105,16 +109,16 @@ for (const setup of STORE_SETUPS) {
     const app = await buildApp(t, await setup.env(t))
     const { eventId, sectionId } = await createEvent(app, 10)
 
-    const invalid = await app.inject({ method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 0, userId: 'u1' } })
+    const invalid = await injectAs(app, as.service, { method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 0, userId: 'u1' } })
     t.equal(invalid.statusCode, 400)
-    const unknownField = await app.inject({ method: 'POST', url: '/api/bookings', payload: { eventId, sectionId, qty: 1, userId: 'u1', admin: true } })
+    const unknownField = await injectAs(app, as.service, { method: 'POST', url: '/api/bookings', payload: { eventId, sectionId, qty: 1, userId: 'u1', admin: true } })
     t.equal(unknownField.statusCode, 400)
 
     const body = { eventId, sectionId, qty: 2, userId: 'retrying-user' }
     const headers = { 'idempotency-key': 'metrics-retry-1' }
-    const first = await app.inject({ method: 'POST', url: '/bookings', headers, payload: body })
+    const first = await injectAs(app, as.service, { method: 'POST', url: '/bookings', headers, payload: body })
     t.equal(first.statusCode, 201)
-    const retry = await app.inject({ method: 'POST', url: '/bookings', headers, payload: body })
+    const retry = await injectAs(app, as.service, { method: 'POST', url: '/bookings', headers, payload: body })
     t.equal(retry.statusCode, 201)
     t.equal(retry.headers['idempotent-replayed'], 'true')
     t.equal(retry.json().data._id, first.json().data._id, 'the retry returns the original booking')
@@ -136,7 +140,7 @@ t.test('two apps in one process do not share counters', async t => {
   const a = await buildApp(t, await embedded.env(t))
   const b = await buildApp(t, await embedded.env(t))
   const { eventId, sectionId } = await createEvent(a, 3)
-  const res = await a.inject({ method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 1, userId: 'only-in-a' } })
+  const res = await injectAs(a, as.service, { method: 'POST', url: '/bookings', payload: { eventId, sectionId, qty: 1, userId: 'only-in-a' } })
   t.equal(res.statusCode, 201)
 
   const inA = (await scrape(a)).exposition
@@ -151,16 +155,16 @@ t.test('two apps in one process do not share counters', async t => {
 t.test('labels carry route patterns, never raw ids or URLs', async t => {
   const app = await buildApp(t, await storeSetup('embedded').env(t))
   const { eventId, sectionId } = await createEvent(app, 3)
-  const booked = await app.inject({ method: 'POST', url: '/api/bookings', payload: { eventId, sectionId, qty: 1, userId: 'label-user-7f3a' } })
+  const booked = await injectAs(app, as.service, { method: 'POST', url: '/api/bookings', payload: { eventId, sectionId, qty: 1, userId: 'label-user-7f3a' } })
   t.equal(booked.statusCode, 201)
   const bookingId: string = booked.json().data._id
 
   t.equal((await app.inject({ method: 'GET', url: `/api/events/${eventId}` })).statusCode, 200)
   const missingId = 'abcdefabcdefabcdefabcdef'
   t.equal((await app.inject({ method: 'GET', url: `/api/events/${missingId}` })).statusCode, 404)
-  t.equal((await app.inject({ method: 'GET', url: `/api/bookings/${bookingId}` })).statusCode, 200)
-  t.equal((await app.inject({ method: 'GET', url: `/bookings?eventId=${eventId}&userId=label-user-7f3a` })).statusCode, 200)
-  t.equal((await app.inject({ method: 'POST', url: `/api/bookings/${bookingId}/cancel` })).statusCode, 200)
+  t.equal((await injectAs(app, as.service, { method: 'GET', url: `/api/bookings/${bookingId}` })).statusCode, 200)
+  t.equal((await injectAs(app, as.service, { method: 'GET', url: `/bookings?eventId=${eventId}&userId=label-user-7f3a` })).statusCode, 200)
+  t.equal((await injectAs(app, as.service, { method: 'POST', url: `/api/bookings/${bookingId}/cancel` })).statusCode, 200)
   const unrouted = '/no-such-route/0123456789abcdef01234567'
   t.equal((await app.inject({ method: 'GET', url: unrouted })).statusCode, 404)
 

@@ -11,8 +11,10 @@ import t from 'tap'
 import { buildApp } from '../helpers/build-app.ts'
 import { createEvent } from '../helpers/create-event.ts'
 import { tempDataDir } from '../helpers/databases.ts'
-import { injectClient } from '../helpers/http-client.ts'
+import { injectAs, injectClient } from '../helpers/http-client.ts'
+import { configWithMetricsToken } from '../helpers/prometheus-config.ts'
 import { storeSetup } from '../helpers/store-setups.ts'
+import { principals } from '../helpers/tokens.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -28,17 +30,19 @@ function promtool (args: string[], input?: string): { status: number | null, out
 
 t.test('promtool check metrics accepts /metrics after bookings', { skip }, async t => {
   const app = await buildApp(t, await storeSetup('embedded').env(t))
-  const created = await createEvent(injectClient(app), [3, 100], { name: 'Lint me', price: [10, 20], sectionNames: ['A', 'B'] })
+  // an organizer creates the event; a service books on behalf of the users
+  const as = await principals()
+  const created = await createEvent(injectClient(app, as.organizer), [3, 100], { name: 'Lint me', price: [10, 20], sectionNames: ['A', 'B'] })
   t.equal(created.status, 201)
   const event = created.event
   const [a, b] = created.sectionIds
-  const statuses = await Promise.all(Array.from({ length: 8 }, async (_, i) => (await app.inject({
+  const statuses = await Promise.all(Array.from({ length: 8 }, async (_, i) => (await injectAs(app, as.service, {
     method: 'POST',
     url: '/bookings',
     payload: { eventId: event._id, sectionId: i % 2 === 0 ? a : b, qty: 1, userId: `lint-${i}` }
   })).statusCode))
   t.same(statuses.filter(s => s !== 201 && s !== 409), [], 'only 201 and 409')
-  t.equal((await app.inject({ method: 'POST', url: '/bookings', payload: { eventId: event._id } })).statusCode, 400)
+  t.equal((await injectAs(app, as.service, { method: 'POST', url: '/bookings', payload: { eventId: event._id } })).statusCode, 400)
   t.equal((await app.inject({ method: 'GET', url: `/api/events/${event._id}` })).statusCode, 200)
   t.equal((await app.inject({ method: 'GET', url: '/nowhere' })).statusCode, 404)
 
@@ -61,6 +65,18 @@ t.test('promtool check config accepts prometheus.yml', { skip }, async t => {
   t.match(config, /job_name: booking/)
   t.match(config, /metrics_path: \/metrics/)
   t.match(config, /host\.docker\.internal:3000/)
+})
+
+t.test('promtool check config accepts prometheus.yml with its authorization block uncommented (METRICS_TOKEN set)', { skip }, async t => {
+  const dir = tempDataDir(t, 'booking-promtool-')
+  const config = configWithMetricsToken(dir, 'metrics-token-0123456789abcdef')
+  t.match(config, /^ {4}authorization:\n {6}type: Bearer\n {6}credentials_file: "[^"]+metrics-token"$/m, 'the block is uncommented, pointing at the token file')
+  const file = join(dir, 'prometheus.yml')
+  writeFileSync(file, config)
+  // promtool also checks that the credentials file exists
+  const { status, output } = promtool(['check', 'config', file])
+  t.equal(status, 0, output)
+  t.match(output, /SUCCESS/)
 })
 
 t.test('promtool check rules accepts the alerts of docs/metrics.md', { skip }, async t => {

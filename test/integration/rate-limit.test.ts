@@ -3,38 +3,50 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../helpers/build-app.ts'
 import { createEvent } from '../helpers/create-event.ts'
 import { tempDataDir } from '../helpers/databases.ts'
-import { injectClient } from '../helpers/http-client.ts'
+import { injectAs, injectClient } from '../helpers/http-client.ts'
 import { missing } from '../helpers/services.ts'
 import { storeSetup } from '../helpers/store-setups.ts'
+import { principals, roleHeaders } from '../helpers/tokens.ts'
+
+// the limit is per principal: each user is a customer with its own token, booking as itself
+const as = await principals()
+
+interface User { userId: string, headers: Record<string, string> }
+
+async function customer (userId: string): Promise<User> {
+  return { userId, headers: await roleHeaders('customer', userId) }
+}
 
 async function section (app: FastifyInstance) {
-  const { eventId, sectionId } = await createEvent(injectClient(app), [100], { name: 'Limited', price: 1, sectionNames: ['A'] })
+  const { eventId, sectionId } = await createEvent(injectClient(app, as.organizer), [100], { name: 'Limited', price: 1, sectionNames: ['A'] })
   return { eventId, sectionId }
 }
 
-const book = (app: FastifyInstance, ids: object, userId: string, url = '/bookings') =>
-  app.inject({ method: 'POST', url, payload: { ...ids, qty: 1, userId } })
+const book = (app: FastifyInstance, ids: object, { userId, headers }: User, url = '/bookings') =>
+  injectAs(app, headers, { method: 'POST', url, payload: { ...ids, qty: 1, userId } })
 
 t.test('off by default: no limit', async t => {
   const app = await buildApp(t, { DATA_DIR: tempDataDir(t) })
   const ids = await section(app)
-  const statuses = await Promise.all(Array.from({ length: 12 }, async () => (await book(app, ids, 'eager')).statusCode))
+  const eager = await customer('eager')
+  const statuses = await Promise.all(Array.from({ length: 12 }, async () => (await book(app, ids, eager)).statusCode))
   t.same(statuses, Array(12).fill(201))
 })
 
 t.test('RATE_LIMIT_MAX per user: 429 RATE_LIMITED beyond it, other users unaffected', async t => {
   const app = await buildApp(t, { DATA_DIR: tempDataDir(t), RATE_LIMIT_MAX: '3' })
   const ids = await section(app)
-  const first = [await book(app, ids, 'eager'), await book(app, ids, 'eager', '/api/bookings'), await book(app, ids, 'eager')]
+  const eager = await customer('eager')
+  const first = [await book(app, ids, eager), await book(app, ids, eager, '/api/bookings'), await book(app, ids, eager)]
   t.same(first.map(r => r.statusCode), [201, 201, 201])
-  const limited = await book(app, ids, 'eager', '/api/bookings')
+  const limited = await book(app, ids, eager, '/api/bookings')
   t.equal(limited.statusCode, 429, 'both aliases count toward one limit')
   t.match(limited.json(), { success: false, error: { code: 'RATE_LIMITED', retryAfter: Number } })
   t.ok(Number(limited.headers['retry-after']) > 0, 'Retry-After header')
-  t.equal((await book(app, ids, 'patient')).statusCode, 201, 'another user still books')
+  t.equal((await book(app, ids, await customer('patient'))).statusCode, 201, 'another user still books')
   const metrics = (await app.inject('/metrics')).body
   t.match(metrics, /^bookings_total\{outcome="limit"\} 1$/m)
-  t.equal((await app.inject(`/bookings?eventId=${ids.eventId}`)).json().data.total, 4, 'the limited request booked nothing')
+  t.equal((await injectAs(app, as.service, `/bookings?eventId=${ids.eventId}`)).json().data.total, 4, 'the limited request booked nothing')
 })
 
 const pgRedis = storeSetup('postgres+redis')
@@ -43,7 +55,7 @@ t.test('with Redis the limit holds across instances', { skip: await missing('pos
   const a = await buildApp(t, env)
   const b = await buildApp(t, env)
   const ids = await section(a)
-  const user = `shared-${Date.now()}`
+  const user = await customer(`shared-${Date.now()}`)
   t.equal((await book(a, ids, user)).statusCode, 201)
   t.equal((await book(b, ids, user)).statusCode, 201)
   t.equal((await book(a, ids, user)).statusCode, 429, 'the third request, on either instance, is limited')
