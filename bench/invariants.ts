@@ -1,7 +1,8 @@
 /**
  * The invariant check after a booking run (test/helpers/invariant.ts), twice over:
- * - through the API while the server still runs (what a client sees); the
- *   bench books qty 1 only, so bookings are counted per section, not listed;
+ * - through the API while the server still runs (what a client sees: the
+ *   service that booked, which sees every booking); the bench books qty 1
+ *   only, so bookings are counted per section, not listed;
  * - in SQL on the stored data (exact sums of qty): PostgreSQL directly, the
  *   embedded store by opening its data directory once the server has stopped
  *   (so this also proves the bookings were durable across the shutdown).
@@ -37,8 +38,9 @@ async function part (via: CheckPart['via'], check: () => Promise<InvariantCheck>
   }
 }
 
-export async function checkViaApi (url: string, eventId: string, expected: Expected): Promise<CheckPart> {
-  return await part('api', async () => await apiCheck(benchClient(url), eventId, { expected, singleSeat: true }))
+/** `headers`: the token of a principal that sees every booking of the event. */
+export async function checkViaApi (url: string, headers: Record<string, string>, eventId: string, expected: Expected): Promise<CheckPart> {
+  return await part('api', async () => await apiCheck(benchClient(url, headers), eventId, { expected, singleSeat: true }))
 }
 
 export async function checkViaSql (db: Database, eventId: string, expected: Expected): Promise<CheckPart> {

@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import autocannon from 'autocannon'
+import { recordedHeaders } from './auth.ts'
 import { progress } from './progress.ts'
 
 /** Longest wait for the last answers after the duration (the request timeout is 10 s). */
@@ -28,6 +29,8 @@ export interface LoadSpec {
   method?: 'GET' | 'POST'
   path: string
   body?: string
+  /** sent with every request, `requests` entries included (a token) */
+  headers?: Record<string, string>
   /** per-request generation (autocannon `requests`); overrides method/path/body */
   requests?: autocannon.Request[]
 }
@@ -61,6 +64,8 @@ interface ClientInternals { reqsMade?: unknown, responseMax?: unknown }
 export async function runLoad (spec: LoadSpec): Promise<LoadResult> {
   const clients: ClientInternals[] = []
   const bySeconds = spec.amount === undefined
+  // autocannon merges these under each `requests` entry's own headers
+  const headers = { ...(spec.body === undefined && spec.requests === undefined ? {} : { 'content-type': 'application/json' }), ...spec.headers }
   const options: autocannon.Options = {
     // autocannon takes the path from the url; `requests` entries carry their own
     url: spec.url + spec.path,
@@ -70,7 +75,7 @@ export async function runLoad (spec: LoadSpec): Promise<LoadResult> {
     sampleInt: SAMPLE_INTERVAL_MS,
     ...(bySeconds ? { duration: spec.duration + DRAIN_SECONDS } : { amount: spec.amount }),
     method: spec.method ?? 'GET',
-    headers: spec.body === undefined && spec.requests === undefined ? {} : { 'content-type': 'application/json' },
+    headers,
     ...(spec.body === undefined ? {} : { body: spec.body }),
     ...(spec.requests === undefined ? {} : { requests: spec.requests }),
     setupClient: (client) => { clients.push(client as unknown as ClientInternals) }
@@ -86,6 +91,7 @@ export async function runLoad (spec: LoadSpec): Promise<LoadResult> {
     sampleInt: SAMPLE_INTERVAL_MS,
     method: spec.method ?? 'GET',
     url: spec.url + spec.path,
+    headers: recordedHeaders(headers),
     ...(spec.body === undefined ? {} : { body: spec.body }),
     ...(spec.requests === undefined ? {} : { requests: spec.requests.length + ' request(s), generated per request by setupRequest' })
   }

@@ -1,8 +1,8 @@
 /**
  * The report: ratios measured in the same run (each scenario against the
- * HTTP ceiling `health`, default batching against BATCH_MAX=1), the table as
- * plain text and markdown, the issue's targets, and the JSON with every raw
- * number.
+ * HTTP ceiling `health`, default batching against BATCH_MAX=1, `hot` with
+ * authentication against `hot-noauth` without), the table as plain text and
+ * markdown, the targets, and the JSON with every raw number.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -10,7 +10,7 @@ import os from 'node:os'
 import { join } from 'node:path'
 import type { BenchOptions, StoreName } from './options.ts'
 import type { LoadResult } from './load.ts'
-import { BOOKING_SCENARIOS, LIST_USERS, labelOf, serverErrors, type Row } from './scenarios.ts'
+import { isBookingScenario, LIST_USERS, labelOf, serverErrors, type Row } from './scenarios.ts'
 import { inheritedEnv } from './server.ts'
 
 export interface Ratios {
@@ -18,6 +18,8 @@ export interface Ratios {
   vsHealth: number | null
   /** bookings/s of the default batch ÷ bookings/s of BATCH_MAX=1, same scenario and store (default rows only) */
   batchGain: number | null
+  /** bookings/s of `hot` ÷ bookings/s of `hot-noauth` (AUTH_DISABLED=true), same store, default batch (the hot default row only) */
+  vsNoAuth: number | null
 }
 
 export function computeRatios (rows: Row[]): Map<Row, Ratios> {
@@ -30,12 +32,27 @@ export function computeRatios (rows: Row[]): Map<Row, Ratios> {
     const batchGain = row.batch === 'default' && row.run !== null && single?.run != null && single.run.createdPerSec > 0
       ? row.run.createdPerSec / single.run.createdPerSec
       : null
-    out.set(row, { vsHealth, batchGain })
+    const noAuth = rows.find(r => r.scenario === 'hot-noauth' && r.store === row.store && r.batch === 'default' && r.run !== null)
+    const vsNoAuth = row.scenario === 'hot' && row.batch === 'default' && row.run !== null && noAuth?.run != null && noAuth.run.createdPerSec > 0
+      ? row.run.createdPerSec / noAuth.run.createdPerSec
+      : null
+    out.set(row, { vsHealth, batchGain, vsNoAuth })
   }
   return out
 }
 
-const isBooking = (row: Row): boolean => BOOKING_SCENARIOS.includes(row.scenario)
+const isBooking = (row: Row): boolean => isBookingScenario(row.scenario)
+
+// one decimal: a target of 25 % missed by a hair must not print as "25%"
+const pct = (x: number | null): string => x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`
+
+/** What authentication costs on the store of a hot default row that has a hot-noauth row beside it; null otherwise. */
+function authCost (row: Row, ratios: Map<Row, Ratios>, rows: Row[]): string | null {
+  const { vsNoAuth } = ratios.get(row)!
+  const noAuth = rows.find(r => r.scenario === 'hot-noauth' && r.store === row.store && r.batch === 'default')
+  if (vsNoAuth === null || noAuth?.run == null) return null
+  return `${pct(vsNoAuth)} (hot ${row.run!.createdPerSec.toFixed(0)} bookings/s ÷ hot-noauth ${noAuth.run.createdPerSec.toFixed(0)} bookings/s)`
+}
 
 function nonOk (result: LoadResult | null): string {
   if (result === null) return '-'
@@ -99,10 +116,12 @@ export function markdownTable (rows: Row[], ratios: Map<Row, Ratios>): string {
   return [head, rule, ...rows.map(r => `| ${cells(r, ratios.get(r)!).join(' | ')} |`)].join('\n')
 }
 
-/** Lines that go under the table: what the list rows ran on, rows that could not run. */
-export function tableNotes (rows: Row[]): string[] {
+/** Lines that go under the table: what authentication costs, what the list rows ran on, rows that could not run. */
+export function tableNotes (rows: Row[], ratios: Map<Row, Ratios>): string[] {
   const out: string[] = []
   for (const row of rows) {
+    const cost = authCost(row, ratios, rows)
+    if (cost !== null) out.push(`auth on / AUTH_DISABLED on ${row.store}: ${cost}`)
     if (row.scenario === 'list' && row.seed !== null) {
       const seed = row.seed
       out.push(`list, list-user on ${row.store}: ${seed.status['201'] ?? 0} bookings seeded through POST /bookings ` +
@@ -125,8 +144,6 @@ export interface Target {
 export function evaluateTargets (rows: Row[], ratios: Map<Row, Ratios>): Target[] {
   const out: Target[] = []
   const stores = [...new Set(rows.map(r => r.store))]
-  // one decimal: a target of 25 % missed by a hair must not print as "25%"
-  const pct = (x: number | null): string => x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`
   for (const store of stores) {
     const find = (scenario: string, batch: string): Row | undefined => rows.find(r => r.store === store && r.scenario === scenario && r.batch === batch && r.run !== null)
     const hot = find('hot', 'default')
@@ -135,6 +152,8 @@ export function evaluateTargets (rows: Row[], ratios: Map<Row, Ratios>): Target[
       out.push({ store, target: 'hot default bookings/s >= 10x BATCH_MAX=1', measured: batchGain === null ? 'n/a' : `${batchGain.toFixed(1)}x`, met: batchGain === null ? null : batchGain >= 10 })
       out.push({ store, target: 'hot default req/s >= 25% of health', measured: pct(vsHealth), met: vsHealth === null ? null : vsHealth >= 0.25 })
       out.push({ store, target: 'hot default p99 <= 50 ms', measured: `${hot.run!.latencyMs.p99} ms`, met: hot.run!.latencyMs.p99 <= 50 })
+      const { vsNoAuth } = ratios.get(hot)!
+      if (vsNoAuth !== null) out.push({ store, target: 'auth on >= 90% of AUTH_DISABLED (hot bookings/s)', measured: authCost(hot, ratios, rows)!, met: vsNoAuth >= 0.9 })
     }
     for (const batch of ['default', '1']) {
       const soldout = find('soldout', batch)
@@ -152,7 +171,7 @@ export function evaluateTargets (rows: Row[], ratios: Map<Row, Ratios>): Target[
 }
 
 export function targetLines (targets: Target[]): string[] {
-  return targets.map(t => `${t.met === null ? 'n/a ' : t.met ? 'met ' : 'MISS'}  ${t.store.padEnd(8)}  ${t.target.padEnd(46)}  ${t.measured}`)
+  return targets.map(t => `${t.met === null ? 'n/a ' : t.met ? 'met ' : 'MISS'}  ${t.store.padEnd(8)}  ${t.target.padEnd(49)}  ${t.measured}`)
 }
 
 export interface Environment {
@@ -230,8 +249,9 @@ export function writeResults (dir: string, report: Report): string[] {
     '',
     markdownTable(rows, ratios),
     '',
-    '`vs health`: req/s as a share of the mean GET /health req/s (measured before and after the booking scenarios) on the same machine and run; `default/b1`: bookings/s with the default BATCH_MAX over BATCH_MAX=1.',
-    ...tableNotes(rows).map(line => `- ${line}`),
+    '`vs health`: req/s as a share of the mean GET /health req/s (measured before and after the booking scenarios) on the same machine and run; `default/b1`: bookings/s with the default BATCH_MAX over BATCH_MAX=1; ' +
+      '`hot-noauth`: `hot` on a server with AUTH_DISABLED=true, no token sent.',
+    ...tableNotes(rows, ratios).map(line => `- ${line}`),
     ...(skippedLines.length > 0 ? ['', ...skippedLines] : []),
     ...(targets.length > 0 ? ['', 'Targets (the issue states them for PostgreSQL + Redis):', '', ...targets.map(t => `- ${t.met === null ? 'n/a' : t.met ? 'met' : '**missed**'}: ${t.store}, ${t.target}: ${t.measured}`)] : []),
     ...(failures.length > 0 ? ['', 'Failures:', '', ...failures.map(f => `- ${f}`)] : []),

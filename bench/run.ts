@@ -1,19 +1,23 @@
 /**
  * `npm run bench`: every scenario against a freshly started server, on the
  * embedded store and on PostgreSQL + Redis (when reachable), with BATCH_MAX=1
- * and the default; prints progress, then the table, and writes the results
+ * and the default; requests carry the tokens of bench/auth.ts (a random secret
+ * per bench run); prints progress, then the table, and writes the results
  * to bench/results/. Exits 1 when an invariant check fails, a scenario could
  * not run, or any answer was a 5xx; 2 on bad options. See bench/README.md.
  */
 import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
+import { benchAuth } from './auth.ts'
 import { installInterruptHandler, withUndo } from './cleanup.ts'
 import { parseOptions, USAGE, type BatchName, type BenchOptions, type StoreName } from './options.ts'
 import { progress } from './progress.ts'
 import {
   computeRatios, environment, evaluateTargets, headerLine, tableNotes, targetLines, textTable, writeResults
 } from './report.ts'
-import { BOOKING_SCENARIOS, labelOf, newRow, runBooking, runHealth, runList, serverErrors, type Context, type Row, type RowScenario } from './scenarios.ts'
+import {
+  BOOKING_SCENARIOS, batchesOf, isBookingScenario, labelOf, newRow, runBooking, runHealth, runList, serverErrors, type Context, type Row, type RowScenario
+} from './scenarios.ts'
 import { SERVER_VARIABLES } from './server.ts'
 import { openStore } from './stores.ts'
 
@@ -43,11 +47,11 @@ function plan (opts: BenchOptions, store: StoreName): Step[] {
   }
   const steps: Step[] = [health]
   for (const scenario of BOOKING_SCENARIOS) {
-    if (!opts.scenarios.includes(scenario as never)) continue
-    for (const batch of opts.batches) {
+    if (!opts.scenarios.includes(scenario)) continue
+    for (const batch of batchesOf(scenario, opts.batches)) {
       steps.push({
         label: labelOf({ scenario, store, batch }),
-        run: async ctx => [await runBooking(ctx, scenario as 'hot' | 'spread' | 'soldout', batch)],
+        run: async ctx => [await runBooking(ctx, scenario, batch)],
         failed: e => [errorRow(scenario, store, batch, e)]
       })
     }
@@ -69,7 +73,7 @@ function summary (row: Row): string {
   if (run === null) return '  -> no measurement'
   const statuses = Object.entries(run.status).map(([code, n]) => `${code}: ${n}`).join(', ')
   const invariant = row.invariant === null ? '' : `, invariant ${row.invariant.ok ? 'ok' : 'FAILED'}`
-  const bookings = BOOKING_SCENARIOS.includes(row.scenario) ? `, ${run.createdPerSec.toFixed(0)} bookings/s` : ''
+  const bookings = isBookingScenario(row.scenario) ? `, ${run.createdPerSec.toFixed(0)} bookings/s` : ''
   return `  -> ${run.reqPerSec.toFixed(0)} req/s${bookings}, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms, ` +
     `answers {${statuses}}${run.errors > 0 ? `, ${run.errors} errors` : ''}${invariant}`
 }
@@ -115,6 +119,7 @@ async function main (): Promise<number> {
   installInterruptHandler(signal => progress.log(`\n${signal}: stopping servers, dropping bench databases, removing temp dirs`))
 
   const env = environment()
+  const auth = await benchAuth()
   const started = performance.now()
   progress.log(headerLine(env, opts))
   const rows: Row[] = []
@@ -139,7 +144,7 @@ async function main (): Promise<number> {
         progress.log(`\n==> [${index}/${total}] ${step.label}`)
         let produced: Row[]
         try {
-          produced = await step.run({ opts, backend })
+          produced = await step.run({ opts, backend, auth })
         } catch (err) {
           produced = step.failed(err instanceof Error ? (err.stack ?? err.message) : String(err))
         }
@@ -162,9 +167,9 @@ async function main (): Promise<number> {
   const files = writeResults(RESULTS_DIR, { env, options: opts, skipped, rows, ratios, targets, failures })
 
   progress.log(`\n${headerLine(env, opts)}`)
-  progress.log('vs health = req/s / mean GET /health req/s (same store, same run, measured before and after the booking scenarios); default/b1 = bookings/s, default BATCH_MAX / BATCH_MAX=1\n')
+  progress.log('vs health = req/s / mean GET /health req/s (same store, same run, measured before and after the booking scenarios); default/b1 = bookings/s, default BATCH_MAX / BATCH_MAX=1; hot-noauth = hot on a server with AUTH_DISABLED=true, no token sent\n')
   progress.log(textTable(rows, ratios))
-  for (const line of tableNotes(rows)) progress.log(line)
+  for (const line of tableNotes(rows, ratios)) progress.log(line)
   for (const [store, reason] of Object.entries(skipped)) progress.log(`\n${store} skipped: ${reason}`)
   if (targets.length > 0) {
     progress.log('\nTargets (the issue states them for PostgreSQL + Redis):')

@@ -3,13 +3,18 @@
  * fresh database, a warm-up with the same load, then the measured run:
  * - health:  GET /health, the HTTP ceiling of this machine;
  * - hot:     qty-1 bookings on ONE section that never sells out;
+ * - hot-noauth: hot again (default batch only) on a server with
+ *   AUTH_DISABLED=true, no token sent: what authentication costs;
  * - spread:  the same over 100 sections, round-robin per request;
  * - soldout: a sold-out section hammered (409 is the expected answer);
  * - list / list-user: GET /bookings pages (by event, by event + user) over
  *   bookings seeded through the API (seeding is not measured).
+ * Requests authenticate as bench/auth.ts says: an organizer's token creates
+ * the events, one service's token books on behalf of the users and lists.
  */
 import type autocannon from 'autocannon'
 import { type BatchName, type BenchOptions, type StoreName } from './options.ts'
+import { NO_AUTH, type BenchAuth } from './auth.ts'
 import { withUndo } from './cleanup.ts'
 import { checkViaApi, checkViaSql, combine, type CheckPart, type Expected, type InvariantResult } from './invariants.ts'
 import { runLoad, type LoadResult, type LoadSpec } from './load.ts'
@@ -26,8 +31,18 @@ export const LIST_USERS = 1000
 /** Upper bound of the list scenario's seeding, in seconds. */
 const SEED_MAX_SECONDS = 900
 
-export type RowScenario = 'health' | 'hot' | 'spread' | 'soldout' | 'list' | 'list-user'
-export const BOOKING_SCENARIOS: readonly RowScenario[] = ['hot', 'spread', 'soldout']
+export type BookingScenario = 'hot' | 'hot-noauth' | 'spread' | 'soldout'
+export type RowScenario = 'health' | BookingScenario | 'list' | 'list-user'
+export const BOOKING_SCENARIOS: readonly BookingScenario[] = ['hot', 'hot-noauth', 'spread', 'soldout']
+
+export function isBookingScenario (scenario: string): scenario is BookingScenario {
+  return (BOOKING_SCENARIOS as readonly string[]).includes(scenario)
+}
+
+/** The batches a booking scenario runs with: hot-noauth is measured next to hot's default batch only. */
+export function batchesOf (scenario: BookingScenario, batches: readonly BatchName[]): BatchName[] {
+  return batches.filter(batch => scenario !== 'hot-noauth' || batch === 'default')
+}
 
 export interface Row {
   scenario: RowScenario
@@ -54,25 +69,28 @@ export interface Row {
 export interface Context {
   opts: BenchOptions
   backend: StoreBackend
+  /** the bench run's secret and tokens */
+  auth: BenchAuth
 }
 
 /** What a correct server answers: 409 only where the section is sold out. */
 export function expectedStatuses (scenario: RowScenario): number[] {
-  return scenario === 'soldout' ? [409] : scenario === 'hot' || scenario === 'spread' ? [201] : [200]
+  return scenario === 'soldout' ? [409] : isBookingScenario(scenario) ? [201] : [200]
 }
 
 export function newRow (scenario: RowScenario, store: StoreName, batch: BatchName | '-', request: string): Row {
   return { scenario, store, batch, request, expect: expectedStatuses(scenario), warmup: null, run: null, seed: null, setupCreated: 0, invariant: null, server: { env: {}, exits: [] }, notes: [] }
 }
 
-/** The server's configuration: the database, LOG_LEVEL=warn, BATCH_MAX=1 or the default, and inherited tuning variables. */
-function serverEnv (db: Database, batch: BatchName | '-'): Record<string, string> {
-  return { ...inheritedEnv(), ...db.env, LOG_LEVEL: 'warn', ...(batch === '1' ? { BATCH_MAX: '1' } : {}) }
+/** The server's configuration: the database, its identity settings, LOG_LEVEL=warn, BATCH_MAX=1 or the default, and inherited tuning variables. */
+function serverEnv (db: Database, batch: BatchName | '-', auth: BenchAuth): Record<string, string> {
+  return { ...inheritedEnv(), ...db.env, ...auth.env, LOG_LEVEL: 'warn', ...(batch === '1' ? { BATCH_MAX: '1' } : {}) }
 }
 
-/** The server's variables as recorded: connection strings without passwords. */
+/** The server's variables as recorded: connection strings without passwords, no secret. */
 function publicEnv (env: Record<string, string>): Record<string, string> {
   const out = { ...env }
+  if (out.AUTH_JWT_SECRET !== undefined) out.AUTH_JWT_SECRET = '<random, new each bench run>'
   if (out.DATABASE_URL !== undefined) out.DATABASE_URL = redact(out.DATABASE_URL)
   if (out.REDIS_NODES !== undefined) out.REDIS_NODES = out.REDIS_NODES.split(',').map(redact).join(',')
   return out
@@ -120,7 +138,7 @@ export async function runHealth (ctx: Context): Promise<Row> {
   const row = newRow('health', ctx.backend.name, '-', 'GET /health')
   const db = await ctx.backend.create()
   await withUndo(db.drop, async () => {
-    const env = serverEnv(db, '-')
+    const env = serverEnv(db, '-', ctx.auth)
     row.server.env = publicEnv(env)
     progress.log('  starting server')
     await withServer(env, async (server) => {
@@ -130,11 +148,12 @@ export async function runHealth (ctx: Context): Promise<Row> {
   return row
 }
 
-export async function runBooking (ctx: Context, scenario: 'hot' | 'spread' | 'soldout', batch: BatchName): Promise<Row> {
-  const row = newRow(scenario, ctx.backend.name, batch, 'POST /bookings qty 1')
+export async function runBooking (ctx: Context, scenario: BookingScenario, batch: BatchName): Promise<Row> {
+  const auth = scenario === 'hot-noauth' ? NO_AUTH : ctx.auth
+  const row = newRow(scenario, ctx.backend.name, batch, `POST /bookings qty 1, ${auth === NO_AUTH ? 'no token' : 'service token'}`)
   const db = await ctx.backend.create()
   await withUndo(db.drop, async () => {
-    const env = serverEnv(db, batch)
+    const env = serverEnv(db, batch, auth)
     row.server.env = publicEnv(env)
     let eventId = ''
     let expected: Expected = { created: 0, unanswered: 0 }
@@ -143,8 +162,8 @@ export async function runBooking (ctx: Context, scenario: 'hot' | 'spread' | 'so
     await withServer(env, async (server) => {
       const sections = scenario === 'spread' ? SPREAD_SECTIONS : 1
       const capacity = scenario === 'soldout' ? 1 : BIG_CAPACITY
-      const client = benchClient(server.url)
-      const event = await createEvent(client, new Array<number>(sections).fill(capacity), { name: `bench ${scenario}` })
+      const client = benchClient(server.url, auth.service)
+      const event = await createEvent(client, new Array<number>(sections).fill(capacity), { name: `bench ${scenario}`, headers: auth.organizer })
       eventId = event.eventId
       const bodies = event.sectionIds.map(id => bookingBody(eventId, id, 'bench-user'))
       if (scenario === 'soldout') {
@@ -153,9 +172,9 @@ export async function runBooking (ctx: Context, scenario: 'hot' | 'spread' | 'so
         row.setupCreated = 1
       }
       if (scenario === 'spread') {
-        await warmAndMeasure(ctx, row, { url: server.url, method: 'POST', path: '/bookings', requests: roundRobinBookings(bodies) })
+        await warmAndMeasure(ctx, row, { url: server.url, method: 'POST', path: '/bookings', headers: auth.service, requests: roundRobinBookings(bodies) })
       } else {
-        await warmAndMeasure(ctx, row, { url: server.url, method: 'POST', path: '/bookings', body: bodies[0] })
+        await warmAndMeasure(ctx, row, { url: server.url, method: 'POST', path: '/bookings', headers: auth.service, body: bodies[0] })
       }
       expected = {
         created: row.setupCreated + count(row.warmup, 201) + count(row.run, 201),
@@ -165,7 +184,7 @@ export async function runBooking (ctx: Context, scenario: 'hot' | 'spread' | 'so
         row.notes.push(`got 409 SOLD_OUT on sections of ${BIG_CAPACITY} seats: this machine outran them`)
       }
       progress.log('  checking invariants (API)')
-      apiPart = await checkViaApi(server.url, eventId, expected)
+      apiPart = await checkViaApi(server.url, auth.service, eventId, expected)
     }, onStopped(row))
     progress.log('  checking invariants (SQL on the stored data)')
     const sqlPart = await checkViaSql(db, eventId, expected)
@@ -180,20 +199,20 @@ export async function runBooking (ctx: Context, scenario: 'hot' | 'spread' | 'so
  * started server over the same data.
  */
 export async function runList (ctx: Context): Promise<Row[]> {
-  const { opts, backend } = ctx
+  const { opts, backend, auth } = ctx
   const db = await backend.create()
   const rows: Row[] = []
-  const byEvent = newRow('list', backend.name, '-', 'GET /bookings?eventId&limit=20')
-  const byUser = newRow('list-user', backend.name, '-', 'GET /bookings?eventId&userId&limit=20')
+  const byEvent = newRow('list', backend.name, '-', 'GET /bookings?eventId&limit=20, service token')
+  const byUser = newRow('list-user', backend.name, '-', 'GET /bookings?eventId&userId&limit=20, service token')
   await withUndo(db.drop, async () => {
-    const env = serverEnv(db, '-')
+    const env = serverEnv(db, '-', auth)
     let eventId = ''
     let seed: LoadResult | undefined
     let apiPart: CheckPart | undefined
     const seedRow = newRow('list', backend.name, 'default', '')
     progress.log(`  seeding ${opts.listBookings} bookings through POST /bookings (not measured)`)
     await withServer(env, async (server) => {
-      const event = await createEvent(benchClient(server.url), [BIG_CAPACITY], { name: 'bench list' })
+      const event = await createEvent(benchClient(server.url, auth.service), [BIG_CAPACITY], { name: 'bench list', headers: auth.organizer })
       eventId = event.eventId
       const sectionId = event.sectionId
       const bodies = Array.from({ length: LIST_USERS }, (_, i) => bookingBody(eventId, sectionId, userOf(i)))
@@ -208,11 +227,12 @@ export async function runList (ctx: Context): Promise<Row[]> {
         maxSeconds: SEED_MAX_SECONDS,
         method: 'POST',
         path: '/bookings',
+        headers: auth.service,
         requests: roundRobinBookings(bodies)
       })
       const expected = { created: count(seed, 201), unanswered: seed.unanswered }
       progress.log(`  seeded ${expected.created} in ${seed.seconds.toFixed(1)} s (${seed.createdPerSec.toFixed(0)} bookings/s); checking invariants (API)`)
-      apiPart = await checkViaApi(server.url, eventId, expected)
+      apiPart = await checkViaApi(server.url, auth.service, eventId, expected)
     }, onStopped(seedRow))
     const expected = { created: count(seed!, 201), unanswered: seed!.unanswered }
     progress.log('  checking invariants (SQL on the stored data)')
@@ -238,7 +258,7 @@ export async function runList (ctx: Context): Promise<Row[]> {
         progress.log(`==> ${labelOf(row)}: ${path.replace(eventId, '<event>')}`)
         progress.log('  starting server')
         await withServer(env, async (server) => {
-          await warmAndMeasure(ctx, row, { url: server.url, method: 'GET', path })
+          await warmAndMeasure(ctx, row, { url: server.url, method: 'GET', path, headers: auth.service })
         }, onStopped(row))
       } catch (err) {
         row.error = err instanceof Error ? err.message : String(err)

@@ -3,15 +3,17 @@
  * startServer), always stopped: SIGTERM, then SIGKILL if it has not exited
  * in time.
  */
+import { ConfigSchema } from '../plugins/config.ts'
 import { urlClient, type ApiClient } from '../test/helpers/http-client.ts'
 import { startServer, type ServerProcess } from '../test/helpers/server-process.ts'
 import { pendingUndo } from './cleanup.ts'
 
 const STOP_GRACE_MS = 20_000
 
-/** Variables a benchmark server must not inherit from this shell: the bench sets them itself. */
+/** Variables a benchmark server must not inherit from this shell: the bench sets them itself (identity: bench/auth.ts). */
 export const SERVER_VARIABLES = [
-  'STORE', 'DATABASE_URL', 'MONGODB_URI', 'REDIS_NODES', 'DATA_DIR', 'BATCH_MAX', 'LOG_LEVEL', 'LOG_PRETTY', 'PORT', 'HOST'
+  'STORE', 'DATABASE_URL', 'MONGODB_URI', 'REDIS_NODES', 'DATA_DIR', 'BATCH_MAX', 'LOG_LEVEL', 'LOG_PRETTY', 'PORT', 'HOST',
+  ...Object.keys(ConfigSchema.properties).filter(name => name.startsWith('AUTH_')), 'METRICS_TOKEN'
 ]
 
 /** Tuning variables a benchmark server does inherit from this shell (e.g. PG_POOL_SIZE=30 npm run bench); recorded with the results. */
@@ -66,9 +68,9 @@ export async function withServer<T> (
   }
 }
 
-/** The API of a bench server: reads retried on network errors, every request bounded. */
-export function benchClient (url: string): ApiClient {
-  return urlClient(url, { readAttempts: 3, timeoutMs: 30_000 })
+/** The API of a bench server: reads retried on network errors, every request bounded; `headers` with every request (a token). */
+export function benchClient (url: string, headers: Record<string, string>): ApiClient {
+  return urlClient(url, { readAttempts: 3, timeoutMs: 30_000, headers })
 }
 
 export function bookingBody (eventId: string, sectionId: string, userId: string): string {
