@@ -5,10 +5,9 @@ import fp from 'fastify-plugin'
 import app, { appOptions } from './app.ts'
 
 const fastify = Fastify(appOptions())
-// fp: the app's decorators (config, store, ...) belong to the root instance
-await fastify.register(fp(app))
-
 try {
+  // fp: the app's decorators (config, store, ...) belong to the root instance
+  await fastify.register(fp(app))
   await fastify.ready()
 } catch (err) {
   fastify.log.fatal({ err }, 'start-up failed')

@@ -22,13 +22,14 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_MAX: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, maximum: 86_400_000, default: 60_000 }),
   AUTH_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
-  AUTH_JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  AUTH_JWT_SECRET: Type.Optional(Type.String({ minLength: 1, description: 'at least 32 bytes (checked by plugins/auth.ts)' })),
   AUTH_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   AUTH_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
   AUTH_DISABLED: Type.Boolean({ default: false }),
   AUTH_JWKS_REFRESH_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30_000 }),
   AUTH_TOKEN_CACHE_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 60_000 }),
-  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 }))
+  // token68 characters (RFC 6750): what a Bearer header can carry
+  METRICS_TOKEN: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9\\-._~+/]{16,}=*$' }))
 })
 
 export type RawConfig = Static<typeof ConfigSchema>

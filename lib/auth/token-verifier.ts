@@ -20,7 +20,7 @@ export interface TokenVerifierOptions {
   audience?: string
   /** least time between two fetches of the JWKS for a `kid` it does not hold */
   jwksRefreshMs?: number
-  /** how long a verified token is trusted without a new signature check (never past its exp) */
+  /** how long a verified token, and the JWKS (at least 1 s), is trusted before being checked again (never past the token's exp) */
   cacheMs?: number
   /** most verified tokens remembered */
   cacheSize?: number
@@ -58,8 +58,11 @@ export function createTokenVerifier (options: TokenVerifierOptions): TokenVerifi
   const { jwksUrl, secret } = options
   if ((jwksUrl === undefined) === (secret === undefined)) throw new Error('a token verifier needs one of a JWKS URL or a secret')
   if (secret !== undefined && Buffer.byteLength(secret) < 32) throw new Error('the HS256 secret must be at least 32 bytes')
+  const cacheMs = options.cacheMs ?? 60_000
+  // The key set is kept as long as a verified token (at least a second): a key
+  // the provider removes stops verifying within AUTH_TOKEN_CACHE_MS.
   const key = jwksUrl !== undefined
-    ? createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: options.jwksRefreshMs ?? 30_000, timeoutDuration: 5000 })
+    ? createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: options.jwksRefreshMs ?? 30_000, cacheMaxAge: Math.max(cacheMs, 1000), timeoutDuration: 5000 })
     : new TextEncoder().encode(secret)
   const verifyOptions: JWTVerifyOptions = {
     algorithms: jwksUrl !== undefined ? ASYMMETRIC : ['HS256'],
@@ -68,7 +71,6 @@ export function createTokenVerifier (options: TokenVerifierOptions): TokenVerifi
     ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
     ...(options.audience === undefined ? {} : { audience: options.audience })
   }
-  const cacheMs = options.cacheMs ?? 60_000
   const cache = new LRUCache<string, Principal>({ max: options.cacheSize ?? 10_000 })
 
   return async (token) => {

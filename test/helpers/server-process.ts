@@ -34,12 +34,17 @@ export async function freePort (): Promise<number> {
   return port
 }
 
+/** This process's environment without the identity settings a test server takes from its test alone. */
+function shellEnv (): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AUTH_') && name !== 'METRICS_TOKEN'))
+}
+
 export async function startServer (env: Record<string, string>, { timeoutMs = 60_000 } = {}): Promise<ServerProcess> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
     cwd: ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...withTestAuth(env) },
+    env: { ...shellEnv(), HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...withTestAuth(env) },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const output: string[] = []
