@@ -58,11 +58,18 @@ export class IdempotencyKeyReusedError extends DomainError {
   }
 }
 
-/** The database could not be reached or failed transiently; nothing was committed. */
-export class StoreUnavailableError extends DomainError {
-  constructor (cause: unknown) {
-    super('STORE_UNAVAILABLE', 'Storage is temporarily unavailable, retry later', { retryAfter: 1 })
+/** A dependency is out of reach: nothing was done, retry later. */
+class UnavailableError extends DomainError {
+  constructor (code: 'STORE_UNAVAILABLE' | 'AUTH_UNAVAILABLE', what: string, retryAfter: number, cause: unknown) {
+    super(code, `${what} temporarily unavailable, retry later`, { retryAfter })
     this.cause = cause
+  }
+}
+
+/** The database could not be reached or failed transiently; nothing was committed. */
+export class StoreUnavailableError extends UnavailableError {
+  constructor (cause: unknown) {
+    super('STORE_UNAVAILABLE', 'Storage is', 1, cause)
   }
 }
 
@@ -81,10 +88,9 @@ export class ForbiddenError extends DomainError {
 }
 
 /** The identity provider's keys could not be fetched: tokens cannot be checked right now. */
-export class AuthUnavailableError extends DomainError {
+export class AuthUnavailableError extends UnavailableError {
   constructor (cause: unknown) {
-    super('AUTH_UNAVAILABLE', 'Token keys are temporarily unavailable, retry later', { retryAfter: 5 })
-    this.cause = cause
+    super('AUTH_UNAVAILABLE', 'Token keys are', 5, cause)
   }
 }
 
