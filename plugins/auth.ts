@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto'
 import { resolve } from 'node:path'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { devSecret } from '../lib/auth/dev-secret.ts'
 import { GATEWAY, type Principal } from '../lib/auth/principal.ts'
@@ -10,7 +10,7 @@ import { UnauthenticatedError } from '../lib/errors.ts'
 declare module 'fastify' {
   interface FastifyInstance {
     /** onRequest hook of the guarded scope (app.ts): a verified bearer token, or 401 */
-    authenticate: (request: FastifyRequest) => Promise<void>
+    authenticate: onRequestHookHandler
     /** onRequest hook of GET /metrics: the bearer METRICS_TOKEN when one is set */
     authenticateScraper: (request: FastifyRequest) => Promise<void>
   }
@@ -24,13 +24,12 @@ const NOBODY: Principal = Object.freeze({ sub: '', roles: Object.freeze([]) })
 const PRINCIPAL = Symbol('principal')
 const BEARER = /^Bearer +([\w\-.~+/]+=*) *$/i
 
-/** The token of an `Authorization: Bearer <token>` header; the query string and cookies are never read. */
-function bearerToken (request: FastifyRequest): string {
+/** The token of an `Authorization: Bearer <token>` header, or why there is none; the query string and cookies are never read. */
+function bearerToken (request: FastifyRequest): string | UnauthenticatedError {
   const header = request.headers.authorization
-  if (header === undefined) throw new UnauthenticatedError('a bearer token is required (Authorization: Bearer <token>)')
+  if (header === undefined) return new UnauthenticatedError('a bearer token is required (Authorization: Bearer <token>)')
   const match = BEARER.exec(header)
-  if (match === null) throw new UnauthenticatedError('the Authorization header must be "Bearer <token>"')
-  return match[1]
+  return match === null ? new UnauthenticatedError('the Authorization header must be "Bearer <token>"') : match[1]
 }
 
 /**
@@ -40,7 +39,7 @@ function bearerToken (request: FastifyRequest): string {
  */
 export default fp(async (fastify) => {
   const { AUTH_DISABLED, AUTH_JWKS_URL, AUTH_JWT_SECRET, AUTH_ISSUER, AUTH_AUDIENCE, DATA_DIR, METRICS_TOKEN } = fastify.config
-  let verify: TokenVerifier | undefined
+  let verifier: TokenVerifier | undefined
   if (AUTH_DISABLED) {
     if (AUTH_JWKS_URL !== undefined || AUTH_JWT_SECRET !== undefined) throw new Error('AUTH_DISABLED=true and AUTH_JWKS_URL or AUTH_JWT_SECRET are set: choose one')
     fastify.log.warn('AUTH_DISABLED=true: NO TOKEN IS CHECKED. Every request may do anything; userId comes from the body. Only for a service behind a gateway that authenticates.')
@@ -53,7 +52,7 @@ export default fp(async (fastify) => {
       secret = dev.secret
       fastify.log.warn({ secretFile: dev.file }, 'development mode: no AUTH_JWKS_URL or AUTH_JWT_SECRET; tokens are signed with a generated secret (npm run token -- --role organizer --sub alice)')
     }
-    verify = createTokenVerifier({
+    verifier = createTokenVerifier({
       jwksUrl: AUTH_JWKS_URL,
       secret,
       issuer: AUTH_ISSUER,
@@ -68,14 +67,35 @@ export default fp(async (fastify) => {
     setter (this: FastifyRequest & { [PRINCIPAL]?: Principal }, principal: Principal) { this[PRINCIPAL] = principal }
   })
 
-  fastify.decorate('authenticate', async (request: FastifyRequest) => {
-    request.principal = verify === undefined ? GATEWAY : await verify(bearerToken(request))
-  })
+  // A callback hook: a token verified a moment ago (a client's every request) passes
+  // without a promise; only an unknown token waits for its signature check.
+  const authenticate: onRequestHookHandler = function (request, _reply, done) {
+    if (verifier === undefined) {
+      request.principal = GATEWAY
+      done()
+      return
+    }
+    const token = bearerToken(request)
+    if (typeof token !== 'string') {
+      done(token)
+      return
+    }
+    const known = verifier.known(token)
+    if (known !== undefined) {
+      request.principal = known
+      done()
+      return
+    }
+    verifier.verify(token).then(principal => { request.principal = principal; done() }, done)
+  }
+  fastify.decorate('authenticate', authenticate)
 
   const scraperToken = METRICS_TOKEN === undefined ? undefined : Buffer.from(METRICS_TOKEN)
   fastify.decorate('authenticateScraper', async (request: FastifyRequest) => {
     if (scraperToken === undefined) return
-    const given = Buffer.from(bearerToken(request))
+    const token = bearerToken(request)
+    if (typeof token !== 'string') throw token
+    const given = Buffer.from(token)
     if (given.length !== scraperToken.length || !timingSafeEqual(given, scraperToken)) throw new UnauthenticatedError('the metrics token does not match')
   })
 }, { name: 'auth', dependencies: ['config'] })

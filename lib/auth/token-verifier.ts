@@ -26,7 +26,12 @@ export interface TokenVerifierOptions {
   cacheSize?: number
 }
 
-export type TokenVerifier = (token: string) => Promise<Principal>
+export interface TokenVerifier {
+  /** The principal of a token verified a moment ago, if any: no signature check, no promise. */
+  known: (token: string) => Principal | undefined
+  /** Verifies the token (or finds it known): its principal, or UnauthenticatedError / AuthUnavailableError. */
+  verify: (token: string) => Promise<Principal>
+}
 
 const ASYMMETRIC = ['RS256', 'ES256', 'EdDSA']
 /** accepted clock difference with the identity provider, seconds */
@@ -73,7 +78,7 @@ export function createTokenVerifier (options: TokenVerifierOptions): TokenVerifi
   }
   const cache = new LRUCache<string, Principal>({ max: options.cacheSize ?? 10_000 })
 
-  return async (token) => {
+  async function verify (token: string): Promise<Principal> {
     const known = cache.get(token)
     if (known !== undefined) return known
     let payload
@@ -89,4 +94,6 @@ export function createTokenVerifier (options: TokenVerifierOptions): TokenVerifi
     if (ttl > 0) cache.set(token, principal, { ttl })
     return principal
   }
+
+  return { known: (token) => cache.get(token), verify }
 }
