@@ -6,18 +6,27 @@ export type ErrorCode =
   | 'VALIDATION_ERROR' | 'NOT_FOUND' | 'SOLD_OUT' | 'BUSY' | 'IDEMPOTENCY_KEY_REUSED' | 'STORE_UNAVAILABLE'
   | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'AUTH_UNAVAILABLE'
 
-export class DomainError extends Error {
-  readonly code: ErrorCode
-  readonly details: Record<string, unknown>
-
-  constructor (code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
-    // Expected outcomes (sold out, busy, ...) need no stack trace, and capturing
-    // one is most of the cost of answering a sold-out section.
+/**
+ * An expected outcome (sold out, busy, rate limited, ...), answered to the
+ * client: no stack trace, whose capture is most of the cost of answering a
+ * sold-out section.
+ */
+export class ExpectedError extends Error {
+  constructor (message: string) {
     const limit = Error.stackTraceLimit
     Error.stackTraceLimit = 0
     super(message)
     Error.stackTraceLimit = limit
     this.name = new.target.name
+  }
+}
+
+export class DomainError extends ExpectedError {
+  readonly code: ErrorCode
+  readonly details: Record<string, unknown>
+
+  constructor (code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(message)
     this.code = code
     this.details = details
   }

@@ -64,7 +64,7 @@ export interface SectionTx {
 const NOT_FOUND: OpResult = { kind: 'not_found' }
 
 /** Decides every operation of the batch; pure. */
-export function decideSection (input: {
+function decideSection (input: {
   section: SectionState
   ops: readonly SectionOp[]
   /** bookings already stored under the batch's idempotency keys */

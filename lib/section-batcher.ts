@@ -168,5 +168,3 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     }
   }
 }
-
-export type SectionBatcher<T, R> = ReturnType<typeof createSectionBatcher<T, R>>

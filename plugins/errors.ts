@@ -1,21 +1,18 @@
 import { Ajv, type ErrorObject } from 'ajv'
 import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
-import { DomainError, type ErrorCode } from '../lib/errors.ts'
+import { DomainError, ExpectedError, type ErrorCode } from '../lib/errors.ts'
 import type { BookingOutcome } from '../lib/metrics.ts'
 
 /** An error the HTTP layer itself answers (the rate limit), in the same envelope as domain errors. */
-export class HttpError extends Error {
+export class HttpError extends ExpectedError {
   readonly statusCode: number
   readonly code: string
   readonly outcome: BookingOutcome
   readonly details: Record<string, unknown>
 
   constructor (statusCode: number, code: string, message: string, outcome: BookingOutcome, details: Record<string, unknown> = {}) {
-    const limit = Error.stackTraceLimit
-    Error.stackTraceLimit = 0 // an expected answer: no stack to capture
     super(message)
-    Error.stackTraceLimit = limit
     this.statusCode = statusCode
     this.code = code
     this.outcome = outcome

@@ -6,7 +6,7 @@
  * audience are checked. Verified tokens are remembered for a short while, so a
  * client's every request does not pay for a signature check.
  */
-import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyOptions } from 'jose'
+import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose'
 import { LRUCache } from 'lru-cache'
 import { AuthUnavailableError, UnauthenticatedError } from '../errors.ts'
 import { principalOf, type Principal } from './principal.ts'
@@ -64,11 +64,15 @@ export function createTokenVerifier (options: TokenVerifierOptions): TokenVerifi
   if ((jwksUrl === undefined) === (secret === undefined)) throw new Error('a token verifier needs one of a JWKS URL or a secret')
   if (secret !== undefined && Buffer.byteLength(secret) < 32) throw new Error('the HS256 secret must be at least 32 bytes')
   const cacheMs = options.cacheMs ?? 60_000
-  // The key set is kept as long as a verified token (at least a second): a key
-  // the provider removes stops verifying within AUTH_TOKEN_CACHE_MS.
-  const key = jwksUrl !== undefined
-    ? createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: options.jwksRefreshMs ?? 30_000, cacheMaxAge: Math.max(cacheMs, 1000), timeoutDuration: 5000 })
-    : new TextEncoder().encode(secret)
+  let key: JWTVerifyGetKey
+  if (jwksUrl !== undefined) {
+    // The key set is kept as long as a verified token (at least a second): a key
+    // the provider removes stops verifying within AUTH_TOKEN_CACHE_MS.
+    key = createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: options.jwksRefreshMs ?? 30_000, cacheMaxAge: Math.max(cacheMs, 1000), timeoutDuration: 5000 })
+  } else {
+    const bytes = new TextEncoder().encode(secret)
+    key = () => bytes
+  }
   const verifyOptions: JWTVerifyOptions = {
     algorithms: jwksUrl !== undefined ? ASYMMETRIC : ['HS256'],
     requiredClaims: ['exp'],
@@ -83,8 +87,7 @@ export function createTokenVerifier (options: TokenVerifierOptions): TokenVerifi
     if (known !== undefined) return known
     let payload
     try {
-      // two overloads (a key, a key getter): one call site for both
-      ({ payload } = typeof key === 'function' ? await jwtVerify(token, key, verifyOptions) : await jwtVerify(token, key, verifyOptions))
+      ({ payload } = await jwtVerify(token, key, verifyOptions))
     } catch (err) {
       throw refusal(err, jwksUrl !== undefined)
     }

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks'
 import { RetryableConflict, StoreUnavailableError } from '../errors.ts'
 
 /** Bounded retries of a transaction that hit a conflict; every adapter uses the same bound. */
-export const MAX_TRANSACTION_ATTEMPTS = 5
+const MAX_TRANSACTION_ATTEMPTS = 5
 
 export interface DriverErrors {
   /** the same transaction may simply run again (write conflict, deadlock, racing unique key) */

@@ -40,7 +40,7 @@ export async function withSql<T> (location: string, fn: (sql: Sql) => Promise<T>
 }
 
 /** The same server URL pointing at another database. */
-export function withDatabase (uri: string, db: string): string {
+function withDatabase (uri: string, db: string): string {
   const url = new URL(uri)
   url.pathname = `/${db}`
   return url.toString()

@@ -29,7 +29,7 @@ export interface Expected {
 export interface InvariantCheck { sections: SectionCount[], storedBookings: number, problems: string[] }
 
 /** The core: problems of sections whose seats were counted. */
-export function sectionProblems (sections: SectionCount[]): string[] {
+function sectionProblems (sections: SectionCount[]): string[] {
   if (sections.length === 0) return ['the event has no sections']
   const problems: string[] = []
   for (const s of sections) {
@@ -45,7 +45,7 @@ export function sectionProblems (sections: SectionCount[]): string[] {
 }
 
 /** Counts the seats of each section's bookings (any order, any status). */
-export function countSeats (sections: SectionState[], bookings: BookingState[]): { sections: SectionCount[], problems: string[] } {
+function countSeats (sections: SectionState[], bookings: BookingState[]): { sections: SectionCount[], problems: string[] } {
   const counts = new Map(sections.map(s => [s._id, { ...s, heldSeats: 0, soldSeats: 0 }]))
   const problems: string[] = []
   for (const b of bookings) {
@@ -64,7 +64,7 @@ export function invariantProblems (sections: SectionState[], bookings: BookingSt
 }
 
 /** Stored bookings against the 201s (a range when some requests got no answer). */
-export function storedProblems (stored: number, { created, unanswered = 0 }: Expected): string[] {
+function storedProblems (stored: number, { created, unanswered = 0 }: Expected): string[] {
   if (stored >= created && stored <= created + unanswered) return []
   const expected = unanswered === 0 ? `${created}` : `${created} to ${created + unanswered} (+ unanswered requests)`
   return [`${stored} bookings stored, but ${expected} answered 201`]
