@@ -112,11 +112,11 @@ export const PageSchema = <T extends TSchema>(item: T) => Type.Object({
 /** OpenAPI security of the operations that need a principal (plugins/swagger.ts defines the scheme). */
 export const BEARER_SECURITY = [{ bearerAuth: [] }]
 
-/** `{ success: true, data }`: the envelope of every successful answer. */
-export const OkSchema = <T extends TSchema>(data: T) => Type.Object({
+/** `{ success: true, data }`: the envelope of every successful answer, with the headers it may carry (for OpenAPI). */
+export const OkSchema = <T extends TSchema>(data: T, headers?: Record<string, TSchema>) => Type.Object({
   success: Type.Literal(true),
   data
-})
+}, headers === undefined ? {} : { headers })
 
 /** `{ success: false, error }`: the envelope of every failed answer. */
 export const ErrorEnvelopeSchema = Type.Object({
@@ -134,6 +134,31 @@ export const ErrorEnvelopeSchema = Type.Object({
     checks: Type.Optional(Type.Unknown({ description: 'every dependency check, on readiness errors' }))
   }, { additionalProperties: true })
 })
+
+/** 401: the envelope, and the scheme to authenticate with. */
+export const UnauthenticatedSchema = Type.Object(ErrorEnvelopeSchema.properties, {
+  headers: { 'www-authenticate': Type.String({ description: 'Bearer realm="ticket-booking", with error="invalid_token" when a token was sent' }) }
+})
+
+/** 503: the envelope, and when to try again. */
+export const RetryLaterSchema = Type.Object(ErrorEnvelopeSchema.properties, {
+  headers: { 'retry-after': Type.Integer({ description: 'seconds' }) }
+})
+
+/** The principal's rate limit, on every answer of a limited route (only with RATE_LIMIT_MAX). */
+export const RATE_LIMIT_HEADERS = {
+  'x-ratelimit-limit': Type.Integer({ description: 'requests allowed per window (only with RATE_LIMIT_MAX)' }),
+  'x-ratelimit-remaining': Type.Integer({ description: 'requests left in this window' }),
+  'x-ratelimit-reset': Type.Integer({ description: 'seconds until the window resets' })
+}
+
+/** 429 (only with RATE_LIMIT_MAX): the envelope, when to try again and the principal's limit. */
+export const RateLimitedSchema = Type.Object(ErrorEnvelopeSchema.properties, {
+  headers: { 'retry-after': Type.Integer({ description: 'seconds' }), ...RATE_LIMIT_HEADERS }
+})
+
+/** What a route that reads a JSON body may also answer: too large (413), not JSON (415). */
+export const BODY_ERRORS = { 413: ErrorEnvelopeSchema, 415: ErrorEnvelopeSchema }
 
 export const HealthSchema = Type.Object({
   status: Type.Literal('ok'),

@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
 import {
-  BEARER_SECURITY, BookingInputSchema, BookingListQuerySchema, BookingSchema, ErrorEnvelopeSchema, IdParamsSchema,
-  IdempotencyHeadersSchema, OkSchema, PageSchema
+  BEARER_SECURITY, BODY_ERRORS, BookingInputSchema, BookingListQuerySchema, BookingSchema, ErrorEnvelopeSchema, IdParamsSchema,
+  IdempotencyHeadersSchema, OkSchema, PageSchema, RATE_LIMIT_HEADERS, RateLimitedSchema, RetryLaterSchema, UnauthenticatedSchema
 } from '../lib/schemas.ts'
 
 /** Every answer a route with a principal can give besides its own: bad input, no valid token, store down. */
-const GUARDED = { 400: ErrorEnvelopeSchema, 401: ErrorEnvelopeSchema, 503: ErrorEnvelopeSchema }
+const GUARDED = { 400: ErrorEnvelopeSchema, 401: UnauthenticatedSchema, 503: RetryLaterSchema }
 
 /** Bookings: every route needs a principal (registered in the guarded scope); what it may see and do is lib/access.ts's. */
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -27,12 +28,17 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
         headers: IdempotencyHeadersSchema,
         body: BookingInputSchema,
         response: {
-          201: OkSchema(BookingSchema),
+          201: OkSchema(BookingSchema, {
+            'idempotent-replayed': Type.Literal('true', { description: 'the original booking of this Idempotency-Key: nothing new was sold' }),
+            ...RATE_LIMIT_HEADERS
+          }),
           ...GUARDED,
+          ...BODY_ERRORS,
           403: ErrorEnvelopeSchema,
           404: ErrorEnvelopeSchema,
           409: ErrorEnvelopeSchema,
-          422: ErrorEnvelopeSchema
+          422: ErrorEnvelopeSchema,
+          429: RateLimitedSchema
         }
       },
       // every answer, refusals included, counted once by its outcome
@@ -76,7 +82,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Cancel a booking (its owner, its event\'s organizer, a service, an admin): its seats go back. Cancelling again changes nothing.',
       security: BEARER_SECURITY,
       params: IdParamsSchema,
-      response: { 200: OkSchema(BookingSchema), ...GUARDED, 404: ErrorEnvelopeSchema }
+      response: { 200: OkSchema(BookingSchema), ...GUARDED, ...BODY_ERRORS, 404: ErrorEnvelopeSchema }
     }
   }, async (request) => {
     const cancelled = await booking.cancel(request.principal, request.params.id)

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { BEARER_SECURITY, ErrorEnvelopeSchema, EventInputSchema, EventSchema, OkSchema } from '../lib/schemas.ts'
+import { BEARER_SECURITY, BODY_ERRORS, ErrorEnvelopeSchema, EventInputSchema, EventSchema, OkSchema, RetryLaterSchema, UnauthenticatedSchema } from '../lib/schemas.ts'
 
 /** Creating an event: organizers and admins; the event belongs to the token's sub. Registered in the guarded scope. */
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -12,9 +12,10 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: {
         201: OkSchema(EventSchema),
         400: ErrorEnvelopeSchema,
-        401: ErrorEnvelopeSchema,
+        401: UnauthenticatedSchema,
         403: ErrorEnvelopeSchema,
-        503: ErrorEnvelopeSchema
+        ...BODY_ERRORS,
+        503: RetryLaterSchema
       }
     }
   }, async (request, reply) => {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ErrorEnvelopeSchema, EventSchema, IdParamsSchema, OkSchema, PageQuerySchema, PageSchema } from '../lib/schemas.ts'
+import { ErrorEnvelopeSchema, EventSchema, IdParamsSchema, OkSchema, PageQuerySchema, PageSchema, RetryLaterSchema } from '../lib/schemas.ts'
 
 /** Event reads: public, no token needed (availability is what buyers look at before they sign in). */
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -8,7 +8,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['events'],
       summary: 'List events, newest first, with live remaining seats',
       querystring: PageQuerySchema,
-      response: { 200: OkSchema(PageSchema(EventSchema)), 400: ErrorEnvelopeSchema, 503: ErrorEnvelopeSchema }
+      response: { 200: OkSchema(PageSchema(EventSchema)), 400: ErrorEnvelopeSchema, 503: RetryLaterSchema }
     }
   }, async (request) => ({ success: true as const, data: await fastify.booking.listEvents(request.query) }))
 
@@ -17,7 +17,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['events'],
       summary: 'One event with live remaining seats',
       params: IdParamsSchema,
-      response: { 200: OkSchema(EventSchema), 400: ErrorEnvelopeSchema, 404: ErrorEnvelopeSchema, 503: ErrorEnvelopeSchema }
+      response: { 200: OkSchema(EventSchema), 400: ErrorEnvelopeSchema, 404: ErrorEnvelopeSchema, 503: RetryLaterSchema }
     }
   }, async (request) => ({ success: true as const, data: await fastify.booking.getEvent(request.params.id) }))
 }

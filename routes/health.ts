@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ErrorEnvelopeSchema, HealthSchema, OkSchema } from '../lib/schemas.ts'
+import { HealthSchema, OkSchema, RetryLaterSchema } from '../lib/schemas.ts'
 
 const CHECK_TIMEOUT_MS = 2000
 
@@ -36,7 +36,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags: ['ops'],
       summary: 'Readiness: the store and every Redis node answer; 503 names the failing dependency',
-      response: { 200: OkSchema(HealthSchema), 503: ErrorEnvelopeSchema }
+      response: { 200: OkSchema(HealthSchema), 503: RetryLaterSchema }
     }
   }, async (_request, reply) => {
     const checks: Record<string, Check> = {}

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { ErrorEnvelopeSchema } from '../lib/schemas.ts'
+import { UnauthenticatedSchema } from '../lib/schemas.ts'
 
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/metrics', {
@@ -8,7 +8,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['ops'],
       summary: 'Prometheus metrics in the text exposition format (bearer METRICS_TOKEN when the service sets one)',
       security: [{ metricsToken: [] }],
-      response: { 200: { content: { 'text/plain': { schema: Type.String() } } }, 401: ErrorEnvelopeSchema }
+      response: { 200: { content: { 'text/plain': { schema: Type.String() } } }, 401: UnauthenticatedSchema }
     },
     onRequest: fastify.authenticateScraper
   }, async (_request, reply) => {

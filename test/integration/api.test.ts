@@ -190,7 +190,7 @@ for (const setup of STORE_SETUPS) {
         t.ok(spec.paths[path], `documents ${path}`)
       }
       const post = spec.paths['/bookings'].post
-      t.same(Object.keys(post.responses).sort(), ['201', '400', '401', '403', '404', '409', '422', '503'])
+      t.same(Object.keys(post.responses).sort(), ['201', '400', '401', '403', '404', '409', '413', '415', '422', '429', '503'])
       t.same(post.requestBody.content['application/json'].schema.required.sort(), ['eventId', 'qty', 'sectionId'], 'userId is optional: a customer books as itself')
       t.ok(post.parameters.some((p: { name: string, in: string }) => p.name === 'idempotency-key' && p.in === 'header'))
       t.equal((await app.inject('/docs')).statusCode < 400, true)
