@@ -13,7 +13,7 @@ export interface SectionView {
   sold?: number
 }
 
-export interface EventView { _id: string, name: string, createdAt: string, sections: SectionView[] }
+export interface EventView { _id: string, name: string, createdAt: string, sections: SectionView[], holdSeconds?: number, maxPerUser?: number }
 
 export interface EventOptions {
   name?: string
@@ -22,6 +22,10 @@ export interface EventOptions {
   /** default S0, S1, ... */
   sectionNames?: string[]
   headers?: Record<string, string>
+  /** the event's hold length, in seconds */
+  holdSeconds?: number
+  /** the event's cap of seats per user */
+  maxPerUser?: number
 }
 
 export interface CreatedEvent {
@@ -35,13 +39,14 @@ export interface CreatedEvent {
 }
 
 export async function createEvent (client: ApiClient, capacities: number[], options: EventOptions = {}): Promise<CreatedEvent> {
-  const { name = 'Test event', price = 10, sectionNames, headers } = options
+  const { name = 'Test event', price = 10, sectionNames, headers, holdSeconds, maxPerUser } = options
   const sections = capacities.map((capacity, i) => ({
     name: sectionNames?.[i] ?? `S${i}`,
     price: Array.isArray(price) ? price[i] : price,
     capacity
   }))
-  const res = await client.request<EventView>('POST', '/api/events', { name, sections }, headers)
+  const rules = { ...(holdSeconds === undefined ? {} : { holdSeconds }), ...(maxPerUser === undefined ? {} : { maxPerUser }) }
+  const res = await client.request<EventView>('POST', '/api/events', { name, sections, ...rules }, headers)
   const event = res.status === 201 ? res.body.data : undefined
   if (event === undefined) throw new Error(`POST /api/events answered ${res.status}: ${res.text}`)
   const sectionIds = event.sections.map(s => s._id)
