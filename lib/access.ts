@@ -44,6 +44,12 @@ export function maySeeBooking (actor: Principal, booking: StoredBooking): boolea
 /** Who may see a booking may cancel it. */
 export const mayCancelBooking = maySeeBooking
 
+/** Its owner, a service, an admin: who pays for a hold confirms it; the event's organizer does not. */
+export function mayConfirmBooking (actor: Principal, booking: StoredBooking): boolean {
+  if (hasRole(actor, 'service', 'admin')) return true
+  return hasRole(actor, 'customer') && booking.userId === actor.sub
+}
+
 /** An Idempotency-Key belongs to the principal that sent it: the same key from two principals is two requests. */
 export function scopedIdempotencyKey (actor: Principal, key: string): string {
   // length-prefixed, so no pair of (sub, key) can spell another's

@@ -13,6 +13,8 @@ export interface BookingRequest {
   userId: string
   qty: number
   idempotencyKey?: string
+  /** present when the request is a hold: its length unless the event sets holdSeconds (HOLD_TTL_MS) */
+  holdDefaultMs?: number
 }
 
 /** A booking as stored: the API fields plus what idempotency and access need. */
@@ -26,23 +28,39 @@ export interface StoredBooking extends Booking {
 
 export type Decision =
   | { kind: 'confirmed', booking: Booking }
+  | { kind: 'held', booking: Booking }
   | { kind: 'replayed', booking: Booking }
   | { kind: 'sold_out', remaining: number }
+  | { kind: 'limit_exceeded', allowed: number }
   | { kind: 'key_reused' }
 
 export interface Allocation {
   decisions: Decision[]
   /** bookings to insert, in request order */
   inserts: StoredBooking[]
-  /** seats taken by this batch: the conditional update moves `remaining` down by this */
+  /** seats taken by this batch (held ones included): the conditional update moves `remaining` down by this */
   taken: number
+  /** of `taken`, the seats of holds */
+  heldTaken: number
   remainingAfter: number
+  /** seats each user took in this batch (only when the event caps them) */
+  userSeats: Map<string, number>
+}
+
+/** The event's rules a batch is decided by. */
+export interface SaleRules {
+  /** the event's hold length, in seconds; null: the request's default */
+  holdSeconds: number | null
+  /** most seats one user may hold plus have confirmed in the event; null: no cap */
+  maxPerUser: number | null
 }
 
 /** Fingerprint of a request body: a reused key must come with the same one. */
 export function requestHash (r: BookingRequest): string {
+  // a hold is another request than a booking of the same seats; plain bookings keep their old fingerprints
+  const hold = r.holdDefaultMs === undefined ? '' : '\nhold'
   return createHash('sha256')
-    .update(`${r.eventId}\n${r.sectionId}\n${r.userId}\n${r.qty}`)
+    .update(`${r.eventId}\n${r.sectionId}\n${r.userId}\n${r.qty}${hold}`)
     .digest('base64url')
 }
 
@@ -69,14 +87,19 @@ export function allocate (input: {
   requests: readonly BookingRequest[]
   /** bookings already stored under the idempotency keys of `requests` */
   existing: ReadonlyMap<string, StoredBooking>
+  rules: SaleRules
+  /** seats each user of `requests` holds plus has confirmed in the event (read only when maxPerUser is set) */
+  userSeats: ReadonlyMap<string, number>
   now: Date
   newId: () => string
 }): Allocation {
-  const { unitPrice, requests, existing, now, newId } = input
+  const { unitPrice, requests, existing, now, newId, rules: { holdSeconds, maxPerUser } } = input
   let remaining = input.remaining
+  let heldTaken = 0
   const createdAt = now.toISOString()
   const decisions: Decision[] = []
   const inserts: StoredBooking[] = []
+  const userSeats = new Map<string, number>()
   // keys confirmed earlier in this same batch count as stored
   const byKey = new Map(existing)
 
@@ -87,11 +110,20 @@ export function allocate (input: {
       decisions.push(replayDecision(stored, request))
       continue
     }
+    const taken = userSeats.get(request.userId) ?? 0
+    if (maxPerUser !== null) {
+      const allowed = Math.max(0, maxPerUser - (input.userSeats.get(request.userId) ?? 0) - taken)
+      if (request.qty > allowed) {
+        decisions.push({ kind: 'limit_exceeded', allowed })
+        continue
+      }
+    }
     if (request.qty > remaining) {
       decisions.push({ kind: 'sold_out', remaining })
       continue
     }
     remaining -= request.qty
+    if (maxPerUser !== null) userSeats.set(request.userId, taken + request.qty)
     const booking: Booking = {
       _id: newId(),
       eventId: request.eventId,
@@ -103,12 +135,18 @@ export function allocate (input: {
       status: 'confirmed',
       createdAt
     }
+    if (request.holdDefaultMs !== undefined) {
+      const holdMs = holdSeconds === null ? request.holdDefaultMs : holdSeconds * 1000
+      booking.status = 'held'
+      booking.expiresAt = new Date(now.getTime() + holdMs).toISOString()
+      heldTaken += request.qty
+    }
     const row: StoredBooking = key === undefined
       ? booking
       : { ...booking, idempotencyKey: key, requestHash: requestHash(request) }
     if (key !== undefined) byKey.set(key, row)
     inserts.push(row)
-    decisions.push({ kind: 'confirmed', booking })
+    decisions.push({ kind: booking.status === 'held' ? 'held' : 'confirmed', booking })
   }
-  return { decisions, inserts, taken: input.remaining - remaining, remainingAfter: remaining }
+  return { decisions, inserts, taken: input.remaining - remaining, heldTaken, remainingAfter: remaining, userSeats }
 }

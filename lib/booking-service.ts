@@ -1,17 +1,20 @@
 /**
  * The booking service: the domain entry point the routes call, always with the
  * principal asking (lib/access.ts decides what it may do). Writes to a section
- * (bookings, cancellations) go through the section batcher, so a crowd of them
- * costs a few locks and transactions; reads go to the store.
+ * (bookings, holds, confirmations, cancellations, expiries) go through the
+ * section batcher, so a crowd of them costs a few locks and transactions;
+ * reads go to the store.
  */
-import { assertMayCreateEvents, bookingScope, bookingUser, mayCancelBooking, maySeeBooking, scopedIdempotencyKey } from './access.ts'
+import { assertMayCreateEvents, bookingScope, bookingUser, mayCancelBooking, mayConfirmBooking, maySeeBooking, scopedIdempotencyKey } from './access.ts'
 import { publicBooking, replayDecision, type BookingRequest, type Decision } from './allocation.ts'
 import type { Principal } from './auth/principal.ts'
-import { ForbiddenError, IdempotencyKeyReusedError, NotFoundError, SoldOutError } from './errors.ts'
+import {
+  ForbiddenError, HoldExpiredError, IdempotencyKeyReusedError, InvalidStateError, LimitExceededError, NotFoundError, SoldOutError
+} from './errors.ts'
 import type { Locker } from './lock/locker.ts'
 import type { Metrics } from './metrics.ts'
 import type { Booking, BookingListQuery, Event, EventInput, Page, PageQuery } from './schemas.ts'
-import type { OpResult, SectionOp } from './section-batch.ts'
+import type { OpResult, SectionBatchResult, SectionOp } from './section-batch.ts'
 import { createSectionBatcher, type SectionRef } from './section-batcher.ts'
 import type { Store } from './store/store.ts'
 
@@ -25,6 +28,8 @@ export interface BookingServiceOptions {
   lockWaitMs: number
   /** how long a section seen sold out is answered from memory; seats given back end it at once */
   soldOutCacheMs: number
+  /** a hold's length when its event sets no holdSeconds */
+  holdTtlMs: number
   clock?: () => number
 }
 
@@ -36,6 +41,8 @@ export interface BookingAsk {
   userId?: string
   /** the client's Idempotency-Key, as sent */
   idempotencyKey?: string
+  /** hold the seats until paid (confirm) instead of booking them at once */
+  hold?: boolean
 }
 
 export interface BookingResult {
@@ -50,10 +57,21 @@ export function createBookingService (options: BookingServiceOptions) {
   const { store, metrics } = options
   const sections = createSectionBatcher<SectionOp, OpResult>({
     ...options,
-    run: async (section, ops) => await store.sectionBatch(section.eventId, section.sectionId, ops),
+    run: async (section, ops) => counted(await store.sectionBatch(section.eventId, section.sectionId, ops)),
     // a retry of a booking made before the sell-out must still get its booking back, so keyed ones stay queued
     whenSoldOut: op => op.kind === 'book' && op.request.idempotencyKey === undefined ? SOLD_OUT : undefined
   })
+
+  /** Counts what a batch found expired: every batch expires its section's due holds first. */
+  function counted (batch: SectionBatchResult): SectionBatchResult {
+    if (batch.expired.length === 0) return batch
+    metrics.holds.inc({ outcome: 'expired' }, batch.expired.length)
+    for (const hold of batch.expired) {
+      metrics.expiredSeats.inc(hold.qty)
+      metrics.expiryLag.observe(Math.max(0, batch.at.getTime() - Date.parse(hold.expiresAt)) / 1000)
+    }
+    return batch
+  }
 
   /** The answer to a booking request, or the DomainError that refuses it. */
   function answer (section: SectionRef, request: BookingRequest, result: OpResult): BookingResult {
@@ -61,10 +79,15 @@ export function createBookingService (options: BookingServiceOptions) {
       case 'confirmed':
         metrics.bookedSeats.inc(result.booking.qty)
         return { booking: result.booking, replayed: false }
+      case 'held':
+        metrics.holds.inc({ outcome: 'held' })
+        return { booking: result.booking, replayed: false }
       case 'replayed':
         return { booking: result.booking, replayed: true }
       case 'sold_out':
         throw new SoldOutError(result.remaining, request.qty)
+      case 'limit_exceeded':
+        throw new LimitExceededError(result.allowed, request.qty)
       case 'key_reused':
         throw new IdempotencyKeyReusedError()
       default:
@@ -118,7 +141,7 @@ export function createBookingService (options: BookingServiceOptions) {
 
     /** Books seats for the user the principal may book for: resolves with the booking, or rejects with a DomainError (SOLD_OUT, BUSY, FORBIDDEN, ...). */
     book (actor: Principal, ask: BookingAsk): Promise<BookingResult> {
-      const { eventId, sectionId, qty, idempotencyKey } = ask
+      const { eventId, sectionId, qty, idempotencyKey, hold } = ask
       const userId = bookingUser(actor, ask.userId)
       if (typeof userId !== 'string') return Promise.reject(userId)
       const section = { eventId, sectionId }
@@ -127,19 +150,55 @@ export function createBookingService (options: BookingServiceOptions) {
       if (idempotencyKey === undefined && sections.isSoldOut(section)) return Promise.reject(new SoldOutError(0, qty))
       const request: BookingRequest = { eventId, sectionId, qty, userId }
       if (idempotencyKey !== undefined) request.idempotencyKey = scopedIdempotencyKey(actor, idempotencyKey)
+      if (hold === true) request.holdDefaultMs = options.holdTtlMs
       return decide(section, request)
     },
 
-    /** Cancels a booking the principal may cancel and gives its seats back; cancelling again changes nothing. */
+    /**
+     * Confirms a hold (its owner, a service, an admin) with the payment's
+     * reference; the same reference again gets the same answer. A hold past
+     * its expiresAt is expired by the database in the same batch: HOLD_EXPIRED.
+     */
+    async confirm (actor: Principal, id: string, paymentRef?: string): Promise<Booking> {
+      const booking = await store.getBooking(id)
+      if (booking === null || !maySeeBooking(actor, booking)) throw new NotFoundError('Booking', id)
+      if (!mayConfirmBooking(actor, booking)) throw new ForbiddenError('Only the booking\'s owner, a service or an admin confirms it')
+      const op: SectionOp = paymentRef === undefined ? { kind: 'confirm', bookingId: id } : { kind: 'confirm', bookingId: id, paymentRef }
+      const result = await sections.submit({ eventId: booking.eventId, sectionId: booking.sectionId }, op)
+      switch (result.kind) {
+        case 'hold_confirmed':
+          if (result.changed) {
+            metrics.holds.inc({ outcome: 'confirmed' })
+            metrics.bookedSeats.inc(result.booking.qty)
+            const confirmedAt = Date.parse(result.booking.confirmedAt ?? result.booking.createdAt)
+            metrics.holdConfirmSeconds.observe(Math.max(0, confirmedAt - Date.parse(result.booking.createdAt)) / 1000)
+          }
+          return result.booking
+        case 'hold_expired':
+          throw new HoldExpiredError(id)
+        case 'invalid_state':
+          throw new InvalidStateError(id, result.booking.status, result.booking.status === 'confirmed'
+            ? `Booking ${id} is already confirmed with another paymentRef`
+            : `Booking ${id} is ${result.booking.status}: only a held booking can be confirmed`)
+        default:
+          throw new NotFoundError('Booking', id)
+      }
+    },
+
+    /** Expires the section's due holds now (the expiry sweeper). */
+    async sweep (section: SectionRef): Promise<void> {
+      await sections.submit(section, { kind: 'expire' })
+    },
+
+    /** Cancels a booking the principal may cancel: a hold is released, a confirmed booking cancelled, the seats go back. Cancelling again changes nothing. */
     async cancel (actor: Principal, id: string): Promise<Booking> {
       const booking = await store.getBooking(id)
       if (booking === null || !mayCancelBooking(actor, booking)) throw new NotFoundError('Booking', id)
-      if (booking.status === 'cancelled') return publicBooking(booking)
-      const section = { eventId: booking.eventId, sectionId: booking.sectionId }
-      const result = await sections.submit(section, { kind: 'cancel', bookingId: id })
+      if (booking.status === 'cancelled' || booking.status === 'expired') return publicBooking(booking)
+      const result = await sections.submit({ eventId: booking.eventId, sectionId: booking.sectionId }, { kind: 'cancel', bookingId: id })
       if (result.kind !== 'cancelled') throw new NotFoundError('Booking', id)
       if (result.changed) {
-        sections.invalidate(section)
+        if (result.from === 'held') metrics.holds.inc({ outcome: 'released' })
         metrics.cancelledSeats.inc(result.booking.qty)
       }
       return result.booking

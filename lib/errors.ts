@@ -4,7 +4,7 @@
  */
 export type ErrorCode =
   | 'VALIDATION_ERROR' | 'NOT_FOUND' | 'SOLD_OUT' | 'BUSY' | 'IDEMPOTENCY_KEY_REUSED' | 'STORE_UNAVAILABLE'
-  | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'AUTH_UNAVAILABLE'
+  | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'AUTH_UNAVAILABLE' | 'LIMIT_EXCEEDED' | 'HOLD_EXPIRED' | 'INVALID_STATE'
 
 /**
  * An expected outcome (sold out, busy, rate limited, ...), answered to the
@@ -51,6 +51,27 @@ export class SoldOutError extends DomainError {
     super('SOLD_OUT', remaining === 0
       ? 'Section is sold out'
       : `Only ${remaining} seat(s) remain, ${requested} requested`, { remaining, requested })
+  }
+}
+
+/** The user would hold plus have confirmed more than the event's maxPerUser. */
+export class LimitExceededError extends DomainError {
+  constructor (allowed: number, requested: number) {
+    super('LIMIT_EXCEEDED', `At most ${allowed} more seat(s) for this user in this event, ${requested} requested`, { allowed, requested })
+  }
+}
+
+/** The hold ran out before it was confirmed: its seats went back on sale. */
+export class HoldExpiredError extends DomainError {
+  constructor (id: string) {
+    super('HOLD_EXPIRED', `Booking ${id} was held until its expiresAt, which has passed: it expired`, { id })
+  }
+}
+
+/** The booking cannot make this transition from its status (e.g. confirm a cancelled booking). */
+export class InvalidStateError extends DomainError {
+  constructor (id: string, status: string, message: string) {
+    super('INVALID_STATE', message, { id, status })
   }
 }
 

@@ -5,7 +5,9 @@
  */
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client'
 
-export const BOOKING_OUTCOMES = ['confirmed', 'sold_out', 'limit', 'busy', 'replayed', 'invalid', 'denied', 'error'] as const
+export const BOOKING_OUTCOMES = ['confirmed', 'held', 'sold_out', 'user_limit', 'limit', 'busy', 'replayed', 'invalid', 'denied', 'error'] as const
+export const HOLD_OUTCOMES = ['held', 'confirmed', 'expired', 'released'] as const
+export type HoldOutcome = typeof HOLD_OUTCOMES[number]
 export type BookingOutcome = typeof BOOKING_OUTCOMES[number]
 
 export function createMetrics (register: Registry) {
@@ -17,7 +19,7 @@ export function createMetrics (register: Registry) {
     register,
     bookings: new Counter({
       name: 'bookings_total',
-      help: 'Booking requests by the outcome answered: confirmed, sold_out, limit, busy, replayed, invalid, denied, error',
+      help: 'Booking requests by the outcome answered: confirmed, held, sold_out, user_limit (maxPerUser), limit (rate), busy, replayed, invalid, denied, error',
       labelNames: ['outcome'] as const,
       registers
     }),
@@ -29,6 +31,34 @@ export function createMetrics (register: Registry) {
     cancelledSeats: new Counter({
       name: 'cancelled_seats_total',
       help: 'Seats returned to their section by cancellations',
+      registers
+    }),
+    holds: new Counter({
+      name: 'holds_total',
+      help: 'Holds by what became of them: held (made), confirmed, expired, released (cancelled while held)',
+      labelNames: ['outcome'] as const,
+      registers
+    }),
+    expiredSeats: new Counter({
+      name: 'hold_expired_seats_total',
+      help: 'Seats returned to their section by expired holds',
+      registers
+    }),
+    holdConfirmSeconds: new Histogram({
+      name: 'hold_confirm_seconds',
+      help: 'Seconds from a hold to its confirmation',
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600],
+      registers
+    }),
+    sweeps: new Counter({
+      name: 'expiry_sweeps_total',
+      help: 'Runs of the expiry sweeper on this instance (one instance sweeps at a time)',
+      registers
+    }),
+    expiryLag: new Histogram({
+      name: 'hold_expiry_lag_seconds',
+      help: 'Seconds from a hold\'s expiresAt to its seats being back on sale',
+      buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 5, 10, 30],
       registers
     }),
     batchSize: new Histogram({
@@ -76,6 +106,7 @@ export function createMetrics (register: Registry) {
   }
   // Start outcome series at zero so rate() and alerts see them before the first event.
   for (const outcome of BOOKING_OUTCOMES) metrics.bookings.inc({ outcome }, 0)
+  for (const outcome of HOLD_OUTCOMES) metrics.holds.inc({ outcome }, 0)
   for (const reason of ['timeout', 'unavailable'] as const) metrics.lockFailures.inc({ reason }, 0)
   return metrics
 }

@@ -12,6 +12,8 @@ export const MAX_QTY = 10
 export const MAX_SECTIONS = 100
 export const MAX_CAPACITY = 1_000_000
 export const MAX_PAGE_SIZE = 100
+export const MAX_HOLD_SECONDS = 86_400
+export const MAX_PER_USER = 10_000
 
 const Name = Type.String({ minLength: 1, maxLength: 200 })
 const Price = Type.Number({ minimum: 0, maximum: 1_000_000, description: 'price of one seat' })
@@ -22,9 +24,14 @@ export const SectionInputSchema = Type.Object({
   capacity: Type.Integer({ minimum: 1, maximum: MAX_CAPACITY })
 }, { additionalProperties: false })
 
+const HoldSeconds = Type.Integer({ minimum: 1, maximum: MAX_HOLD_SECONDS, description: 'how long a hold keeps its seats; HOLD_TTL_MS when left out' })
+const MaxPerUser = Type.Integer({ minimum: 1, maximum: MAX_PER_USER, description: 'most seats one userId may hold plus have confirmed in the event' })
+
 export const EventInputSchema = Type.Object({
   name: Name,
-  sections: Type.Array(SectionInputSchema, { minItems: 1, maxItems: MAX_SECTIONS })
+  sections: Type.Array(SectionInputSchema, { minItems: 1, maxItems: MAX_SECTIONS }),
+  holdSeconds: Type.Optional(HoldSeconds),
+  maxPerUser: Type.Optional(MaxPerUser)
 }, { additionalProperties: false })
 export type EventInput = Static<typeof EventInputSchema>
 
@@ -33,7 +40,9 @@ export const SectionSchema = Type.Object({
   name: Type.String(),
   price: Type.Number(),
   capacity: Type.Integer(),
-  remaining: Type.Integer()
+  remaining: Type.Integer({ description: 'seats on sale now' }),
+  held: Type.Integer({ description: 'seats in held bookings (a buyer is paying)' }),
+  sold: Type.Integer({ description: 'seats in confirmed bookings; capacity == remaining + held + sold' })
 })
 export type Section = Static<typeof SectionSchema>
 
@@ -41,6 +50,8 @@ export const EventSchema = Type.Object({
   _id: IdSchema,
   name: Type.String(),
   sections: Type.Array(SectionSchema),
+  holdSeconds: Type.Optional(HoldSeconds),
+  maxPerUser: Type.Optional(MaxPerUser),
   createdAt: Type.String({ format: 'date-time' })
 })
 export type Event = Static<typeof EventSchema>
@@ -54,10 +65,21 @@ export const BookingInputSchema = Type.Object({
     maxLength: 128,
     pattern: '^[\\x21-\\x7E]+$',
     description: 'who the seats are for: a service or an admin names it; a customer may leave it out (it books as itself)'
-  }))
+  })),
+  hold: Type.Optional(Type.Boolean({ description: 'true: the seats are held until expiresAt, then confirmed (POST /api/bookings/{id}/confirm) or returned' }))
 }, { additionalProperties: false })
 
-export const BookingStatusSchema = Type.Union([Type.Literal('confirmed'), Type.Literal('cancelled')])
+export const BOOKING_STATUSES = ['held', 'confirmed', 'cancelled', 'expired'] as const
+export type BookingStatus = typeof BOOKING_STATUSES[number]
+export const BookingStatusSchema = Type.Union(BOOKING_STATUSES.map(s => Type.Literal(s)), {
+  description: 'held -> confirmed | expired | cancelled; confirmed -> cancelled'
+})
+
+const PaymentRef = Type.String({ minLength: 1, maxLength: 200, pattern: '^[\\x20-\\x7E]+$', description: 'the payment provider\'s reference' })
+
+export const ConfirmInputSchema = Type.Object({
+  paymentRef: Type.Optional(PaymentRef)
+}, { additionalProperties: false })
 
 export const BookingSchema = Type.Object({
   _id: IdSchema,
@@ -69,6 +91,9 @@ export const BookingSchema = Type.Object({
   amount: Type.Number(),
   status: BookingStatusSchema,
   createdAt: Type.String({ format: 'date-time' }),
+  expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'a hold\'s end: confirmed before it, or expired' })),
+  confirmedAt: Type.Optional(Type.String({ format: 'date-time', description: 'when a hold was confirmed' })),
+  paymentRef: Type.Optional(PaymentRef),
   cancelledAt: Type.Optional(Type.String({ format: 'date-time' }))
 })
 export type Booking = Static<typeof BookingSchema>
@@ -126,6 +151,8 @@ export const ErrorEnvelopeSchema = Type.Object({
     message: Type.String(),
     field: Type.Optional(Type.String({ description: 'the offending input field, on validation errors' })),
     remaining: Type.Optional(Type.Integer({ description: 'seats left, on SOLD_OUT' })),
+    allowed: Type.Optional(Type.Integer({ description: 'seats the user may still take in the event, on LIMIT_EXCEEDED' })),
+    status: Type.Optional(Type.String({ description: 'the booking\'s status, on INVALID_STATE' })),
     requested: Type.Optional(Type.Integer()),
     retryAfter: Type.Optional(Type.Integer({ description: 'seconds, on BUSY' })),
     resource: Type.Optional(Type.String()),

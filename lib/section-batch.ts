@@ -1,22 +1,33 @@
 /**
  * A batch of operations on one section, decided in one transaction: written
  * once here, run by every store adapter through the few primitives of
- * `SectionTx`. Seats given back are counted first, then bookings are
- * allocated first come first served (lib/allocation.ts), then everything is
- * applied in one guarded write.
+ * `SectionTx`. The batch reads what it needs under the section's lock,
+ * lib/section-decision.ts decides every operation at one moment (the
+ * database's clock), and everything is applied in one guarded write.
  */
-import { allocate, publicBooking, type BookingRequest, type Decision, type StoredBooking } from './allocation.ts'
+import type { BookingRequest, Decision, StoredBooking } from './allocation.ts'
 import { RetryableConflict } from './errors.ts'
 import { newId } from './ids.ts'
-import type { Booking } from './schemas.ts'
+import type { Booking, BookingStatus } from './schemas.ts'
+import { decideSection } from './section-decision.ts'
 
 export type SectionOp =
   | { kind: 'book', request: BookingRequest }
+  /** a held booking becomes confirmed, with the payment's reference */
+  | { kind: 'confirm', bookingId: string, paymentRef?: string }
+  /** a held booking is released, a confirmed one cancelled: its seats go back */
   | { kind: 'cancel', bookingId: string }
+  /** nothing but what every batch does first: expire the section's due holds (the sweeper sends it) */
+  | { kind: 'expire' }
 
 export type OpResult =
   | Decision
-  | { kind: 'cancelled', booking: Booking, changed: boolean }
+  /** `from`: the status it was cancelled from; changed false when there was nothing to give back */
+  | { kind: 'cancelled', booking: Booking, changed: boolean, from: BookingStatus }
+  | { kind: 'hold_confirmed', booking: Booking, changed: boolean }
+  | { kind: 'hold_expired', booking: Booking }
+  | { kind: 'invalid_state', booking: Booking }
+  | { kind: 'swept' }
   | { kind: 'not_found' }
 
 export interface SectionState {
@@ -24,19 +35,46 @@ export interface SectionState {
   price: number
   /** the event's organizer, stamped on its bookings for access checks ('' when none) */
   owner: string
+  /** the event's hold length in seconds; null: HOLD_TTL_MS */
+  holdSeconds: number | null
+  /** the event's cap of seats per user; null: none */
+  maxPerUser: number | null
+  /** no later than the earliest expiresAt of the section's holds; null when it has none */
+  nextExpiry: Date | null
+  /** the database's clock, read with the lock: the one moment the batch is decided at */
+  now: Date
+}
+
+/** A stored booking moving from one status to another; applied only if it still has `from`. */
+export interface BookingChange {
+  id: string
+  from: BookingStatus
+  to: BookingStatus
+  paymentRef?: string
 }
 
 /** What one batch changes, applied in one guarded write. */
 export interface SectionEffects {
-  /** seats taken by new bookings */
-  taken: number
-  /** seats given back by cancellations */
-  returned: number
+  /** changes of the section's counters: remaining + held + sold stays capacity */
+  remaining: number
+  held: number
+  sold: number
   inserts: StoredBooking[]
-  /** ids of confirmed bookings that become cancelled */
-  cancelled: string[]
-  /** the batch's time: createdAt of the inserts, cancelledAt of the cancellations */
+  changes: BookingChange[]
+  /** seats each user gains (or gives back) in the event, in userId order: the lock order of their rows */
+  userSeats: Array<{ userId: string, delta: number }>
+  /** the cap the users' new totals are guarded by; null when the event has none */
+  maxPerUser: number | null
+  /** the section's next expiry: replaced when `replace` (its due holds were read), else the earlier of the two */
+  nextExpiry: { replace: boolean, at: Date | null }
+  /** the batch's moment: createdAt of the inserts, confirmedAt/cancelledAt of the changes */
   at: Date
+}
+
+/** A hold the batch found past its expiresAt: expired, its seats back on sale. */
+export interface ExpiredHold {
+  qty: number
+  expiresAt: string
 }
 
 export interface SectionBatchResult {
@@ -44,93 +82,66 @@ export interface SectionBatchResult {
   results: OpResult[]
   /** seats left once the batch committed; null when the event has no such section */
   remaining: number | null
+  expired: ExpiredHold[]
+  /** the batch's moment, on the database's clock */
+  at: Date
 }
 
 /** The primitives a store adapter supplies, all inside one transaction on one section. */
 export interface SectionTx {
-  /** Reads the section and keeps other writers off it until the transaction ends; null when the event has no such section. */
+  /** Reads the section (and its event's rules) and keeps other writers off it until the transaction ends; null when the event has no such section. */
   lock: () => Promise<SectionState | null>
+  /** The section's held bookings whose expiresAt <= now, locked; and the earliest expiresAt after now of its other holds. */
+  dueHolds: (now: Date) => Promise<{ due: StoredBooking[], next: Date | null }>
   /** Bookings stored under these idempotency keys. */
   findKeys: (keys: string[]) => Promise<StoredBooking[]>
   /** Bookings of this section with these ids, kept from other writers until the transaction ends. */
   lockBookings: (ids: string[]) => Promise<StoredBooking[]>
+  /** Seats each of these users holds plus has confirmed in the event, their rows locked in userId order. */
+  lockUserSeats: (userIds: string[]) => Promise<Map<string, number>>
   /**
    * Applies the effects at once, guarded by the database: refused (null) when
-   * `remaining - taken + returned` would fall below zero. Returns remaining after.
+   * remaining would fall below zero, a change finds its booking no longer in
+   * `from` (or a hold to confirm past its expiresAt), or a user's seats would
+   * pass maxPerUser. Returns remaining after.
    */
   apply: (effects: SectionEffects) => Promise<number | null>
 }
 
 const NOT_FOUND: OpResult = { kind: 'not_found' }
 
-/** Decides every operation of the batch; pure. */
-function decideSection (input: {
-  section: SectionState
-  ops: readonly SectionOp[]
-  /** bookings already stored under the batch's idempotency keys */
-  existing: ReadonlyMap<string, StoredBooking>
-  /** the bookings the batch's cancellations name */
-  bookings: ReadonlyMap<string, StoredBooking>
-  now: Date
-  newId: () => string
-}): { results: OpResult[], effects: SectionEffects } {
-  const { ops, existing, bookings, now } = input
-  const results: OpResult[] = new Array(ops.length)
-  const cancelled: string[] = []
-  let returned = 0
-  // Seats given back first: the whole batch is decided at one moment, and they may serve its bookings.
-  ops.forEach((op, i) => {
-    if (op.kind !== 'cancel') return
-    const booking = bookings.get(op.bookingId)
-    if (booking === undefined) {
-      results[i] = NOT_FOUND
-      return
-    }
-    const stored = publicBooking(booking)
-    if (booking.status === 'cancelled' || cancelled.includes(booking._id)) {
-      const cancelledAt = booking.cancelledAt ?? now.toISOString()
-      results[i] = { kind: 'cancelled', booking: { ...stored, status: 'cancelled', cancelledAt }, changed: false }
-      return
-    }
-    cancelled.push(booking._id)
-    returned += booking.qty
-    results[i] = { kind: 'cancelled', booking: { ...stored, status: 'cancelled', cancelledAt: now.toISOString() }, changed: true }
-  })
-
-  const books = ops.flatMap((op, i) => op.kind === 'book' ? [{ request: op.request, i }] : [])
-  const allocation = allocate({
-    remaining: input.section.remaining + returned,
-    unitPrice: input.section.price,
-    requests: books.map(b => b.request),
-    existing,
-    now,
-    newId: input.newId
-  })
-  allocation.decisions.forEach((decision, n) => { results[books[n].i] = decision })
-  const inserts = allocation.inserts.map(b => ({ ...b, eventOwner: input.section.owner }))
-  return { results, effects: { taken: allocation.taken, returned, inserts, cancelled, at: now } }
-}
-
 /** Runs one batch inside the adapter's transaction. Throws RetryableConflict if the guard refused. */
 export async function runSectionBatch (tx: SectionTx, ops: readonly SectionOp[]): Promise<SectionBatchResult> {
   const section = await tx.lock()
-  if (section === null) return { results: ops.map(() => NOT_FOUND), remaining: null }
+  if (section === null) return { results: ops.map(() => NOT_FOUND), remaining: null, expired: [], at: new Date() }
+  const { now } = section
+  // one after the other, in the lock order every writer keeps: section, its bookings, then users
+  // (and a MongoDB session runs one operation at a time)
+  const dueRead = section.nextExpiry !== null && section.nextExpiry <= now
+  const { due, next } = dueRead ? await tx.dueHolds(now) : { due: [], next: null }
   const keys = [...new Set(ops.flatMap(op => op.kind === 'book' && op.request.idempotencyKey !== undefined ? [op.request.idempotencyKey] : []))]
-  const ids = [...new Set(ops.flatMap(op => op.kind === 'cancel' ? [op.bookingId] : []))]
-  // one after the other: a MongoDB session runs one operation at a time
+  const ids = [...new Set(ops.flatMap(op => op.kind === 'cancel' || op.kind === 'confirm' ? [op.bookingId] : []))]
   const existing = keys.length === 0 ? [] : await tx.findKeys(keys)
-  const booked = ids.length === 0 ? [] : await tx.lockBookings(ids)
-  const { results, effects } = decideSection({
+  const named = ids.length === 0 ? [] : await tx.lockBookings(ids)
+  let userSeats = new Map<string, number>()
+  if (section.maxPerUser !== null) {
+    const users = new Set([...due, ...named].map(b => b.userId))
+    for (const op of ops) if (op.kind === 'book') users.add(op.request.userId)
+    if (users.size > 0) userSeats = await tx.lockUserSeats([...users].sort())
+  }
+  const { results, effects, expired } = decideSection({
     section,
     ops,
     existing: new Map(existing.map(b => [b.idempotencyKey as string, b])),
-    bookings: new Map(booked.map(b => [b._id, b])),
-    now: new Date(),
+    bookings: new Map([...due, ...named].map(b => [b._id, b])),
+    userSeats,
+    nextExpiry: dueRead ? { replace: true, at: next } : { replace: false, at: null },
     newId
   })
-  if (effects.taken === 0 && effects.returned === 0) return { results, remaining: section.remaining }
+  const changed = effects.inserts.length > 0 || effects.changes.length > 0 || effects.nextExpiry.replace
+  if (!changed) return { results, remaining: section.remaining, expired, at: now }
   const remaining = await tx.apply(effects)
   // The section lock makes this unreachable; if it ever happens, decide again on fresh data.
-  if (remaining === null) throw new RetryableConflict('remaining fell below the batch total')
-  return { results, remaining }
+  if (remaining === null) throw new RetryableConflict('the guarded write refused the batch')
+  return { results, remaining, expired, at: now }
 }

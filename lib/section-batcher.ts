@@ -18,7 +18,7 @@ export interface SectionRef {
 export interface BatchOutcome<R> {
   /** one result per item, in order */
   results: R[]
-  /** seats left once the batch committed: 0 makes the section known sold out; null when unknown */
+  /** seats left once the batch committed: 0 makes the section known sold out, more forgets it; null when unknown */
   remaining: number | null
 }
 
@@ -119,6 +119,9 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     if (outcome.remaining === 0) {
       soldOut.remember(key)
       shedSoldOut(queue)
+    } else if (outcome.remaining !== null) {
+      // seats are there (given back by a cancel, a release, an expiry, or never gone): not sold out
+      soldOut.forget(key)
     }
   }
 
@@ -156,11 +159,6 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
 
     /** True while this instance remembers the section sold out. */
     isSoldOut: (section: SectionRef): boolean => soldOut.has(sectionLockKey(section.eventId, section.sectionId)),
-
-    /** Seats came back to the section: it is no longer known sold out. Every operation returning seats calls this. */
-    invalidate (section: SectionRef): void {
-      soldOut.forget(sectionLockKey(section.eventId, section.sectionId))
-    },
 
     /** Resolves once every queued item has been decided (graceful shutdown). */
     async drain (): Promise<void> {

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { createBookingService, type BookingService } from '../lib/booking-service.ts'
+import { createExpirySweeper } from '../lib/expiry-sweeper.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -7,18 +8,31 @@ declare module 'fastify' {
   }
 }
 
-/** The booking service, built from the decorated store, locker and metrics. */
+/** The booking service, built from the decorated store, locker and metrics, and the expiry sweeper that runs beside it. */
 export default fp(async (fastify) => {
-  const { BATCH_MAX, LOCK_WAIT_MS, SOLD_OUT_CACHE_MS } = fastify.config
+  const { BATCH_MAX, LOCK_WAIT_MS, SOLD_OUT_CACHE_MS, HOLD_TTL_MS, EXPIRY_SWEEP_MS } = fastify.config
   const booking = createBookingService({
     store: fastify.store,
     locker: fastify.locker,
     metrics: fastify.metrics,
     batchMax: BATCH_MAX,
     lockWaitMs: LOCK_WAIT_MS,
-    soldOutCacheMs: SOLD_OUT_CACHE_MS
+    soldOutCacheMs: SOLD_OUT_CACHE_MS,
+    holdTtlMs: HOLD_TTL_MS
+  })
+  const sweeper = createExpirySweeper({
+    store: fastify.store,
+    locker: fastify.locker,
+    metrics: fastify.metrics,
+    sweep: booking.sweep,
+    everyMs: EXPIRY_SWEEP_MS,
+    onError: (err) => { fastify.log.warn({ err }, 'expiry sweep failed; the next tick tries again') }
   })
   fastify.decorate('booking', booking)
-  // runs before the store and Redis close (onClose hooks run in reverse order): decide what is queued first
-  fastify.addHook('onClose', async () => { await booking.drain() })
+  fastify.addHook('onReady', async () => { sweeper.start() })
+  // runs before the store and Redis close (onClose hooks run in reverse order): stop sweeping, then decide what is queued
+  fastify.addHook('onClose', async () => {
+    await sweeper.stop()
+    await booking.drain()
+  })
 }, { name: 'booking', dependencies: ['config', 'store', 'redis', 'metrics'] })

@@ -19,6 +19,8 @@ export const ConfigSchema = Type.Object({
   LOCK_WAIT_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 5000 }),
   BATCH_MAX: Type.Integer({ minimum: 1, maximum: 10_000, default: 256 }),
   SOLD_OUT_CACHE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 1000 }),
+  HOLD_TTL_MS: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 600_000 }),
+  EXPIRY_SWEEP_MS: Type.Integer({ minimum: 50, maximum: 600_000, default: 1000 }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, maximum: 86_400_000, default: 60_000 }),
   AUTH_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),

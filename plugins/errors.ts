@@ -30,7 +30,10 @@ const DOMAIN_ANSWERS: Record<ErrorCode, { status: number, outcome: BookingOutcom
   STORE_UNAVAILABLE: { status: 503, outcome: 'error' },
   UNAUTHENTICATED: { status: 401, outcome: 'denied' },
   FORBIDDEN: { status: 403, outcome: 'denied' },
-  AUTH_UNAVAILABLE: { status: 503, outcome: 'error' }
+  AUTH_UNAVAILABLE: { status: 503, outcome: 'error' },
+  LIMIT_EXCEEDED: { status: 409, outcome: 'user_limit' },
+  HOLD_EXPIRED: { status: 410, outcome: 'invalid' },
+  INVALID_STATE: { status: 409, outcome: 'invalid' }
 }
 
 /** Our codes for Fastify's own client errors. */

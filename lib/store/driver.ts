@@ -7,6 +7,7 @@
 import type { StoredBooking } from '../allocation.ts'
 import type { BookingListQuery, Event, Page, PageQuery } from '../schemas.ts'
 import type { SectionTx } from '../section-batch.ts'
+import type { SectionRef } from '../section-batcher.ts'
 import type { DriverErrors } from './store-errors.ts'
 
 export type StoreKind = 'embedded' | 'postgres' | 'mongo'
@@ -34,6 +35,8 @@ export interface StoreDriver extends StoreReads {
   ping: () => Promise<void>
   /** Atomic: the event with all its sections, owned by `ownerId` (an organizer's sub). */
   insertEvent: (event: Event, ownerId: string) => Promise<void>
+  /** Sections with holds past their expiresAt (on the database's clock), most overdue first. */
+  dueSections: (limit: number) => Promise<SectionRef[]>
   /** Runs fn in one transaction on one section: committed when fn resolves, rolled back when it throws. */
   inSection: <T>(eventId: string, sectionId: string, fn: (tx: SectionTx) => Promise<T>) => Promise<T>
 }

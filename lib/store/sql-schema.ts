@@ -1,56 +1,102 @@
 /**
  * The relational schema, run by the PostgreSQL and embedded (PGlite) adapters
  * alike. Every statement is idempotent; the advisory lock keeps instances that
- * start at the same moment from racing on CREATE.
+ * start at the same moment from racing on CREATE. Databases made by earlier
+ * versions are brought up to date by the ALTERs and DO blocks.
  */
 export const MIGRATION_LOCK_ID = 7_214_311
 
-export const SCHEMA_SQL = `
-CREATE TABLE IF NOT EXISTS events (
-  id         text PRIMARY KEY,
-  name       text NOT NULL,
-  created_at timestamptz NOT NULL,
-  -- the organizer's sub ('' for events made before owners existed: only admins manage them)
-  owner_id   text NOT NULL DEFAULT ''
-);
-ALTER TABLE events ADD COLUMN IF NOT EXISTS owner_id text NOT NULL DEFAULT '';
-CREATE INDEX IF NOT EXISTS events_created ON events (created_at DESC, id DESC);
+const BOOKING_STATUS_CHECK = "CHECK (status IN ('held', 'confirmed', 'cancelled', 'expired'))"
 
-CREATE TABLE IF NOT EXISTS sections (
-  id        text PRIMARY KEY,
-  event_id  text NOT NULL REFERENCES events (id),
-  position  int NOT NULL,
-  name      text NOT NULL,
-  price     numeric(12, 2) NOT NULL,
-  capacity  int NOT NULL CHECK (capacity > 0),
-  -- the last line of defence: no code path can make remaining negative
-  remaining int NOT NULL CHECK (remaining >= 0 AND remaining <= capacity),
-  -- booking rows of the section, any status, kept by the booking transaction:
-  -- list totals by event or section without counting 100,000s of rows
-  bookings  int NOT NULL DEFAULT 0 CHECK (bookings >= 0)
-);
-CREATE INDEX IF NOT EXISTS sections_event ON sections (event_id, position);
+export const SCHEMA_STATEMENTS: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS events (
+    id           text PRIMARY KEY,
+    name         text NOT NULL,
+    created_at   timestamptz NOT NULL,
+    -- the organizer's sub ('' for events made before owners existed: only admins manage them)
+    owner_id     text NOT NULL DEFAULT '',
+    -- the event's hold length; NULL: HOLD_TTL_MS
+    hold_seconds int CHECK (hold_seconds > 0),
+    -- most seats one user may hold plus have confirmed; NULL: no cap
+    max_per_user int CHECK (max_per_user > 0)
+  )`,
+  "ALTER TABLE events ADD COLUMN IF NOT EXISTS owner_id text NOT NULL DEFAULT ''",
+  'ALTER TABLE events ADD COLUMN IF NOT EXISTS hold_seconds int CHECK (hold_seconds > 0)',
+  'ALTER TABLE events ADD COLUMN IF NOT EXISTS max_per_user int CHECK (max_per_user > 0)',
+  'CREATE INDEX IF NOT EXISTS events_created ON events (created_at DESC, id DESC)',
 
-CREATE TABLE IF NOT EXISTS bookings (
-  id              text PRIMARY KEY,
-  event_id        text NOT NULL,
-  section_id      text NOT NULL REFERENCES sections (id),
-  user_id         text NOT NULL,
-  qty             int NOT NULL CHECK (qty > 0),
-  unit_price      numeric(12, 2) NOT NULL,
-  amount          numeric(14, 2) NOT NULL,
-  status          text NOT NULL CHECK (status IN ('confirmed', 'cancelled')),
-  idempotency_key text UNIQUE,
-  request_hash    text,
-  created_at      timestamptz NOT NULL,
-  cancelled_at    timestamptz,
-  -- the event's owner, copied when booked: an organizer's list is one index range
-  event_owner     text NOT NULL DEFAULT ''
-);
-ALTER TABLE bookings ADD COLUMN IF NOT EXISTS event_owner text NOT NULL DEFAULT '';
-CREATE INDEX IF NOT EXISTS bookings_event ON bookings (event_id, created_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS bookings_user ON bookings (user_id, created_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS bookings_event_user ON bookings (event_id, user_id, created_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS bookings_section ON bookings (section_id, created_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS bookings_event_owner ON bookings (event_owner, created_at DESC, id DESC);
-`
+  `CREATE TABLE IF NOT EXISTS sections (
+    id          text PRIMARY KEY,
+    event_id    text NOT NULL REFERENCES events (id),
+    position    int NOT NULL,
+    name        text NOT NULL,
+    price       numeric(12, 2) NOT NULL,
+    capacity    int NOT NULL CHECK (capacity > 0),
+    -- the last line of defence: no code path can make remaining negative
+    remaining   int NOT NULL CHECK (remaining >= 0 AND remaining <= capacity),
+    -- booking rows of the section, any status, kept by the booking transaction:
+    -- list totals by event or section without counting 100,000s of rows
+    bookings    int NOT NULL DEFAULT 0 CHECK (bookings >= 0),
+    held        int NOT NULL DEFAULT 0 CHECK (held >= 0),
+    sold        int NOT NULL DEFAULT 0 CHECK (sold >= 0),
+    -- no later than the earliest expires_at of the section's holds: the sweeper's and the batch's cue
+    next_expiry timestamptz
+  )`,
+  'ALTER TABLE sections ADD COLUMN IF NOT EXISTS held int NOT NULL DEFAULT 0 CHECK (held >= 0)',
+  'ALTER TABLE sections ADD COLUMN IF NOT EXISTS sold int NOT NULL DEFAULT 0 CHECK (sold >= 0)',
+  'ALTER TABLE sections ADD COLUMN IF NOT EXISTS next_expiry timestamptz',
+  // sections from before holds: every seat not remaining was sold
+  'UPDATE sections SET sold = capacity - remaining - held WHERE remaining + held + sold <> capacity',
+  `DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'sections_seats') THEN
+      ALTER TABLE sections ADD CONSTRAINT sections_seats CHECK (remaining + held + sold = capacity);
+    END IF;
+  END $$`,
+  'CREATE INDEX IF NOT EXISTS sections_event ON sections (event_id, position)',
+  'CREATE INDEX IF NOT EXISTS sections_next_expiry ON sections (next_expiry) WHERE next_expiry IS NOT NULL',
+
+  `CREATE TABLE IF NOT EXISTS bookings (
+    id              text PRIMARY KEY,
+    event_id        text NOT NULL,
+    section_id      text NOT NULL REFERENCES sections (id),
+    user_id         text NOT NULL,
+    qty             int NOT NULL CHECK (qty > 0),
+    unit_price      numeric(12, 2) NOT NULL,
+    amount          numeric(14, 2) NOT NULL,
+    status          text NOT NULL CONSTRAINT bookings_status_check ${BOOKING_STATUS_CHECK},
+    idempotency_key text UNIQUE,
+    request_hash    text,
+    created_at      timestamptz NOT NULL,
+    cancelled_at    timestamptz,
+    -- the event's owner, copied when booked: an organizer's list is one index range
+    event_owner     text NOT NULL DEFAULT '',
+    expires_at      timestamptz,
+    confirmed_at    timestamptz,
+    payment_ref     text
+  )`,
+  "ALTER TABLE bookings ADD COLUMN IF NOT EXISTS event_owner text NOT NULL DEFAULT ''",
+  'ALTER TABLE bookings ADD COLUMN IF NOT EXISTS expires_at timestamptz',
+  'ALTER TABLE bookings ADD COLUMN IF NOT EXISTS confirmed_at timestamptz',
+  'ALTER TABLE bookings ADD COLUMN IF NOT EXISTS payment_ref text',
+  // tables from before holds allow only confirmed and cancelled
+  `DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'bookings_status_check' AND pg_get_constraintdef(oid) LIKE '%expired%') THEN
+      ALTER TABLE bookings DROP CONSTRAINT IF EXISTS bookings_status_check;
+      ALTER TABLE bookings ADD CONSTRAINT bookings_status_check ${BOOKING_STATUS_CHECK};
+    END IF;
+  END $$`,
+  'CREATE INDEX IF NOT EXISTS bookings_event ON bookings (event_id, created_at DESC, id DESC)',
+  'CREATE INDEX IF NOT EXISTS bookings_user ON bookings (user_id, created_at DESC, id DESC)',
+  'CREATE INDEX IF NOT EXISTS bookings_event_user ON bookings (event_id, user_id, created_at DESC, id DESC)',
+  'CREATE INDEX IF NOT EXISTS bookings_section ON bookings (section_id, created_at DESC, id DESC)',
+  'CREATE INDEX IF NOT EXISTS bookings_event_owner ON bookings (event_owner, created_at DESC, id DESC)',
+  "CREATE INDEX IF NOT EXISTS bookings_held ON bookings (section_id, expires_at) WHERE status = 'held'",
+
+  // seats each user holds plus has confirmed in an event with maxPerUser: the guard of the cap
+  `CREATE TABLE IF NOT EXISTS event_user_seats (
+    event_id text NOT NULL,
+    user_id  text NOT NULL,
+    seats    int NOT NULL CHECK (seats >= 0),
+    PRIMARY KEY (event_id, user_id)
+  )`
+]

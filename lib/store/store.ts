@@ -7,6 +7,7 @@ import { roundMoney } from '../allocation.ts'
 import { newId } from '../ids.ts'
 import type { Event, EventInput } from '../schemas.ts'
 import { runSectionBatch, type SectionBatchResult, type SectionOp } from '../section-batch.ts'
+import type { SectionRef } from '../section-batcher.ts'
 import type { StoreDriver, StoreKind, StoreReads } from './driver.ts'
 import { storeRunner, type StoreObserver } from './store-errors.ts'
 
@@ -30,18 +31,24 @@ export interface Store extends StoreReads {
    * instead of booking twice. Either every result takes effect or none does.
    */
   sectionBatch: (eventId: string, sectionId: string, ops: readonly SectionOp[]) => Promise<SectionBatchResult>
+
+  /** Sections with holds past their expiresAt (on the database's clock), most overdue first: the sweeper's work. */
+  dueSections: (limit: number) => Promise<SectionRef[]>
 }
 
-/** A new event as every store saves it: fresh ids, prices in cents, every section full. */
+/** A new event as every store saves it: fresh ids, prices in cents, every section on sale. */
 export function newEvent (input: EventInput): Event {
-  return {
+  const event: Event = {
     _id: newId(),
     name: input.name,
     createdAt: new Date().toISOString(),
     sections: input.sections.map(s => ({
-      _id: newId(), name: s.name, price: roundMoney(s.price), capacity: s.capacity, remaining: s.capacity
+      _id: newId(), name: s.name, price: roundMoney(s.price), capacity: s.capacity, remaining: s.capacity, held: 0, sold: 0
     }))
   }
+  if (input.holdSeconds !== undefined) event.holdSeconds = input.holdSeconds
+  if (input.maxPerUser !== undefined) event.maxPerUser = input.maxPerUser
+  return event
 }
 
 /** The store over a driver: transactions retried on conflicts, a lost database answered as StoreUnavailableError. */
@@ -63,6 +70,7 @@ export function createStore (driver: StoreDriver, observer?: StoreObserver): Sto
 
     sectionBatch: async (eventId, sectionId, ops) =>
       await run.transaction('book', async () => await driver.inSection(eventId, sectionId, async (tx) => await runSectionBatch(tx, ops))),
+    dueSections: async (limit) => await read(async () => await driver.dueSections(limit)),
 
     findByIdempotencyKey: async (key) => await read(async () => await driver.findByIdempotencyKey(key)),
     getBooking: async (id) => await read(async () => await driver.getBooking(id)),

@@ -9,6 +9,7 @@ import type { Booking } from '../../lib/schemas.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { invariantProblems } from '../helpers/invariant.ts'
 import type { OpenedStore, StoreAdapter } from './adapters.ts'
+import { holdsContract } from './contract-holds.ts'
 
 function request (ids: { eventId: string, sectionId: string }, qty: number, userId: string, idempotencyKey?: string): BookingRequest {
   return { ...ids, qty, userId, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) }
@@ -262,4 +263,6 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     t.equal((await store.getEvent(event._id))!.sections[0].remaining, 1)
     await assertInvariant(t, store, event._id)
   })
+
+  holdsContract(t, () => store)
 }

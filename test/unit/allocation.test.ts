@@ -6,9 +6,11 @@ const req = (qty: number, userId = 'u', idempotencyKey?: string): BookingRequest
 let n = 0
 const newId = () => String(++n).padStart(24, '0')
 const now = new Date('2026-01-01T00:00:00.000Z')
+/** No hold length, no cap: the event's rules of a plain sale. */
+const open = { rules: { holdSeconds: null, maxPerUser: null }, userSeats: new Map<string, number>() }
 
 t.test('first come first served; a request that does not fit is refused with what is left', async t => {
-  const a = allocate({ remaining: 5, unitPrice: 12.5, requests: [req(3), req(3), req(2), req(1)], existing: new Map(), now, newId })
+  const a = allocate({ remaining: 5, unitPrice: 12.5, requests: [req(3), req(3), req(2), req(1)], existing: new Map(), ...open, now, newId })
   t.same(a.decisions.map(d => d.kind), ['confirmed', 'sold_out', 'confirmed', 'sold_out'])
   t.same(a.decisions[1], { kind: 'sold_out', remaining: 2 })
   t.same(a.decisions[3], { kind: 'sold_out', remaining: 0 })
@@ -19,13 +21,13 @@ t.test('first come first served; a request that does not fit is refused with wha
 })
 
 t.test('nothing fits: nothing taken', async t => {
-  const a = allocate({ remaining: 0, unitPrice: 1, requests: [req(1), req(2)], existing: new Map(), now, newId })
+  const a = allocate({ remaining: 0, unitPrice: 1, requests: [req(1), req(2)], existing: new Map(), ...open, now, newId })
   t.equal(a.taken, 0)
   t.same(a.inserts, [])
 })
 
 t.test('money is rounded to cents', async t => {
-  const a = allocate({ remaining: 10, unitPrice: 0.1, requests: [req(3)], existing: new Map(), now, newId })
+  const a = allocate({ remaining: 10, unitPrice: 0.1, requests: [req(3)], existing: new Map(), ...open, now, newId })
   t.equal(a.inserts[0].amount, 0.3)
 })
 
@@ -36,6 +38,7 @@ t.test('idempotency keys: stored key replays or is refused; duplicates inside th
     unitPrice: 1,
     requests: [req(2, 'u', 'old'), req(3, 'u', 'old'), req(1, 'u', 'new'), req(1, 'u', 'new'), req(2, 'u', 'new')],
     existing: new Map([['old', stored]]),
+    ...open,
     now,
     newId
   })

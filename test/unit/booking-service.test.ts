@@ -38,7 +38,7 @@ function counting (inner: Store) {
 function service (overrides: Partial<BookingServiceOptions> & { store: Store }) {
   const metrics = createMetrics(new Registry())
   const locker = overrides.locker ?? localLocker()
-  const svc = createBookingService({ locker, metrics, batchMax: 256, lockWaitMs: 5000, soldOutCacheMs: 60_000, ...overrides })
+  const svc = createBookingService({ locker, metrics, batchMax: 256, lockWaitMs: 5000, soldOutCacheMs: 60_000, holdTtlMs: 600_000, ...overrides })
   return { svc, metrics, locker }
 }
 

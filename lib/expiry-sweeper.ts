@@ -1,0 +1,75 @@
+/**
+ * The expiry sweeper: with no traffic at all, holds past their expiresAt
+ * still expire and give their seats back within `everyMs`. Every instance
+ * ticks; the one that gets the sweeper's lock (RedLock across instances)
+ * sweeps while the others skip that tick, so one instance sweeps at a time and
+ * a dead one is replaced at the next tick after its lock's TTL. Each due
+ * section is swept by a batch of its own, under the section's lock, as any
+ * other write; a section's next batch also expires its due holds by itself.
+ */
+import { LockUnavailableError, type Locker } from './lock/locker.ts'
+import type { Metrics } from './metrics.ts'
+import type { SectionRef } from './section-batcher.ts'
+import type { Store } from './store/store.ts'
+
+/** Sections swept per tick at most; more wait for the next tick. */
+const SECTIONS_PER_TICK = 100
+export const SWEEPER_LOCK_KEY = 'expiry-sweeper'
+
+export interface ExpirySweeperOptions {
+  store: Pick<Store, 'dueSections'>
+  locker: Locker
+  metrics: Pick<Metrics, 'sweeps'>
+  /** expires the due holds of one section (the booking service's batch) */
+  sweep: (section: SectionRef) => Promise<void>
+  /** holds come back no later than this after their expiresAt */
+  everyMs: number
+  /** a failed sweep (store down, ...): logged, the next tick tries again */
+  onError: (err: unknown) => void
+}
+
+export function createExpirySweeper (options: ExpirySweeperOptions) {
+  const { store, locker, metrics, sweep, onError } = options
+  // two ticks per period: a hold due just after a tick is swept by the next one, well within the period
+  const tickMs = Math.max(25, Math.floor(options.everyMs / 2))
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<void> = Promise.resolve()
+  let stopped = true
+
+  async function sweepDue (): Promise<void> {
+    const due = await store.dueSections(SECTIONS_PER_TICK)
+    await Promise.all(due.map(async section => { await sweep(section) }))
+    metrics.sweeps.inc()
+  }
+
+  async function tick (): Promise<void> {
+    try {
+      // no wait: if another instance holds it, this one skips the tick
+      await locker.withLock(SWEEPER_LOCK_KEY, 0, sweepDue)
+    } catch (err) {
+      if (!(err instanceof LockUnavailableError && err.reason === 'timeout')) onError(err)
+    }
+  }
+
+  function schedule (): void {
+    if (stopped) return
+    timer = setTimeout(() => {
+      running = tick().finally(schedule)
+    }, tickMs)
+    timer.unref()
+  }
+
+  return {
+    start (): void {
+      if (!stopped) return
+      stopped = false
+      schedule()
+    },
+    /** Stops ticking; resolves once a sweep under way has ended. */
+    async stop (): Promise<void> {
+      stopped = true
+      clearTimeout(timer)
+      await running
+    }
+  }
+}

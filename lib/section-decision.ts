@@ -1,0 +1,145 @@
+/**
+ * Deciding one section's batch: pure, shared by every store adapter through
+ * lib/section-batch.ts. Everything is decided at one moment, the database's
+ * `now`: holds past their expiresAt expire first, then seats are given back
+ * (releases, cancellations) and holds confirmed, then bookings and holds are
+ * allocated first come first served (lib/allocation.ts) from what is left.
+ */
+import { allocate, publicBooking, type StoredBooking } from './allocation.ts'
+import type { Booking, BookingStatus } from './schemas.ts'
+import type { BookingChange, ExpiredHold, OpResult, SectionEffects, SectionOp, SectionState } from './section-batch.ts'
+
+export interface SectionDecision {
+  results: OpResult[]
+  effects: SectionEffects
+  expired: ExpiredHold[]
+}
+
+/** The seats a booking takes from `remaining`, by status: held ones count in `held`, confirmed ones in `sold`. */
+type Counter = 'held' | 'sold'
+const COUNTED_IN: Partial<Record<BookingStatus, Counter>> = { held: 'held', confirmed: 'sold' }
+
+export function decideSection (input: {
+  section: SectionState
+  ops: readonly SectionOp[]
+  /** bookings already stored under the batch's idempotency keys */
+  existing: ReadonlyMap<string, StoredBooking>
+  /** the bookings the batch names (cancel, confirm) and the section's due holds, locked */
+  bookings: ReadonlyMap<string, StoredBooking>
+  /** seats each user concerned holds plus has confirmed in the event (only read when the event caps them) */
+  userSeats: ReadonlyMap<string, number>
+  /** the next expiry as read with the due holds ({ replace: false } when they were not read) */
+  nextExpiry: { replace: boolean, at: Date | null }
+  newId: () => string
+}): SectionDecision {
+  const { section, ops } = input
+  const { now } = section
+  const at = now.toISOString()
+  const results: OpResult[] = new Array(ops.length)
+  const counters = { remaining: 0, held: 0, sold: 0 }
+  const changes: BookingChange[] = []
+  const userDelta = new Map<string, number>()
+  // each booking's status as the batch leaves it, so an id named twice is decided once
+  const current = new Map<string, StoredBooking>(input.bookings)
+
+  function move (booking: StoredBooking, to: BookingStatus, extra: Partial<Booking> = {}): Booking {
+    const from = COUNTED_IN[booking.status]
+    const into = COUNTED_IN[to]
+    if (from !== undefined) counters[from] -= booking.qty
+    if (into !== undefined) counters[into] += booking.qty
+    if (from !== undefined && into === undefined) {
+      counters.remaining += booking.qty
+      userDelta.set(booking.userId, (userDelta.get(booking.userId) ?? 0) - booking.qty)
+    }
+    const change: BookingChange = { id: booking._id, from: booking.status, to }
+    if (extra.paymentRef !== undefined) change.paymentRef = extra.paymentRef
+    changes.push(change)
+    const moved: StoredBooking = { ...booking, ...extra, status: to }
+    current.set(booking._id, moved)
+    return publicBooking(moved)
+  }
+
+  // Due holds expire before anything else is decided: their seats may serve this batch.
+  const expired: ExpiredHold[] = []
+  for (const booking of input.bookings.values()) {
+    if (booking.status !== 'held' || booking.expiresAt === undefined || new Date(booking.expiresAt) > now) continue
+    move(booking, 'expired')
+    expired.push({ qty: booking.qty, expiresAt: booking.expiresAt })
+  }
+
+  ops.forEach((op, i) => {
+    if (op.kind === 'expire') results[i] = { kind: 'swept' }
+    if (op.kind !== 'cancel' && op.kind !== 'confirm') return
+    const booking = current.get(op.bookingId)
+    if (booking === undefined) {
+      results[i] = { kind: 'not_found' }
+      return
+    }
+    results[i] = op.kind === 'cancel' ? cancel(booking) : confirm(booking, op.paymentRef)
+  })
+
+  function cancel (booking: StoredBooking): OpResult {
+    if (booking.status === 'held' || booking.status === 'confirmed') {
+      const from = booking.status
+      return { kind: 'cancelled', booking: move(booking, 'cancelled', { cancelledAt: at }), changed: true, from }
+    }
+    // cancelled already, or an expired hold: nothing left to give back
+    return { kind: 'cancelled', booking: publicBooking(booking), changed: false, from: booking.status }
+  }
+
+  function confirm (booking: StoredBooking, paymentRef: string | undefined): OpResult {
+    if (booking.status === 'held') {
+      const extra: Partial<Booking> = paymentRef === undefined ? { confirmedAt: at } : { confirmedAt: at, paymentRef }
+      return { kind: 'hold_confirmed', booking: move(booking, 'confirmed', extra), changed: true }
+    }
+    if (booking.status === 'expired') return { kind: 'hold_expired', booking: publicBooking(booking) }
+    // a payment provider's retry: the same reference gets the same answer
+    if (booking.status === 'confirmed' && booking.paymentRef === paymentRef) {
+      return { kind: 'hold_confirmed', booking: publicBooking(booking), changed: false }
+    }
+    return { kind: 'invalid_state', booking: publicBooking(booking) }
+  }
+
+  const books = ops.flatMap((op, i) => op.kind === 'book' ? [{ request: op.request, i }] : [])
+  const userSeats = new Map(input.userSeats)
+  for (const [userId, delta] of userDelta) userSeats.set(userId, (userSeats.get(userId) ?? 0) + delta)
+  const allocation = allocate({
+    remaining: section.remaining + counters.remaining,
+    unitPrice: section.price,
+    requests: books.map(b => b.request),
+    existing: input.existing,
+    rules: { holdSeconds: section.holdSeconds, maxPerUser: section.maxPerUser },
+    userSeats,
+    now,
+    newId: input.newId
+  })
+  allocation.decisions.forEach((decision, n) => { results[books[n].i] = decision })
+  for (const [userId, seats] of allocation.userSeats) userDelta.set(userId, (userDelta.get(userId) ?? 0) + seats)
+
+  const inserts = allocation.inserts.map(b => ({ ...b, eventOwner: section.owner }))
+  const holdEnds = inserts.flatMap(b => b.expiresAt === undefined ? [] : [new Date(b.expiresAt).getTime()])
+  const firstNewEnd = holdEnds.length === 0 ? null : new Date(Math.min(...holdEnds))
+  return {
+    results,
+    expired,
+    effects: {
+      remaining: counters.remaining - allocation.taken,
+      held: counters.held + allocation.heldTaken,
+      sold: counters.sold + allocation.taken - allocation.heldTaken,
+      inserts,
+      changes,
+      userSeats: section.maxPerUser === null
+        ? []
+        : [...userDelta].filter(([, delta]) => delta !== 0).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([userId, delta]) => ({ userId, delta })),
+      maxPerUser: section.maxPerUser,
+      nextExpiry: { replace: input.nextExpiry.replace, at: earliest(input.nextExpiry.at, firstNewEnd) },
+      at: now
+    }
+  }
+}
+
+function earliest (a: Date | null, b: Date | null): Date | null {
+  if (a === null) return b
+  if (b === null) return a
+  return a <= b ? a : b
+}

@@ -1,0 +1,70 @@
+import t from 'tap'
+import type { StoredBooking } from '../../lib/allocation.ts'
+import type { SectionOp, SectionState } from '../../lib/section-batch.ts'
+import { decideSection } from '../../lib/section-decision.ts'
+
+const ids = { eventId: 'e'.repeat(24), sectionId: 's'.repeat(24) }
+const now = new Date('2026-01-01T12:00:00.000Z')
+let n = 0
+const newId = () => String(++n).padStart(24, '0')
+
+const section = (over: Partial<SectionState> = {}): SectionState =>
+  ({ remaining: 0, price: 10, owner: 'org', holdSeconds: null, maxPerUser: null, nextExpiry: null, now, ...over })
+
+function stored (id: string, status: StoredBooking['status'], qty: number, userId: string, expiresAt?: Date): StoredBooking {
+  const b: StoredBooking = { _id: id, ...ids, userId, qty, unitPrice: 10, amount: 10 * qty, status, createdAt: '2026-01-01T11:00:00.000Z' }
+  if (expiresAt !== undefined) b.expiresAt = expiresAt.toISOString()
+  return b
+}
+
+const decide = (state: SectionState, ops: SectionOp[], bookings: StoredBooking[], userSeats = new Map<string, number>()) =>
+  decideSection({ section: state, ops, existing: new Map(), bookings: new Map(bookings.map(b => [b._id, b])), userSeats, nextExpiry: { replace: false, at: null }, newId })
+
+t.test('a due hold expires first and its seats serve the batch; a running one is confirmed', async t => {
+  const due = stored('a'.repeat(24), 'held', 2, 'u1', new Date(now.getTime() - 1))
+  const running = stored('b'.repeat(24), 'held', 1, 'u2', new Date(now.getTime() + 60_000))
+  const { results, effects, expired } = decide(section(), [
+    { kind: 'confirm', bookingId: due._id, paymentRef: 'late' },
+    { kind: 'confirm', bookingId: running._id, paymentRef: 'p' },
+    { kind: 'book', request: { ...ids, qty: 2, userId: 'u3' } }
+  ], [due, running])
+  t.same(results.map(r => r.kind), ['hold_expired', 'hold_confirmed', 'confirmed'])
+  t.same(expired, [{ qty: 2, expiresAt: due.expiresAt }])
+  t.same([effects.remaining, effects.held, effects.sold], [0, -3, 3], 'expired 2 back and sold again; 1 held moved to sold')
+  t.same(effects.changes, [
+    { id: due._id, from: 'held', to: 'expired' },
+    { id: running._id, from: 'held', to: 'confirmed', paymentRef: 'p' }
+  ])
+})
+
+t.test('a hold expiring exactly now is expired: expiresAt is the first moment it is no longer held', async t => {
+  const edge = stored('c'.repeat(24), 'held', 1, 'u', now)
+  const { results } = decide(section(), [{ kind: 'confirm', bookingId: edge._id }], [edge])
+  t.equal(results[0].kind, 'hold_expired')
+})
+
+t.test('users\' seats: gains and give-backs per user, in userId order, only with a cap', async t => {
+  const back = stored('d'.repeat(24), 'confirmed', 2, 'zed')
+  const ops: SectionOp[] = [
+    { kind: 'cancel', bookingId: back._id },
+    { kind: 'book', request: { ...ids, qty: 1, userId: 'bob' } },
+    { kind: 'book', request: { ...ids, qty: 1, userId: 'amy', holdDefaultMs: 1000 } }
+  ]
+  const capped = decide(section({ remaining: 5, maxPerUser: 4 }), ops, [back], new Map([['zed', 2]]))
+  t.same(capped.effects.userSeats, [{ userId: 'amy', delta: 1 }, { userId: 'bob', delta: 1 }, { userId: 'zed', delta: -2 }])
+  t.same(capped.effects.nextExpiry, { replace: false, at: new Date(now.getTime() + 1000) }, 'the new hold\'s end is the next expiry')
+  const open = decide(section({ remaining: 5 }), ops, [back])
+  t.same(open.effects.userSeats, [], 'no cap, no counting')
+})
+
+t.test('the cap counts the batch\'s own bookings and what it gives back', async t => {
+  const back = stored('e'.repeat(24), 'held', 2, 'u', new Date(now.getTime() + 60_000))
+  const { results } = decide(section({ remaining: 10, maxPerUser: 3 }), [
+    { kind: 'book', request: { ...ids, qty: 2, userId: 'u' } },
+    { kind: 'cancel', bookingId: back._id },
+    { kind: 'book', request: { ...ids, qty: 2, userId: 'u' } }
+  ], [back], new Map([['u', 2]]))
+  // cancels are decided before bookings: u holds 0, then takes 2, then 1 more is allowed
+  t.same(results.map(r => r.kind), ['confirmed', 'cancelled', 'limit_exceeded'])
+  t.same(results[2], { kind: 'limit_exceeded', allowed: 1 })
+})
