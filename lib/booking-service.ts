@@ -15,13 +15,19 @@ import type { Locker } from './lock/locker.ts'
 import type { Metrics } from './metrics.ts'
 import type { Booking, BookingListQuery, Event, EventInput, Page, PageQuery } from './schemas.ts'
 import type { OpResult, SectionBatchResult, SectionOp } from './section-batch.ts'
+import type { SeatReturns } from './seat-returns.ts'
 import { createSectionBatcher, type SectionRef } from './section-batcher.ts'
+import { sectionLockKey } from './lock/locker.ts'
 import type { Store } from './store/store.ts'
 
 export interface BookingServiceOptions {
   store: Store
   locker: Locker
   metrics: Metrics
+  /** the seat-return counters shared by the instances (with Redis); absent with one instance */
+  returns?: SeatReturns
+  /** told when a return of seats could not be counted by a majority of the lock servers */
+  onReturnUncounted?: (err: unknown) => void
   /** most queued operations of one section decided in one transaction; 1 = one transaction per operation */
   batchMax: number
   /** how long a request may wait for its section (queue and lock) before BUSY */
@@ -52,12 +58,22 @@ export interface BookingResult {
 }
 
 const SOLD_OUT: Decision = { kind: 'sold_out', remaining: 0 }
+/** The same answer, given from the sold-out memory (told apart by identity, for the metrics). */
+const SOLD_OUT_FROM_MEMORY: Decision = { kind: 'sold_out', remaining: 0 }
 
 export function createBookingService (options: BookingServiceOptions) {
-  const { store, metrics } = options
+  const { store, metrics, returns } = options
   const sections = createSectionBatcher<SectionOp, OpResult>({
     ...options,
-    run: async (section, ops) => counted(await store.sectionBatch(section.eventId, section.sectionId, ops)),
+    async run (section, ops) {
+      const batch = await store.sectionBatch(section.eventId, section.sectionId, ops)
+      // counted on the lock servers before anything of the batch is answered: then no
+      // instance answers from its sold-out memory as if these seats were still gone
+      if (batch.returned > 0 && returns !== undefined) {
+        await returns.announce(sectionLockKey(section.eventId, section.sectionId)).catch((err: unknown) => { options.onReturnUncounted?.(err) })
+      }
+      return counted(batch)
+    },
     // a retry of a booking made before the sell-out must still get its booking back, so keyed ones stay queued
     whenSoldOut: op => op.kind === 'book' && op.request.idempotencyKey === undefined ? SOLD_OUT : undefined
   })
@@ -85,6 +101,7 @@ export function createBookingService (options: BookingServiceOptions) {
       case 'replayed':
         return { booking: result.booking, replayed: true }
       case 'sold_out':
+        metrics.soldOutAnswers.inc({ source: result === SOLD_OUT_FROM_MEMORY ? 'memory' : 'store' })
         throw new SoldOutError(result.remaining, request.qty)
       case 'limit_exceeded':
         throw new LimitExceededError(result.allowed, request.qty)
@@ -97,12 +114,18 @@ export function createBookingService (options: BookingServiceOptions) {
 
   /** A booking request decided by its section's next batch, or, if the section is known sold out, by its idempotency key. */
   async function decide (section: SectionRef, request: BookingRequest): Promise<BookingResult> {
-    if (request.idempotencyKey === undefined || !sections.isSoldOut(section)) {
+    if (request.idempotencyKey === undefined || !await sections.soldOutNow(section)) {
       return answer(section, request, await sections.submit(section, { kind: 'book', request }))
     }
     // only a replay of a booking made before the sell-out can still succeed
     const stored = await store.findByIdempotencyKey(request.idempotencyKey)
-    return answer(section, request, stored === null ? SOLD_OUT : replayDecision(stored, request))
+    return answer(section, request, stored === null ? SOLD_OUT_FROM_MEMORY : replayDecision(stored, request))
+  }
+
+  /** The sold-out storm's answer: no lock, no transaction, no throw (an exception unwinding an async function costs ~7% of it). */
+  function soldOutFromMemory (qty: number): Promise<BookingResult> {
+    metrics.soldOutAnswers.inc({ source: 'memory' })
+    return Promise.reject(new SoldOutError(0, qty))
   }
 
   return {
@@ -145,13 +168,17 @@ export function createBookingService (options: BookingServiceOptions) {
       const userId = bookingUser(actor, ask.userId)
       if (typeof userId !== 'string') return Promise.reject(userId)
       const section = { eventId, sectionId }
-      // The sold-out storm: answered from memory, with no lock, no database and no
-      // throw (an exception unwinding an async function costs ~7% of this answer).
-      if (idempotencyKey === undefined && sections.isSoldOut(section)) return Promise.reject(new SoldOutError(0, qty))
       const request: BookingRequest = { eventId, sectionId, qty, userId }
-      if (idempotencyKey !== undefined) request.idempotencyKey = scopedIdempotencyKey(actor, idempotencyKey)
       if (hold === true) request.holdDefaultMs = options.holdTtlMs
-      return decide(section, request)
+      if (idempotencyKey !== undefined) {
+        request.idempotencyKey = scopedIdempotencyKey(actor, idempotencyKey)
+        return decide(section, request)
+      }
+      // The sold-out storm: answered from memory (checked current across instances), with no lock and no transaction.
+      const soldOut = sections.soldOutNow(section)
+      if (soldOut === true) return soldOutFromMemory(qty)
+      if (soldOut === false) return decide(section, request)
+      return soldOut.then(known => known ? soldOutFromMemory(qty) : decide(section, request))
     },
 
     /**

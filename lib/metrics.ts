@@ -61,6 +61,17 @@ export function createMetrics (register: Registry) {
       buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 5, 10, 30],
       registers
     }),
+    soldOutAnswers: new Counter({
+      name: 'sold_out_answers_total',
+      help: 'SOLD_OUT answers by where they were decided: memory (a section known sold out, no lock, no transaction) or store (a batch)',
+      labelNames: ['source'] as const,
+      registers
+    }),
+    soldOutInvalidations: new Counter({
+      name: 'sold_out_invalidations_total',
+      help: 'Sold-out memories ended because seats were returned on some instance since the section was seen sold out',
+      registers
+    }),
     batchSize: new Histogram({
       name: 'booking_batch_size',
       help: 'Section operations (bookings, cancellations) decided together in one lock and one transaction',
@@ -107,6 +118,7 @@ export function createMetrics (register: Registry) {
   // Start outcome series at zero so rate() and alerts see them before the first event.
   for (const outcome of BOOKING_OUTCOMES) metrics.bookings.inc({ outcome }, 0)
   for (const outcome of HOLD_OUTCOMES) metrics.holds.inc({ outcome }, 0)
+  for (const source of ['memory', 'store'] as const) metrics.soldOutAnswers.inc({ source }, 0)
   for (const reason of ['timeout', 'unavailable'] as const) metrics.lockFailures.inc({ reason }, 0)
   return metrics
 }

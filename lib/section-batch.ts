@@ -83,6 +83,8 @@ export interface SectionBatchResult {
   /** seats left once the batch committed; null when the event has no such section */
   remaining: number | null
   expired: ExpiredHold[]
+  /** seats given back by the batch's expiries, releases and cancellations */
+  returned: number
   /** the batch's moment, on the database's clock */
   at: Date
 }
@@ -113,7 +115,7 @@ const NOT_FOUND: OpResult = { kind: 'not_found' }
 /** Runs one batch inside the adapter's transaction. Throws RetryableConflict if the guard refused. */
 export async function runSectionBatch (tx: SectionTx, ops: readonly SectionOp[]): Promise<SectionBatchResult> {
   const section = await tx.lock()
-  if (section === null) return { results: ops.map(() => NOT_FOUND), remaining: null, expired: [], at: new Date() }
+  if (section === null) return { results: ops.map(() => NOT_FOUND), remaining: null, expired: [], returned: 0, at: new Date() }
   const { now } = section
   // one after the other, in the lock order every writer keeps: section, its bookings, then users
   // (and a MongoDB session runs one operation at a time)
@@ -129,7 +131,7 @@ export async function runSectionBatch (tx: SectionTx, ops: readonly SectionOp[])
     for (const op of ops) if (op.kind === 'book') users.add(op.request.userId)
     if (users.size > 0) userSeats = await tx.lockUserSeats([...users].sort())
   }
-  const { results, effects, expired } = decideSection({
+  const { results, effects, expired, returned } = decideSection({
     section,
     ops,
     existing: new Map(existing.map(b => [b.idempotencyKey as string, b])),
@@ -139,9 +141,9 @@ export async function runSectionBatch (tx: SectionTx, ops: readonly SectionOp[])
     newId
   })
   const changed = effects.inserts.length > 0 || effects.changes.length > 0 || effects.nextExpiry.replace
-  if (!changed) return { results, remaining: section.remaining, expired, at: now }
+  if (!changed) return { results, remaining: section.remaining, expired, returned, at: now }
   const remaining = await tx.apply(effects)
   // The section lock makes this unreachable; if it ever happens, decide again on fresh data.
   if (remaining === null) throw new RetryableConflict('the guarded write refused the batch')
-  return { results, remaining, expired, at: now }
+  return { results, remaining, expired, returned, at: now }
 }

@@ -3,11 +3,13 @@
  * batches, each decided under one section lock in one transaction. Generic
  * over the operation: `run` decides a batch, the batcher only queues, takes
  * batches in arrival order, keeps each item's deadline (then BUSY) and the
- * section's sold-out memory.
+ * section's sold-out memory, kept honest across instances by the seat-return
+ * counters when there are several (lib/seat-returns.ts).
  */
 import { BusyError } from './errors.ts'
 import { LockUnavailableError, sectionLockKey, type Locker } from './lock/locker.ts'
 import type { Metrics } from './metrics.ts'
+import { unchangedSince, type ReturnCounts, type SeatReturns } from './seat-returns.ts'
 import { createSoldOutMemory } from './sold-out-memory.ts'
 
 export interface SectionRef {
@@ -24,13 +26,15 @@ export interface BatchOutcome<R> {
 
 export interface SectionBatcherOptions<T, R> {
   locker: Locker
-  metrics: Pick<Metrics, 'queueDepth' | 'batchSize' | 'lockAcquire' | 'lockFailures'>
+  metrics: Pick<Metrics, 'queueDepth' | 'batchSize' | 'lockAcquire' | 'lockFailures' | 'soldOutInvalidations'>
   /** most queued items of one section decided in one batch; 1 = one lock and one transaction per item */
   batchMax: number
   /** how long an item may wait for its section (queue and lock) before BUSY */
   lockWaitMs: number
   /** how long a section seen sold out is remembered */
   soldOutCacheMs: number
+  /** the seat-return counters shared by the instances; absent with one instance (its own batches see every return) */
+  returns?: SeatReturns
   clock?: () => number
   /** decides one batch of one section's items; called while holding the section lock */
   run: (section: SectionRef, items: T[]) => Promise<BatchOutcome<R>>
@@ -53,7 +57,7 @@ interface Queue<T, R> {
 const RETRY_AFTER_SECONDS = 1
 
 export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>) {
-  const { locker, metrics, batchMax, lockWaitMs, run, whenSoldOut } = options
+  const { locker, metrics, batchMax, lockWaitMs, run, whenSoldOut, returns } = options
   const clock = options.clock ?? Date.now
   const soldOut = createSoldOutMemory(options.soldOutCacheMs, clock)
   const queues = new Map<string, Queue<T, R>>()
@@ -97,9 +101,15 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     if (batch.length === 0) return
 
     const waitMs = Math.min(...batch.map(e => e.deadline)) - now
+    // read before the batch reads the section: a return counted after this is seen as a change
+    const before = returns?.read(key)
     let outcome: BatchOutcome<R>
+    let counts: ReturnCounts | null = null
     try {
-      outcome = await underLock(key, waitMs, async () => await run(queue.section, batch.map(e => e.item)))
+      outcome = await underLock(key, waitMs, async () => {
+        if (before !== undefined) counts = await before
+        return await run(queue.section, batch.map(e => e.item))
+      })
     } catch (err) {
       if (err instanceof LockUnavailableError && err.reason === 'timeout') {
         // the earliest deadline passed; items with time left go back to the front, in order
@@ -117,8 +127,13 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     metrics.batchSize.observe(batch.length)
     outcome.results.forEach((result, i) => batch[i].resolve(result))
     if (outcome.remaining === 0) {
-      soldOut.remember(key)
-      shedSoldOut(queue)
+      if (returns === undefined) {
+        soldOut.remember(key, null)
+        shedSoldOut(queue)
+      } else if (counts !== null) {
+        // queued items arrived after the counters were read: the next batch decides them
+        soldOut.remember(key, counts)
+      }
     } else if (outcome.remaining !== null) {
       // seats are there (given back by a cancel, a release, an expiry, or never gone): not sold out
       soldOut.forget(key)
@@ -157,8 +172,26 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
       })
     },
 
-    /** True while this instance remembers the section sold out. */
-    isSoldOut: (section: SectionRef): boolean => soldOut.has(sectionLockKey(section.eventId, section.sectionId)),
+    /**
+     * Whether the section is known sold out now: true or false at once with one
+     * instance; with several, a promise that checks no seats were returned
+     * anywhere since the section was seen sold out (else the memory ends).
+     */
+    soldOutNow (section: SectionRef): boolean | Promise<boolean> {
+      const key = sectionLockKey(section.eventId, section.sectionId)
+      const counts = soldOut.get(key)
+      if (counts === undefined) return false
+      if (returns === undefined || counts === null) return true
+      return returns.read(key).then(now => {
+        if (now !== null && unchangedSince(counts, now)) return true
+        // unknown (too few servers answered) is not proof: ask the database, keep the memory
+        if (now !== null && soldOut.get(key) === counts) {
+          soldOut.forget(key)
+          metrics.soldOutInvalidations.inc()
+        }
+        return false
+      })
+    },
 
     /** Resolves once every queued item has been decided (graceful shutdown). */
     async drain (): Promise<void> {

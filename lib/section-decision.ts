@@ -13,6 +13,8 @@ export interface SectionDecision {
   results: OpResult[]
   effects: SectionEffects
   expired: ExpiredHold[]
+  /** seats given back to the section by expiries, releases and cancellations */
+  returned: number
 }
 
 /** The seats a booking takes from `remaining`, by status: held ones count in `held`, confirmed ones in `sold`. */
@@ -122,6 +124,7 @@ export function decideSection (input: {
   return {
     results,
     expired,
+    returned: counters.remaining,
     effects: {
       remaining: counters.remaining - allocation.taken,
       held: counters.held + allocation.heldTaken,

@@ -1,29 +1,33 @@
 /**
  * Sections this instance saw sold out, remembered for a while so a storm of
- * requests for them is answered without the lock or the database. Whatever
- * gives seats back forgets the section at once.
+ * requests for them is answered without the lock or the database. Each entry
+ * keeps the seat-return counters read before the batch that saw the section
+ * sold out (lib/seat-returns.ts), or null when one instance is all there is.
  */
+import type { ReturnCounts } from './seat-returns.ts'
+
 export interface SoldOutMemory {
-  has: (key: string) => boolean
-  remember: (key: string) => void
+  /** the entry's return counters (null: none needed); undefined when not remembered */
+  get: (key: string) => ReturnCounts | null | undefined
+  remember: (key: string, counts: ReturnCounts | null) => void
   forget: (key: string) => void
 }
 
 export function createSoldOutMemory (ttlMs: number, clock: () => number): SoldOutMemory {
-  const until = new Map<string, number>()
+  const entries = new Map<string, { until: number, counts: ReturnCounts | null }>()
   return {
-    has (key) {
-      const expires = until.get(key)
-      if (expires === undefined) return false
-      if (expires > clock()) return true
-      until.delete(key)
-      return false
+    get (key) {
+      const entry = entries.get(key)
+      if (entry === undefined) return undefined
+      if (entry.until > clock()) return entry.counts
+      entries.delete(key)
+      return undefined
     },
-    remember (key) {
-      if (ttlMs > 0) until.set(key, clock() + ttlMs)
+    remember (key, counts) {
+      if (ttlMs > 0) entries.set(key, { until: clock() + ttlMs, counts })
     },
     forget (key) {
-      until.delete(key)
+      entries.delete(key)
     }
   }
 }

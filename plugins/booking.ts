@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { createBookingService, type BookingService } from '../lib/booking-service.ts'
 import { createExpirySweeper } from '../lib/expiry-sweeper.ts'
+import { redisSeatReturns } from '../lib/seat-returns.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -8,10 +9,23 @@ declare module 'fastify' {
   }
 }
 
-/** The booking service, built from the decorated store, locker and metrics, and the expiry sweeper that runs beside it. */
+/** Longest a sold-out check or a seat-return count waits for the lock servers. */
+const RETURNS_TIMEOUT_MS = 1000
+
+/**
+ * The booking service, built from the decorated store, locker and metrics, and
+ * the expiry sweeper that runs beside it. With Redis, several instances may
+ * run: seat returns are counted on the lock servers, so no sold-out memory
+ * outlives seats given back on another instance.
+ */
 export default fp(async (fastify) => {
   const { BATCH_MAX, LOCK_WAIT_MS, SOLD_OUT_CACHE_MS, HOLD_TTL_MS, EXPIRY_SWEEP_MS } = fastify.config
+  const returns = fastify.redis.length === 0
+    ? undefined
+    : redisSeatReturns(fastify.redis, { timeoutMs: Math.min(LOCK_WAIT_MS, RETURNS_TIMEOUT_MS) })
   const booking = createBookingService({
+    returns,
+    onReturnUncounted: (err) => { fastify.log.warn({ err }, 'seats returned, but not counted on a majority of the lock servers: other instances may answer sold out for up to SOLD_OUT_CACHE_MS') },
     store: fastify.store,
     locker: fastify.locker,
     metrics: fastify.metrics,
