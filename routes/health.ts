@@ -35,7 +35,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/health/ready', {
     schema: {
       tags: ['ops'],
-      summary: 'Readiness: the store and every Redis node answer; 503 names the failing dependency',
+      summary: 'Readiness: the store and a quorum of the Redis nodes answer; 503 names the failing dependency',
       response: { 200: OkSchema(HealthSchema), 503: RetryLaterSchema }
     }
   }, async (_request, reply) => {
@@ -47,7 +47,13 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     ])
     checks[`store:${store.kind}`] = storeCheck
     locker.nodes.forEach((node, i) => { checks[`redis:${node.name}`] = nodeChecks[i] })
-    const failing = Object.entries(checks).filter(([, c]) => !c.ok).map(([name]) => name)
+    // one of several Redis nodes down leaves the lock its quorum: no reason to take the instance out
+    const quorum = Math.floor(locker.nodes.length / 2) + 1
+    const nodesDown = locker.nodes.flatMap((node, i) => nodeChecks[i].ok ? [] : [`redis:${node.name}`])
+    const failing = [
+      ...(storeCheck.ok ? [] : [`store:${store.kind}`]),
+      ...(locker.nodes.length - nodesDown.length < quorum ? nodesDown : [])
+    ]
     if (failing.length > 0) {
       reply.header('retry-after', '5')
       return reply.code(503).send({
