@@ -78,7 +78,8 @@ async function get<T> (client: ApiClient, path: string): Promise<T> {
 
 interface Page<T> { items: T[], total: number }
 
-async function allBookings (client: ApiClient, eventId: string): Promise<BookingState[]> {
+/** Every booking of the event, any status, through the paged list. */
+export async function allBookings (client: ApiClient, eventId: string): Promise<BookingState[]> {
   const items: BookingState[] = []
   for (let page = 1; ; page++) {
     const data = await get<Page<BookingState>>(client, `/bookings?eventId=${eventId}&limit=100&page=${page}`)

@@ -112,3 +112,9 @@ export async function scrapeUrl (baseUrl: string): Promise<Exposition> {
   if (!res.ok) throw new Error(`GET /metrics answered ${res.status}`)
   return parseExposition(await res.text())
 }
+
+/** Sum of total() over several servers' /metrics (what an operator sums over the instances). */
+export async function totalOver (baseUrls: string[], name: string, labels: Record<string, string> = {}): Promise<number> {
+  const scraped = await Promise.all(baseUrls.map(scrapeUrl))
+  return scraped.reduce((sum, e) => sum + total(e, name, labels), 0)
+}
