@@ -66,27 +66,30 @@ export function createBookingService (options: BookingServiceOptions) {
   const sections = createSectionBatcher<SectionOp, OpResult>({
     ...options,
     async run (section, ops) {
+      const started = Date.now()
       const batch = await store.sectionBatch(section.eventId, section.sectionId, ops)
       // counted on the lock servers before anything of the batch is answered: then no
       // instance answers from its sold-out memory as if these seats were still gone
       if (batch.returned > 0 && returns !== undefined) {
         await returns.announce(sectionLockKey(section.eventId, section.sectionId)).catch((err: unknown) => { options.onReturnUncounted?.(err) })
       }
-      return counted(batch)
+      counted(batch)
+      // until the section's first hold ends (the database's clock), counted from before the batch began (this one's)
+      const stableForMs = batch.nextExpiry === null ? null : batch.nextExpiry.getTime() - batch.at.getTime() - (Date.now() - started)
+      return { results: batch.results, remaining: batch.remaining, stableForMs }
     },
     // a retry of a booking made before the sell-out must still get its booking back, so keyed ones stay queued
     whenSoldOut: op => op.kind === 'book' && op.request.idempotencyKey === undefined ? SOLD_OUT : undefined
   })
 
   /** Counts what a batch found expired: every batch expires its section's due holds first. */
-  function counted (batch: SectionBatchResult): SectionBatchResult {
-    if (batch.expired.length === 0) return batch
+  function counted (batch: SectionBatchResult): void {
+    if (batch.expired.length === 0) return
     metrics.holds.inc({ outcome: 'expired' }, batch.expired.length)
     for (const hold of batch.expired) {
       metrics.expiredSeats.inc(hold.qty)
       metrics.expiryLag.observe(Math.max(0, batch.at.getTime() - Date.parse(hold.expiresAt)) / 1000)
     }
-    return batch
   }
 
   /** The answer to a booking request, or the DomainError that refuses it. */

@@ -1,12 +1,13 @@
 /**
  * The expiry sweeper: with no traffic at all, holds past their expiresAt
  * still expire and give their seats back within `everyMs`. Every instance
- * ticks; the one that gets the sweeper's lock (RedLock across instances)
+ * ticks; the one that gets its database's sweeper lock (RedLock across instances)
  * sweeps while the others skip that tick, so one instance sweeps at a time and
  * a dead one is replaced at the next tick after its lock's TTL. Each due
  * section is swept by a batch of its own, under the section's lock, as any
  * other write; a section's next batch also expires its due holds by itself.
  */
+import { createHash } from 'node:crypto'
 import { LockUnavailableError, type Locker } from './lock/locker.ts'
 import type { Metrics } from './metrics.ts'
 import type { SectionRef } from './section-batcher.ts'
@@ -14,11 +15,17 @@ import type { Store } from './store/store.ts'
 
 /** Sections swept per tick at most; more wait for the next tick. */
 const SECTIONS_PER_TICK = 100
-export const SWEEPER_LOCK_KEY = 'expiry-sweeper'
+
+/** One sweeper lock per database: deployments sharing a Redis never stop each other's sweeps. */
+export function sweeperLockKey (database: string): string {
+  return `expiry-sweeper:${createHash('sha256').update(database).digest('base64url').slice(0, 22)}`
+}
 
 export interface ExpirySweeperOptions {
   store: Pick<Store, 'dueSections'>
   locker: Locker
+  /** the lock taken by whoever sweeps this database (sweeperLockKey) */
+  lockKey: string
   metrics: Pick<Metrics, 'sweeps'>
   /** expires the due holds of one section (the booking service's batch) */
   sweep: (section: SectionRef) => Promise<void>
@@ -29,7 +36,7 @@ export interface ExpirySweeperOptions {
 }
 
 export function createExpirySweeper (options: ExpirySweeperOptions) {
-  const { store, locker, metrics, sweep, onError } = options
+  const { store, locker, lockKey, metrics, sweep, onError } = options
   // two ticks per period: a hold due just after a tick is swept by the next one, well within the period
   const tickMs = Math.max(25, Math.floor(options.everyMs / 2))
   let timer: NodeJS.Timeout | undefined
@@ -45,7 +52,7 @@ export function createExpirySweeper (options: ExpirySweeperOptions) {
   async function tick (): Promise<void> {
     try {
       // no wait: if another instance holds it, this one skips the tick
-      await locker.withLock(SWEEPER_LOCK_KEY, 0, sweepDue)
+      await locker.withLock(lockKey, 0, sweepDue)
     } catch (err) {
       if (!(err instanceof LockUnavailableError && err.reason === 'timeout')) onError(err)
     }

@@ -9,7 +9,7 @@ import type { BookingRequest, Decision, StoredBooking } from './allocation.ts'
 import { RetryableConflict } from './errors.ts'
 import { newId } from './ids.ts'
 import type { Booking, BookingStatus } from './schemas.ts'
-import { decideSection } from './section-decision.ts'
+import { decideSection, earliest } from './section-decision.ts'
 
 export type SectionOp =
   | { kind: 'book', request: BookingRequest }
@@ -85,6 +85,8 @@ export interface SectionBatchResult {
   expired: ExpiredHold[]
   /** seats given back by the batch's expiries, releases and cancellations */
   returned: number
+  /** no later than the earliest expiresAt of the section's holds after the batch; null when it has none */
+  nextExpiry: Date | null
   /** the batch's moment, on the database's clock */
   at: Date
 }
@@ -115,7 +117,7 @@ const NOT_FOUND: OpResult = { kind: 'not_found' }
 /** Runs one batch inside the adapter's transaction. Throws RetryableConflict if the guard refused. */
 export async function runSectionBatch (tx: SectionTx, ops: readonly SectionOp[]): Promise<SectionBatchResult> {
   const section = await tx.lock()
-  if (section === null) return { results: ops.map(() => NOT_FOUND), remaining: null, expired: [], returned: 0, at: new Date() }
+  if (section === null) return { results: ops.map(() => NOT_FOUND), remaining: null, expired: [], returned: 0, nextExpiry: null, at: new Date() }
   const { now } = section
   // one after the other, in the lock order every writer keeps: section, its bookings, then users
   // (and a MongoDB session runs one operation at a time)
@@ -141,9 +143,10 @@ export async function runSectionBatch (tx: SectionTx, ops: readonly SectionOp[])
     newId
   })
   const changed = effects.inserts.length > 0 || effects.changes.length > 0 || effects.nextExpiry.replace
-  if (!changed) return { results, remaining: section.remaining, expired, returned, at: now }
+  const nextExpiry = effects.nextExpiry.replace ? effects.nextExpiry.at : earliest(section.nextExpiry, effects.nextExpiry.at)
+  if (!changed) return { results, remaining: section.remaining, expired, returned, nextExpiry, at: now }
   const remaining = await tx.apply(effects)
   // The section lock makes this unreachable; if it ever happens, decide again on fresh data.
   if (remaining === null) throw new RetryableConflict('the guarded write refused the batch')
-  return { results, remaining, expired, returned, at: now }
+  return { results, remaining, expired, returned, nextExpiry, at: now }
 }

@@ -22,6 +22,8 @@ export interface BatchOutcome<R> {
   results: R[]
   /** seats left once the batch committed: 0 makes the section known sold out, more forgets it; null when unknown */
   remaining: number | null
+  /** how long from the batch on the section's seats stay as they are without a write (its first hold's end); null: indefinitely */
+  stableForMs: number | null
 }
 
 export interface SectionBatcherOptions<T, R> {
@@ -128,11 +130,11 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     outcome.results.forEach((result, i) => batch[i].resolve(result))
     if (outcome.remaining === 0) {
       if (returns === undefined) {
-        soldOut.remember(key, null)
+        soldOut.remember(key, null, outcome.stableForMs)
         shedSoldOut(queue)
       } else if (counts !== null) {
         // queued items arrived after the counters were read: the next batch decides them
-        soldOut.remember(key, counts)
+        soldOut.remember(key, counts, outcome.stableForMs)
       }
     } else if (outcome.remaining !== null) {
       // seats are there (given back by a cancel, a release, an expiry, or never gone): not sold out

@@ -141,7 +141,8 @@ export function decideSection (input: {
   }
 }
 
-function earliest (a: Date | null, b: Date | null): Date | null {
+/** The earlier of two moments, null meaning none. */
+export function earliest (a: Date | null, b: Date | null): Date | null {
   if (a === null) return b
   if (b === null) return a
   return a <= b ? a : b

@@ -9,7 +9,8 @@ import type { ReturnCounts } from './seat-returns.ts'
 export interface SoldOutMemory {
   /** the entry's return counters (null: none needed); undefined when not remembered */
   get: (key: string) => ReturnCounts | null | undefined
-  remember: (key: string, counts: ReturnCounts | null) => void
+  /** `forMs`: at most this long (a hold of the section expires then, and its seats come back); null: the full time */
+  remember: (key: string, counts: ReturnCounts | null, forMs?: number | null) => void
   forget: (key: string) => void
 }
 
@@ -23,8 +24,9 @@ export function createSoldOutMemory (ttlMs: number, clock: () => number): SoldOu
       entries.delete(key)
       return undefined
     },
-    remember (key, counts) {
-      if (ttlMs > 0) entries.set(key, { until: clock() + ttlMs, counts })
+    remember (key, counts, forMs = null) {
+      const ms = forMs === null ? ttlMs : Math.min(ttlMs, forMs)
+      if (ms > 0) entries.set(key, { until: clock() + ms, counts })
     },
     forget (key) {
       entries.delete(key)

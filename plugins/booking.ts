@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { createBookingService, type BookingService } from '../lib/booking-service.ts'
-import { createExpirySweeper } from '../lib/expiry-sweeper.ts'
+import { resolve } from 'node:path'
+import { createExpirySweeper, sweeperLockKey } from '../lib/expiry-sweeper.ts'
 import { redisSeatReturns } from '../lib/seat-returns.ts'
 
 declare module 'fastify' {
@@ -34,9 +35,13 @@ export default fp(async (fastify) => {
     soldOutCacheMs: SOLD_OUT_CACHE_MS,
     holdTtlMs: HOLD_TTL_MS
   })
+  const { STORE, DATABASE_URL, MONGODB_URI, DATA_DIR } = fastify.config
+  const database = STORE === 'postgres' ? DATABASE_URL : STORE === 'mongo' ? MONGODB_URI : resolve(DATA_DIR)
   const sweeper = createExpirySweeper({
     store: fastify.store,
     locker: fastify.locker,
+    // the database's address without credentials or options: instances may log in as different users
+    lockKey: sweeperLockKey(`${STORE} ${(database ?? '').replace(/\/\/[^@/]*@/, '//').replace(/\?.*$/, '')}`),
     metrics: fastify.metrics,
     sweep: booking.sweep,
     everyMs: EXPIRY_SWEEP_MS,

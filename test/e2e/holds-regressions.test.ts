@@ -1,11 +1,12 @@
 /**
- * Holds behaviour DESIGN.md promises that the feature does not keep yet,
- * each reported with this test as its reproduction. The failing assertion
- * is marked `todo` so the suite stays green; drop the todo once fixed.
+ * Holds behaviour that an earlier version got wrong, kept as regression tests:
+ * the sold-out memory ends when the section's first hold expires, and one
+ * deployment's sweeper lock never stops another's on a shared Redis.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import t from 'tap'
+import { sweeperLockKey } from '../../lib/expiry-sweeper.ts'
 import { createEvent, type EventView } from '../helpers/create-event.ts'
 import { createTestDatabase } from '../helpers/databases.ts'
 import { hold } from '../helpers/hold-requests.ts'
@@ -32,8 +33,7 @@ t.test('a section sold out by holds sells again once they are past expiresAt, be
   t.match([before.status, before.body.error], [409, { code: 'SOLD_OUT' }], 'sold out while held (now in B\'s memory)')
   await sleep(Math.max(0, Date.parse(held.body.data.expiresAt) - Date.now()) + 100)
   const after = await b.request('POST', '/bookings', { eventId, sectionId, qty: 1, userId: 'late' })
-  t.equal(after.status, 201, `past expiresAt the seats are on sale at once: got ${after.status} ${after.text.slice(0, 120)}`,
-    { todo: 'the sold-out memory answers 409 past its holds\' expiresAt, though a transaction would expire them and sell' })
+  t.equal(after.status, 201, `past expiresAt the seats are on sale at once: got ${after.status} ${after.text.slice(0, 120)}`)
 })
 
 t.test('a deployment\'s sweeper is not stopped by another deployment on the same Redis', {
@@ -48,12 +48,11 @@ t.test('a deployment\'s sweeper is not stopped by another deployment on the same
   // another deployment (another database) sweeping on the same Redis, or a dead instance of it with a long LOCK_TTL_MS
   const other = new Redis(redis.url)
   t.teardown(() => other.disconnect())
-  await other.set('expiry-sweeper', 'another-deployment', 'PX', 600_000)
+  await other.set(sweeperLockKey('postgres postgres://127.0.0.1:5432/another_deployment'), 'its sweeper', 'PX', 600_000)
   t.equal((await hold(client, { eventId, sectionId }, 2, 'payer')).status, 201)
   const back = await pollUntil('the expired hold\'s seats back', async () => {
     const res = await client.request<EventView>('GET', `/api/events/${eventId}`)
     return res.body.data!.sections[0].remaining === 3 ? true : undefined
   }, { timeoutMs: 10_000 }).catch(() => false)
-  t.ok(back, 'seats back with no traffic while another deployment holds its own sweeper lock',
-    { todo: 'the sweeper\'s RedLock key is the global "expiry-sweeper": whoever holds it on that Redis stops this deployment\'s expiry' })
+  t.ok(back, 'seats back with no traffic while another deployment holds its own sweeper lock')
 })
