@@ -1,7 +1,7 @@
 /** Command-line options of `npm run bench`, parsed with node:util parseArgs. */
 import { parseArgs } from 'node:util'
 
-export const SCENARIOS = ['health', 'hot', 'hot-noauth', 'spread', 'soldout', 'list'] as const
+export const SCENARIOS = ['health', 'hot', 'hot-noauth', 'spread', 'soldout', 'checkout', 'list'] as const
 export const STORES = ['embedded', 'postgres'] as const
 export const BATCHES = ['1', 'default'] as const
 

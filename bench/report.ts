@@ -2,7 +2,8 @@
  * The report: ratios measured in the same run (each scenario against the
  * HTTP ceiling `health`, default batching against BATCH_MAX=1, `hot` with
  * authentication against `hot-noauth` without), the table as plain text and
- * markdown, the targets, and the JSON with every raw number.
+ * markdown, the checkout lines (holds/s and confirms/s), the targets, and the
+ * JSON with every raw number.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -10,7 +11,7 @@ import os from 'node:os'
 import { join } from 'node:path'
 import type { BenchOptions, StoreName } from './options.ts'
 import type { LoadResult } from './load.ts'
-import { isBookingScenario, LIST_USERS, labelOf, serverErrors, type Row } from './scenarios.ts'
+import { LIST_USERS, labelOf, serverErrors, writesPerSec, writesSeats, type Row } from './scenarios.ts'
 import { inheritedEnv } from './server.ts'
 
 export interface Ratios {
@@ -29,8 +30,10 @@ export function computeRatios (rows: Row[]): Map<Row, Ratios> {
     const ceiling = healthRuns.length === 0 ? 0 : healthRuns.reduce((a, b) => a + b, 0) / healthRuns.length
     const single = rows.find(r => r.scenario === row.scenario && r.store === row.store && r.batch === '1' && r.run !== null)
     const vsHealth = row.run !== null && ceiling > 0 ? row.run.reqPerSec / ceiling : null
-    const batchGain = row.batch === 'default' && row.run !== null && single?.run != null && single.run.createdPerSec > 0
-      ? row.run.createdPerSec / single.run.createdPerSec
+    const perSec = writesPerSec(row)
+    const singlePerSec = single === undefined ? null : writesPerSec(single)
+    const batchGain = row.batch === 'default' && perSec !== null && singlePerSec !== null && singlePerSec > 0
+      ? perSec / singlePerSec
       : null
     const noAuth = rows.find(r => r.scenario === 'hot-noauth' && r.store === row.store && r.batch === 'default' && r.run !== null)
     const vsNoAuth = row.scenario === 'hot' && row.batch === 'default' && row.run !== null && noAuth?.run != null && noAuth.run.createdPerSec > 0
@@ -40,8 +43,6 @@ export function computeRatios (rows: Row[]): Map<Row, Ratios> {
   }
   return out
 }
-
-const isBooking = (row: Row): boolean => isBookingScenario(row.scenario)
 
 // one decimal: a target of 25 % missed by a hair must not print as "25%"
 const pct = (x: number | null): string => x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`
@@ -94,7 +95,7 @@ function cells (row: Row, ratios: Ratios): string[] {
     ratios.vsHealth === null ? '-' : `${(ratios.vsHealth * 100).toFixed(0)}%`,
     ratios.batchGain === null ? '-' : `${ratios.batchGain.toFixed(1)}x`,
     run === null ? '-' : run.reqPerSec.toFixed(0),
-    run === null || !isBooking(row) ? '-' : run.createdPerSec.toFixed(0),
+    writesPerSec(row)?.toFixed(0) ?? '-',
     run === null ? '-' : String(run.latencyMs.p50),
     run === null ? '-' : String(run.latencyMs.p99),
     nonOk(run),
@@ -116,10 +117,21 @@ export function markdownTable (rows: Row[], ratios: Map<Row, Ratios>): string {
   return [head, rule, ...rows.map(r => `| ${cells(r, ratios.get(r)!).join(' | ')} |`)].join('\n')
 }
 
-/** Lines that go under the table: what authentication costs, what the list rows ran on, rows that could not run. */
+/** One checkout row as a sentence: holds/s or confirms/s, its share of health, p99. */
+function checkoutPart (row: Row | undefined, ratios: Map<Row, Ratios>, unit: string): string {
+  if (row?.run == null) return `${unit} n/a${row?.error === undefined ? '' : ' (did not complete)'}`
+  return `${writesPerSec(row)!.toFixed(0)} ${unit} (${pct(ratios.get(row)!.vsHealth)} of health, p99 ${row.run.latencyMs.p99} ms)`
+}
+
+/** Lines that go under the table: the checkout lines, what authentication costs, what the list rows ran on, rows that could not run. */
 export function tableNotes (rows: Row[], ratios: Map<Row, Ratios>): string[] {
   const out: string[] = []
   for (const row of rows) {
+    if (row.scenario === 'checkout-hold') {
+      const confirm = rows.find(r => r.scenario === 'checkout-confirm' && r.store === row.store && r.batch === row.batch)
+      out.push(`checkout on ${row.store}, batch ${row.batch}: ${checkoutPart(row, ratios, 'holds/s')}, then ${checkoutPart(confirm, ratios, 'confirms/s')}; ` +
+        `invariant ${row.invariant === null ? 'not checked' : row.invariant.ok ? 'ok (capacity == remaining + held + sold, every 200 confirm confirmed)' : 'FAILED'}`)
+    }
     const cost = authCost(row, ratios, rows)
     if (cost !== null) out.push(`auth on / AUTH_DISABLED on ${row.store}: ${cost}`)
     if (row.scenario === 'list' && row.seed !== null) {
@@ -161,7 +173,14 @@ export function evaluateTargets (rows: Row[], ratios: Map<Row, Ratios>): Target[
       const { vsHealth } = ratios.get(soldout)!
       out.push({ store, target: `soldout batch ${batch} req/s >= 60% of health`, measured: pct(vsHealth), met: vsHealth === null ? null : vsHealth >= 0.6 })
     }
-    const booking = rows.filter(r => r.store === store && isBooking(r) && r.run !== null)
+    for (const scenario of ['checkout-hold', 'checkout-confirm']) {
+      const row = find(scenario, 'default')
+      if (row === undefined) continue
+      const { vsHealth } = ratios.get(row)!
+      out.push({ store, target: `${scenario} default req/s >= 25% of health`, measured: pct(vsHealth), met: vsHealth === null ? null : vsHealth >= 0.25 })
+      out.push({ store, target: `${scenario} default p99 <= 50 ms`, measured: `${row.run!.latencyMs.p99} ms`, met: row.run!.latencyMs.p99 <= 50 })
+    }
+    const booking = rows.filter(r => r.store === store && writesSeats(r.scenario) && r.run !== null)
     if (booking.length > 0) {
       const errors = booking.reduce((sum, r) => sum + serverErrors(r.warmup) + serverErrors(r.run), 0)
       out.push({ store, target: 'zero 5xx (503 included) in booking scenarios', measured: String(errors), met: errors === 0 })
@@ -250,7 +269,7 @@ export function writeResults (dir: string, report: Report): string[] {
     markdownTable(rows, ratios),
     '',
     '`vs health`: req/s as a share of the mean GET /health req/s (measured before and after the booking scenarios) on the same machine and run; `default/b1`: bookings/s with the default BATCH_MAX over BATCH_MAX=1; ' +
-      '`hot-noauth`: `hot` on a server with AUTH_DISABLED=true, no token sent.',
+      '`hot-noauth`: `hot` on a server with AUTH_DISABLED=true, no token sent; bookings/s of `checkout-hold` = holds/s (201 held), of `checkout-confirm` = confirms/s (200 confirmed).',
     ...tableNotes(rows, ratios).map(line => `- ${line}`),
     ...(skippedLines.length > 0 ? ['', ...skippedLines] : []),
     ...(targets.length > 0 ? ['', 'Targets (the issue states them for PostgreSQL + Redis):', '', ...targets.map(t => `- ${t.met === null ? 'n/a' : t.met ? 'met' : '**missed**'}: ${t.store}, ${t.target}: ${t.measured}`)] : []),

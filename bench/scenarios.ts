@@ -7,6 +7,8 @@
  *   AUTH_DISABLED=true, no token sent: what authentication costs;
  * - spread:  the same over 100 sections, round-robin per request;
  * - soldout: a sold-out section hammered (409 is the expected answer);
+ * - checkout: holds on one hot section, then confirms of those holds
+ *   (bench/checkout.ts), two rows: checkout-hold and checkout-confirm;
  * - list / list-user: GET /bookings pages (by event, by event + user) over
  *   bookings seeded through the API (seeding is not measured).
  * Requests authenticate as bench/auth.ts says: an organizer's token creates
@@ -32,11 +34,24 @@ export const LIST_USERS = 1000
 const SEED_MAX_SECONDS = 900
 
 export type BookingScenario = 'hot' | 'hot-noauth' | 'spread' | 'soldout'
-export type RowScenario = 'health' | BookingScenario | 'list' | 'list-user'
+/** The two rows of the checkout scenario: its holds, then the confirms of those holds. */
+export type CheckoutRow = 'checkout-hold' | 'checkout-confirm'
+export type RowScenario = 'health' | BookingScenario | CheckoutRow | 'list' | 'list-user'
 export const BOOKING_SCENARIOS: readonly BookingScenario[] = ['hot', 'hot-noauth', 'spread', 'soldout']
 
 export function isBookingScenario (scenario: string): scenario is BookingScenario {
   return (BOOKING_SCENARIOS as readonly string[]).includes(scenario)
+}
+
+/** Rows whose requests take or sell seats: the booking scenarios and checkout's two (their 5xx count against the targets). */
+export function writesSeats (scenario: string): boolean {
+  return isBookingScenario(scenario) || scenario === 'checkout-hold' || scenario === 'checkout-confirm'
+}
+
+/** The bookings/s column: 201s per second (bookings, holds), or 200s per second for checkout-confirm (confirms). */
+export function writesPerSec (row: Pick<Row, 'scenario' | 'run'>): number | null {
+  if (row.run === null || !writesSeats(row.scenario)) return null
+  return row.scenario === 'checkout-confirm' ? count(row.run, 200) / row.run.seconds : row.run.createdPerSec
 }
 
 /** The batches a booking scenario runs with: hot-noauth is measured next to hot's default batch only. */
@@ -75,7 +90,7 @@ export interface Context {
 
 /** What a correct server answers: 409 only where the section is sold out. */
 export function expectedStatuses (scenario: RowScenario): number[] {
-  return scenario === 'soldout' ? [409] : isBookingScenario(scenario) ? [201] : [200]
+  return scenario === 'soldout' ? [409] : isBookingScenario(scenario) || scenario === 'checkout-hold' ? [201] : [200]
 }
 
 export function newRow (scenario: RowScenario, store: StoreName, batch: BatchName | '-', request: string): Row {
@@ -83,12 +98,12 @@ export function newRow (scenario: RowScenario, store: StoreName, batch: BatchNam
 }
 
 /** The server's configuration: the database, its identity settings, LOG_LEVEL=warn, BATCH_MAX=1 or the default, and inherited tuning variables. */
-function serverEnv (db: Database, batch: BatchName | '-', auth: BenchAuth): Record<string, string> {
+export function serverEnv (db: Database, batch: BatchName | '-', auth: BenchAuth): Record<string, string> {
   return { ...inheritedEnv(), ...db.env, ...auth.env, LOG_LEVEL: 'warn', ...(batch === '1' ? { BATCH_MAX: '1' } : {}) }
 }
 
 /** The server's variables as recorded: connection strings without passwords, no secret. */
-function publicEnv (env: Record<string, string>): Record<string, string> {
+export function publicEnv (env: Record<string, string>): Record<string, string> {
   const out = { ...env }
   if (out.AUTH_JWT_SECRET !== undefined) out.AUTH_JWT_SECRET = '<random, new each bench run>'
   if (out.DATABASE_URL !== undefined) out.DATABASE_URL = redact(out.DATABASE_URL)
@@ -96,7 +111,7 @@ function publicEnv (env: Record<string, string>): Record<string, string> {
   return out
 }
 
-function onStopped (row: Row) {
+export function onStopped (row: Row) {
   return (stopped: Stopped): void => {
     row.server.exits.push(stopped.exit)
     if (stopped.exit !== 0) {
@@ -109,7 +124,7 @@ export function labelOf (row: Pick<Row, 'scenario' | 'store' | 'batch'>): string
   return `${row.scenario} / ${row.store}${row.batch === '-' ? '' : ` / batch ${row.batch === '1' ? '1' : 'default'}`}`
 }
 
-function count (result: LoadResult | null, status: number): number {
+export function count (result: LoadResult | null, status: number): number {
   return result?.status[String(status)] ?? 0
 }
 
@@ -119,14 +134,22 @@ export function serverErrors (result: LoadResult | null): number {
   return Object.entries(result.status).filter(([code]) => Number(code) >= 500).reduce((sum, [, n]) => sum + n, 0)
 }
 
-async function warmAndMeasure (ctx: Context, row: Row, spec: Omit<LoadSpec, 'label' | 'duration' | 'connections' | 'pipelining'>): Promise<void> {
+export type Phase = 'warm-up' | 'run'
+/** A phase's load; connections default to --connections (a run of `amount` requests may need fewer). */
+export type PhaseSpec = Omit<LoadSpec, 'label' | 'duration' | 'connections' | 'pipelining'> & { connections?: number }
+
+/** The warm-up, then the measured run: one spec for both, or one per phase (checkout confirms each phase's own holds). */
+export async function warmAndMeasure (ctx: Context, row: Row, spec: PhaseSpec | ((phase: Phase) => PhaseSpec)): Promise<void> {
   const { opts } = ctx
   const label = `  ${labelOf(row)}`
-  const base = { ...spec, connections: opts.connections, pipelining: opts.pipelining }
-  progress.log(`  warm-up ${opts.warmup} s`)
-  row.warmup = await runLoad({ ...base, label: `${label}: warm-up`, duration: opts.warmup })
-  progress.log(`  measuring ${opts.duration} s`)
-  row.run = await runLoad({ ...base, label: `${label}: measuring`, duration: opts.duration })
+  const specOf = (phase: Phase): LoadSpec => {
+    const s = typeof spec === 'function' ? spec(phase) : spec
+    const duration = phase === 'run' ? opts.duration : opts.warmup
+    progress.log(`  ${phase === 'run' ? 'measuring' : 'warm-up'} ${s.amount === undefined ? `${duration} s` : `${s.amount} requests`}`)
+    return { ...s, connections: s.connections ?? opts.connections, pipelining: opts.pipelining, label: `${label}: ${phase === 'run' ? 'measuring' : 'warm-up'}`, duration }
+  }
+  row.warmup = await runLoad(specOf('warm-up'))
+  row.run = await runLoad(specOf('run'))
   for (const [phase, result] of [['warm-up', row.warmup], ['run', row.run]] as const) {
     if (!result.drained) row.notes.push(`${phase}: no graceful end (autocannon internals changed?): requests in flight were cut off`)
     if (result.errors > 0) row.notes.push(`${phase}: ${result.errors} connection error(s), ${result.timeouts} of them timeouts (no answer in 10 s)`)
@@ -279,6 +302,6 @@ function roundRobinBookings (bodies: string[]) {
   }]
 }
 
-function userOf (i: number): string {
+export function userOf (i: number): string {
   return `bench-user-${String(i).padStart(4, '0')}`
 }

@@ -13,7 +13,7 @@ const STOP_GRACE_MS = 20_000
 /** Variables a benchmark server must not inherit from this shell: the bench sets them itself (identity: bench/auth.ts). */
 export const SERVER_VARIABLES = [
   'STORE', 'DATABASE_URL', 'MONGODB_URI', 'REDIS_NODES', 'DATA_DIR', 'BATCH_MAX', 'LOG_LEVEL', 'LOG_PRETTY', 'PORT', 'HOST',
-  'RATE_LIMIT_MAX', 'RATE_LIMIT_WINDOW_MS',
+  'RATE_LIMIT_MAX', 'RATE_LIMIT_WINDOW_MS', 'HOLD_TTL_MS', 'EXPIRY_SWEEP_MS',
   ...Object.keys(ConfigSchema.properties).filter(name => name.startsWith('AUTH_')), 'METRICS_TOKEN'
 ]
 
