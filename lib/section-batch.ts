@@ -45,11 +45,17 @@ export interface SectionState {
   now: Date
 }
 
-/** A stored booking moving from one status to another; applied only if it still has `from`. */
+/**
+ * A stored booking moving from one status to another, applied only if it
+ * still has `from`: one per booking and batch (a hold confirmed and then
+ * cancelled in one batch is one change from held to cancelled that confirms).
+ */
 export interface BookingChange {
   id: string
   from: BookingStatus
   to: BookingStatus
+  /** the batch confirms the hold (confirmedAt, paymentRef), guarded by its expiresAt being after the batch's moment */
+  confirms: boolean
   paymentRef?: string
 }
 

@@ -53,9 +53,14 @@ export function decideSection (input: {
       counters.remaining += booking.qty
       userDelta.set(booking.userId, (userDelta.get(booking.userId) ?? 0) - booking.qty)
     }
-    const change: BookingChange = { id: booking._id, from: booking.status, to }
+    let change = changes.find(c => c.id === booking._id)
+    if (change === undefined) {
+      change = { id: booking._id, from: booking.status, to, confirms: false }
+      changes.push(change)
+    }
+    change.to = to
+    if (to === 'confirmed') change.confirms = true
     if (extra.paymentRef !== undefined) change.paymentRef = extra.paymentRef
-    changes.push(change)
     const moved: StoredBooking = { ...booking, ...extra, status: to }
     current.set(booking._id, moved)
     return publicBooking(moved)

@@ -9,7 +9,9 @@ import {
   type Document, type Filter, type IndexDescription, type Sort, type TransactionOptions, type UpdateFilter
 } from 'mongodb'
 import type { StoredBooking } from '../allocation.ts'
-import { ID_PATTERN, type BookingListQuery, type Event } from '../schemas.ts'
+import { ID_PATTERN, type BookingListQuery, type BookingStatus, type Event } from '../schemas.ts'
+import type { BookingChange, SectionEffects, SectionState } from '../section-batch.ts'
+import type { SectionRef } from '../section-batcher.ts'
 
 export interface SectionDocument {
   _id: ObjectId
@@ -17,6 +19,12 @@ export interface SectionDocument {
   price: number
   capacity: number
   remaining: number
+  /** seats in held bookings; absent on sections from before holds (migrate fills it) */
+  held?: number
+  /** seats in confirmed bookings; absent on sections from before holds */
+  sold?: number
+  /** no later than the earliest expiresAt of the section's holds; absent when it has none (never null: $min would keep a null) */
+  nextExpiry?: Date
 }
 
 /** Sections are embedded: one document write moves `remaining`, so no cross-document guard is needed. */
@@ -27,6 +35,10 @@ export interface EventDocument {
   sections: SectionDocument[]
   /** the organizer's sub; absent on events made before owners existed */
   ownerId?: string
+  holdSeconds?: number
+  maxPerUser?: number
+  /** the database's clock when a section batch last locked the event (see LOCK_EVENT) */
+  lockedAt?: Date
 }
 
 export interface BookingDocument {
@@ -37,17 +49,30 @@ export interface BookingDocument {
   qty: number
   unitPrice: number
   amount: number
-  status: 'confirmed' | 'cancelled'
+  status: BookingStatus
   createdAt: Date
   cancelledAt?: Date
+  expiresAt?: Date
+  confirmedAt?: Date
+  paymentRef?: string
   idempotencyKey?: string
   requestHash?: string
   /** the event's owner, copied when booked */
   eventOwner?: string
 }
 
+/** Seats one user holds plus has confirmed in an event with maxPerUser: the guard of the cap. */
+export interface UserSeatsDocument {
+  /** userSeatsId(eventId, userId) */
+  _id: string
+  eventId: ObjectId
+  userId: string
+  seats: number
+}
+
 export const EVENTS = 'events'
 export const BOOKINGS = 'bookings'
+export const USER_SEATS = 'userSeats'
 
 /** Snapshot reads and majority commits: a committed booking survives a failover. */
 export const TRANSACTION_OPTIONS: TransactionOptions = {
@@ -60,7 +85,9 @@ export const TRANSACTION_OPTIONS: TransactionOptions = {
 export const NEWEST_FIRST: Sort = { createdAt: -1, _id: -1 }
 
 export const EVENT_INDEXES: IndexDescription[] = [
-  { key: { createdAt: -1, _id: -1 }, name: 'events_newest' }
+  { key: { createdAt: -1, _id: -1 }, name: 'events_newest' },
+  // the sweeper's query (dueSections)
+  { key: { 'sections.nextExpiry': 1 }, name: 'events_next_expiry' }
 ]
 
 export const BOOKING_INDEXES: IndexDescription[] = [
@@ -71,7 +98,9 @@ export const BOOKING_INDEXES: IndexDescription[] = [
   { key: { userId: 1, createdAt: -1, _id: -1 }, name: 'bookings_user_newest' },
   { key: { status: 1, createdAt: -1, _id: -1 }, name: 'bookings_status_newest' },
   { key: { eventOwner: 1, createdAt: -1, _id: -1 }, name: 'bookings_owner_newest' },
-  { key: { createdAt: -1, _id: -1 }, name: 'bookings_newest' }
+  { key: { createdAt: -1, _id: -1 }, name: 'bookings_newest' },
+  // a section's holds by expiresAt (dueHolds); only held bookings are indexed
+  { key: { sectionId: 1, expiresAt: 1 }, name: 'bookings_held_expiry', partialFilterExpression: { status: 'held' } }
 ]
 
 const ID = new RegExp(ID_PATTERN)
@@ -82,24 +111,36 @@ export function parseId (id: string): ObjectId | null {
 }
 
 export function eventToDocument (event: Event, ownerId = ''): EventDocument {
-  return {
+  const doc: EventDocument = {
     _id: ObjectId.createFromHexString(event._id),
     name: event.name,
     createdAt: new Date(event.createdAt),
-    sections: event.sections.map(s => ({ ...s, _id: ObjectId.createFromHexString(s._id) })),
+    sections: event.sections.map(s => ({
+      _id: ObjectId.createFromHexString(s._id), name: s.name, price: s.price, capacity: s.capacity, remaining: s.remaining, held: s.held, sold: s.sold
+    })),
     ownerId
   }
+  if (event.holdSeconds !== undefined) doc.holdSeconds = event.holdSeconds
+  if (event.maxPerUser !== undefined) doc.maxPerUser = event.maxPerUser
+  return doc
 }
 
 export function eventFromDocument (doc: EventDocument): Event {
-  return {
+  const event: Event = {
     _id: doc._id.toHexString(),
     name: doc.name,
     createdAt: doc.createdAt.toISOString(),
-    sections: doc.sections.map(s => ({
-      _id: s._id.toHexString(), name: s.name, price: s.price, capacity: s.capacity, remaining: s.remaining
-    }))
+    sections: doc.sections.map(s => {
+      // sections from before holds: every seat not remaining was sold
+      const held = s.held ?? 0
+      return {
+        _id: s._id.toHexString(), name: s.name, price: s.price, capacity: s.capacity, remaining: s.remaining, held, sold: s.sold ?? s.capacity - s.remaining - held
+      }
+    })
   }
+  if (doc.holdSeconds != null) event.holdSeconds = doc.holdSeconds
+  if (doc.maxPerUser != null) event.maxPerUser = doc.maxPerUser
+  return event
 }
 
 export function bookingToDocument (b: StoredBooking): BookingDocument {
@@ -116,6 +157,9 @@ export function bookingToDocument (b: StoredBooking): BookingDocument {
   }
   // Absent fields stay absent: an explicit null key would enter the unique index and collide.
   if (b.cancelledAt !== undefined) doc.cancelledAt = new Date(b.cancelledAt)
+  if (b.expiresAt !== undefined) doc.expiresAt = new Date(b.expiresAt)
+  if (b.confirmedAt !== undefined) doc.confirmedAt = new Date(b.confirmedAt)
+  if (b.paymentRef !== undefined) doc.paymentRef = b.paymentRef
   if (b.idempotencyKey !== undefined) doc.idempotencyKey = b.idempotencyKey
   if (b.requestHash !== undefined) doc.requestHash = b.requestHash
   if (b.eventOwner !== undefined) doc.eventOwner = b.eventOwner
@@ -134,6 +178,9 @@ export function bookingFromDocument (doc: BookingDocument): StoredBooking {
     status: doc.status,
     createdAt: doc.createdAt.toISOString()
   }
+  if (doc.expiresAt != null) b.expiresAt = doc.expiresAt.toISOString()
+  if (doc.confirmedAt != null) b.confirmedAt = doc.confirmedAt.toISOString()
+  if (doc.paymentRef != null) b.paymentRef = doc.paymentRef
   if (doc.cancelledAt != null) b.cancelledAt = doc.cancelledAt.toISOString()
   if (doc.idempotencyKey != null) b.idempotencyKey = doc.idempotencyKey
   if (doc.requestHash != null) b.requestHash = doc.requestHash
@@ -151,28 +198,160 @@ export interface GuardedUpdate<T extends Document> {
   update: UpdateFilter<T>
 }
 
-/** Takes `total` seats only if that many remain: the guard against overselling, whatever the lock did. */
-export function decrementSection (eventId: ObjectId, sectionId: ObjectId, total: number): GuardedUpdate<EventDocument> {
+/**
+ * A section batch's first step: stamps the event with the database's clock
+ * (`$$NOW`, the batch's one moment) and reads back the section and the
+ * event's rules. Being a write, it also makes a concurrent batch on the event
+ * fail with a write conflict now (withTransaction retries it), not after its work.
+ */
+export function lockSection (eventId: ObjectId, sectionId: ObjectId): { filter: Filter<EventDocument>, update: Document[], projection: Document } {
   return {
-    filter: { _id: eventId, sections: { $elemMatch: { _id: sectionId, remaining: { $gte: total } } } },
-    update: { $inc: { 'sections.$.remaining': -total } }
+    filter: { _id: eventId, 'sections._id': sectionId },
+    update: [{ $set: { lockedAt: '$$NOW' } }],
+    projection: { ...sectionProjection(sectionId), ownerId: 1, holdSeconds: 1, maxPerUser: 1, lockedAt: 1 }
   }
 }
 
-export function incrementSection (eventId: ObjectId, sectionId: ObjectId, qty: number): GuardedUpdate<EventDocument> {
+/** The SectionState of the event document lockSection returned; null when the section is not in it. */
+export function sectionState (doc: Pick<EventDocument, 'ownerId' | 'holdSeconds' | 'maxPerUser' | 'lockedAt'> & { sections?: SectionDocument[] }): SectionState | null {
+  const section = doc.sections?.[0]
+  if (section === undefined) return null
+  if (!(doc.lockedAt instanceof Date)) throw new Error('the section lock returned no lockedAt')
   return {
-    filter: { _id: eventId, sections: { $elemMatch: { _id: sectionId } } },
-    update: { $inc: { 'sections.$.remaining': qty } }
+    remaining: section.remaining,
+    price: section.price,
+    owner: doc.ownerId ?? '',
+    holdSeconds: doc.holdSeconds ?? null,
+    maxPerUser: doc.maxPerUser ?? null,
+    nextExpiry: section.nextExpiry instanceof Date ? section.nextExpiry : null,
+    now: doc.lockedAt
   }
 }
 
-/** Cancels only a confirmed booking, so seats cannot be given back twice. */
-export function cancelBookingUpdate (bookingId: ObjectId, now: Date): GuardedUpdate<BookingDocument> {
+/** The section's held bookings due at `now`. */
+export function dueHoldsFilter (sectionId: ObjectId, now: Date): Filter<BookingDocument> {
+  return { sectionId, status: 'held', expiresAt: { $lte: now } }
+}
+
+/** The section's held bookings still running at `now`: the first by expiresAt is the next expiry. */
+export function laterHoldsFilter (sectionId: ObjectId, now: Date): Filter<BookingDocument> {
+  return { sectionId, status: 'held', expiresAt: { $gt: now } }
+}
+
+export const FIRST_TO_EXPIRE: Sort = { expiresAt: 1 }
+
+/**
+ * The batch's guarded write of the section's counters: refused (no match)
+ * when remaining would fall below zero; nextExpiry replaced, or moved earlier.
+ */
+export function sectionUpdate (
+  eventId: ObjectId, sectionId: ObjectId, effects: Pick<SectionEffects, 'remaining' | 'held' | 'sold' | 'nextExpiry'>
+): GuardedUpdate<EventDocument> {
+  const match: Document = { _id: sectionId }
+  if (effects.remaining < 0) match.remaining = { $gte: -effects.remaining }
+  // `sections.$` is the element the $elemMatch matched
+  const update: UpdateFilter<EventDocument> = {
+    $inc: { 'sections.$.remaining': effects.remaining, 'sections.$.held': effects.held, 'sections.$.sold': effects.sold }
+  }
+  const { replace, at } = effects.nextExpiry
+  if (at === null) {
+    if (replace) update.$unset = { 'sections.$.nextExpiry': '' }
+  } else if (replace) {
+    update.$set = { 'sections.$.nextExpiry': at }
+  } else {
+    // a missing field takes the value
+    update.$min = { 'sections.$.nextExpiry': at }
+  }
+  return { filter: { _id: eventId, sections: { $elemMatch: match } }, update }
+}
+
+/**
+ * A booking's change of status, applied only if it still has `from` (and is
+ * in this section); a hold is confirmed only while its expiresAt is after the
+ * batch's moment, decided in this statement.
+ */
+export function bookingChangeUpdate (sectionId: ObjectId, change: BookingChange, at: Date): GuardedUpdate<BookingDocument> {
+  const filter: Filter<BookingDocument> = { _id: ObjectId.createFromHexString(change.id), sectionId, status: change.from }
+  const set: Partial<BookingDocument> = { status: change.to }
+  if (change.confirms) {
+    filter.expiresAt = { $gt: at }
+    set.confirmedAt = at
+    if (change.paymentRef !== undefined) set.paymentRef = change.paymentRef
+  }
+  if (change.to === 'cancelled') set.cancelledAt = at
+  return { filter, update: { $set: set } }
+}
+
+/** A user's seats in an event are one document: the event's id and the userId (printable ASCII, after 24 hex digits). */
+export function userSeatsId (eventId: ObjectId, userId: string): string {
+  return `${eventId.toHexString()}:${userId}`
+}
+
+/**
+ * A user's seats moved by `delta`. A gain is an upsert guarded by the cap:
+ * when the stored seats would pass it the filter misses, the upsert collides
+ * with the stored _id and fails with a duplicate key (retryable). A give-back
+ * needs the document, and never takes it below zero. Null: the gain alone passes the cap.
+ */
+export function userSeatsUpdate (
+  eventId: ObjectId, userId: string, delta: number, maxPerUser: number | null
+): GuardedUpdate<UserSeatsDocument> & { upsert: boolean } | null {
+  const _id = userSeatsId(eventId, userId)
+  if (delta < 0) return { filter: { _id, seats: { $gte: -delta } }, update: { $inc: { seats: delta } }, upsert: false }
+  if (maxPerUser !== null && delta > maxPerUser) return null
   return {
-    filter: { _id: bookingId, status: 'confirmed' },
-    update: { $set: { status: 'cancelled', cancelledAt: now } }
+    filter: maxPerUser === null ? { _id } : { _id, seats: { $lte: maxPerUser - delta } },
+    update: { $inc: { seats: delta }, $setOnInsert: { eventId, userId } },
+    upsert: true
   }
 }
+
+/**
+ * Sections with a hold due at `now` (the server's clock), most overdue first.
+ * The first $match uses the index; the second keeps only the due sections of those events.
+ */
+export function dueSectionsPipeline (now: Date, limit: number): Document[] {
+  return [
+    { $match: { 'sections.nextExpiry': { $lte: now } } },
+    { $project: { 'sections._id': 1, 'sections.nextExpiry': 1 } },
+    { $unwind: '$sections' },
+    { $match: { 'sections.nextExpiry': { $lte: now } } },
+    { $sort: { 'sections.nextExpiry': 1, _id: 1 } },
+    { $limit: limit },
+    { $project: { _id: 0, eventId: '$_id', sectionId: '$sections._id' } }
+  ]
+}
+
+export function dueSectionFromDocument (doc: Document): SectionRef {
+  return { eventId: (doc.eventId as ObjectId).toHexString(), sectionId: (doc.sectionId as ObjectId).toHexString() }
+}
+
+/** The server's clock, from a `hello` answer. */
+export function serverTime (hello: Document): Date {
+  if (!(hello.localTime instanceof Date)) throw new Error('the MongoDB server did not tell its time (hello.localTime)')
+  return hello.localTime
+}
+
+/** Events with a section from before holds: held and sold absent. */
+export const SECTIONS_WITHOUT_COUNTERS: Filter<EventDocument> = { sections: { $elemMatch: { sold: { $exists: false } } } }
+
+/** Fills held (0) and sold (capacity - remaining - held) where absent, so later $inc start from the truth. */
+export const FILL_SECTION_COUNTERS: Document[] = [{
+  $set: {
+    sections: {
+      $map: {
+        input: '$sections',
+        as: 's',
+        in: {
+          $mergeObjects: ['$$s', {
+            held: { $ifNull: ['$$s.held', 0] },
+            sold: { $ifNull: ['$$s.sold', { $subtract: [{ $subtract: ['$$s.capacity', '$$s.remaining'] }, { $ifNull: ['$$s.held', 0] }] }] }
+          }]
+        }
+      }
+    }
+  }
+}]
 
 /** The list filter, or null when an id filter is malformed (nothing can match it). */
 export function bookingListFilter (query: Pick<BookingListQuery, 'eventId' | 'sectionId' | 'userId' | 'status'> & { eventOwner?: string }): Filter<BookingDocument> | null {
@@ -201,10 +380,18 @@ export function isDuplicateKeyError (err: unknown): boolean {
   return err instanceof MongoError && err.code === DUPLICATE_KEY
 }
 
+const NAMESPACE_EXISTS = 48
+
+/** createCollection of a collection another instance (or an earlier run) made. */
+export function isNamespaceExists (err: unknown): boolean {
+  return err instanceof MongoError && err.code === NAMESPACE_EXISTS
+}
+
 /**
  * Errors after which the whole transaction may run again. Write conflicts and
  * other TransientTransactionErrors are already retried inside withTransaction;
- * a duplicate idempotency key (a racing request stored it first) is not.
+ * a duplicate key is not: a racing request stored its idempotency key first,
+ * or a user's seats passed maxPerUser (userSeatsUpdate).
  */
 export function isRetryableMongoError (err: unknown): boolean {
   return isDuplicateKeyError(err)

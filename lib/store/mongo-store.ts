@@ -3,16 +3,21 @@
  * embedded, bookings in their own collection. The guarded `$inc` on the
  * section (remaining >= taken - returned) inside a snapshot transaction keeps
  * seats from being sold twice; the distributed lock only spares transactions
- * from write conflicts on the event document.
+ * from write conflicts on the event document. Every batch that changes
+ * anything writes the event document, so of two concurrent batches on one
+ * event (any section, any user's seats) one meets a write conflict and runs
+ * again on fresh data; lockSection writes it first so that happens early.
  */
-import { ObjectId, type ClientSession, type MongoClient } from 'mongodb'
+import type { ClientSession, MongoClient } from 'mongodb'
 import type { SectionTx } from '../section-batch.ts'
 import type { StoreDriver } from './driver.ts'
 import {
-  BOOKING_INDEXES, BOOKINGS, EVENT_INDEXES, EVENTS, NEWEST_FIRST, TRANSACTION_OPTIONS,
-  bookingFromDocument, bookingListFilter, bookingToDocument, cancelBookingUpdate, decrementSection,
-  eventFromDocument, eventToDocument, incrementSection, isMongoUnavailable, isRetryableMongoError,
-  parseId, sectionProjection, supportsTransactions, type BookingDocument, type EventDocument
+  BOOKING_INDEXES, BOOKINGS, EVENT_INDEXES, EVENTS, FILL_SECTION_COUNTERS, FIRST_TO_EXPIRE, NEWEST_FIRST,
+  SECTIONS_WITHOUT_COUNTERS, TRANSACTION_OPTIONS, USER_SEATS,
+  bookingChangeUpdate, bookingFromDocument, bookingListFilter, bookingToDocument, dueHoldsFilter, dueSectionFromDocument,
+  dueSectionsPipeline, eventFromDocument, eventToDocument, isMongoUnavailable, isNamespaceExists, isRetryableMongoError,
+  laterHoldsFilter, lockSection, parseId, sectionProjection, sectionState, sectionUpdate, serverTime, supportsTransactions,
+  userSeatsId, userSeatsUpdate, type BookingDocument, type EventDocument, type UserSeatsDocument
 } from './mongo-documents.ts'
 import { createStore, type Store } from './store.ts'
 import type { StoreObserver } from './store-errors.ts'
@@ -21,17 +26,25 @@ function mongoDriver (client: MongoClient): StoreDriver {
   const db = client.db()
   const events = db.collection<EventDocument>(EVENTS)
   const bookings = db.collection<BookingDocument>(BOOKINGS)
+  const userSeats = db.collection<UserSeatsDocument>(USER_SEATS)
 
+  // A session runs one operation at a time: every call below is awaited before the next.
   function sectionTx (session: ClientSession, eventId: string, sectionId: string): SectionTx {
     const eid = parseId(eventId)
     const sid = parseId(sectionId)
     return {
       async lock () {
         if (eid === null || sid === null) return null
-        // a snapshot read: a concurrent writer of the event makes one of the two commits fail and retry
-        const event = await events.findOne({ _id: eid }, { session, projection: { ...sectionProjection(sid), ownerId: 1 } })
-        const section = event?.sections?.[0]
-        return section === undefined ? null : { remaining: section.remaining, price: section.price, owner: event?.ownerId ?? '' }
+        const { filter, update, projection } = lockSection(eid, sid)
+        const event = await events.findOneAndUpdate(filter, update, { session, projection, returnDocument: 'after' })
+        return event === null ? null : sectionState(event)
+      },
+      async dueHolds (now) {
+        if (sid === null) return { due: [], next: null }
+        const due = await bookings.find(dueHoldsFilter(sid, now), { session }).toArray()
+        const [later] = await bookings.find(laterHoldsFilter(sid, now), { session, projection: { expiresAt: 1 } })
+          .sort(FIRST_TO_EXPIRE).limit(1).toArray()
+        return { due: due.map(bookingFromDocument), next: later?.expiresAt ?? null }
       },
       async findKeys (keys) {
         const docs = await bookings.find({ idempotencyKey: { $in: keys } }, { session }).toArray()
@@ -43,19 +56,34 @@ function mongoDriver (client: MongoClient): StoreDriver {
         const docs = await bookings.find({ _id: { $in: oids }, sectionId: sid }, { session }).toArray()
         return docs.map(bookingFromDocument)
       },
-      async apply ({ taken, returned, inserts, cancelled, at }) {
+      async lockUserSeats (userIds) {
+        if (eid === null) return new Map()
+        const docs = await userSeats.find({ _id: { $in: userIds.map(u => userSeatsId(eid, u)) } }, { session }).toArray()
+        return new Map(docs.map(d => [d.userId, d.seats]))
+      },
+      async apply (effects) {
         if (eid === null || sid === null) return null
-        const net = taken - returned
-        const { filter, update } = net >= 0 ? decrementSection(eid, sid, net) : incrementSection(eid, sid, -net)
-        const updated = await events.findOneAndUpdate(filter, update, { session, projection: sectionProjection(sid), returnDocument: 'after' })
+        const { inserts, changes, at } = effects
+        const section = sectionUpdate(eid, sid, effects)
+        const updated = await events.findOneAndUpdate(section.filter, section.update,
+          { session, projection: sectionProjection(sid), returnDocument: 'after' })
         const after = updated?.sections?.[0]
         if (after === undefined) return null
         // A racing duplicate idempotency key fails here (11000): the retry replays the stored booking.
         if (inserts.length > 0) await bookings.insertMany(inserts.map(bookingToDocument), { session })
-        for (const id of cancelled) {
-          const cancel = cancelBookingUpdate(ObjectId.createFromHexString(id), at)
-          const { modifiedCount } = await bookings.updateOne(cancel.filter, cancel.update, { session })
-          if (modifiedCount !== 1) return null
+        if (changes.length > 0) {
+          // one change per booking (lib/section-decision.ts): each must find its booking still in `from`
+          const { modifiedCount } = await bookings.bulkWrite(
+            changes.map(c => ({ updateOne: bookingChangeUpdate(sid, c, at) })), { session, ordered: true })
+          if (modifiedCount !== changes.length) return null
+        }
+        if (effects.userSeats.length > 0) {
+          const updates = effects.userSeats.map(u => userSeatsUpdate(eid, u.userId, u.delta, effects.maxPerUser))
+          if (updates.some(u => u === null)) return null
+          // a gain over the cap throws a duplicate key (retryable); a give-back without its seats matches nothing
+          const { matchedCount, upsertedCount } = await userSeats.bulkWrite(
+            updates.flatMap(u => u === null ? [] : [{ updateOne: u }]), { session, ordered: true })
+          if (matchedCount + upsertedCount !== updates.length) return null
         }
         return after.remaining
       }
@@ -74,6 +102,10 @@ function mongoDriver (client: MongoClient): StoreDriver {
       // Named indexes with fixed options: creating them again is a no-op.
       await events.createIndexes(EVENT_INDEXES)
       await bookings.createIndexes(BOOKING_INDEXES)
+      // before any transaction writes to it (servers before 4.4 cannot create one inside a transaction)
+      await db.createCollection(USER_SEATS).catch((err: unknown) => { if (!isNamespaceExists(err)) throw err })
+      // sections from before holds: $inc on a missing held/sold would start it from zero, not from the truth
+      await events.updateMany(SECTIONS_WITHOUT_COUNTERS, FILL_SECTION_COUNTERS)
     },
 
     async ping () {
@@ -121,6 +153,13 @@ function mongoDriver (client: MongoClient): StoreDriver {
         bookings.countDocuments(filter)
       ])
       return { items: docs.map(bookingFromDocument), total, page, limit }
+    },
+
+    async dueSections (limit) {
+      // the server's clock, as the batches' $$NOW; then a plain range query, so the index serves it
+      const now = serverTime(await db.command({ hello: 1 }))
+      const docs = await events.aggregate(dueSectionsPipeline(now, limit)).toArray()
+      return docs.map(dueSectionFromDocument)
     },
 
     /** withTransaction retries TransientTransactionError and unknown commit results itself. */

@@ -139,11 +139,11 @@ const INSERT_BOOKINGS = `ins AS (
 const CHANGE_BOOKINGS = `chg AS (
     UPDATE bookings b SET status = c.to_status,
       cancelled_at = CASE WHEN c.to_status = 'cancelled' THEN $10::timestamptz ELSE b.cancelled_at END,
-      confirmed_at = CASE WHEN c.to_status = 'confirmed' THEN $10::timestamptz ELSE b.confirmed_at END,
-      payment_ref = CASE WHEN c.to_status = 'confirmed' THEN c.payment_ref ELSE b.payment_ref END
-    FROM unnest($19::text[], $20::text[], $21::text[], $22::text[]) AS c(id, from_status, to_status, payment_ref)
+      confirmed_at = CASE WHEN c.confirms THEN $10::timestamptz ELSE b.confirmed_at END,
+      payment_ref = CASE WHEN c.confirms THEN c.payment_ref ELSE b.payment_ref END
+    FROM unnest($19::text[], $20::text[], $21::text[], $22::text[], $26::boolean[]) AS c(id, from_status, to_status, payment_ref, confirms)
     WHERE b.id = c.id AND b.section_id = $1 AND b.status = c.from_status
-      AND (c.to_status <> 'confirmed' OR b.expires_at > $10::timestamptz)
+      AND (NOT c.confirms OR b.expires_at > $10::timestamptz)
       AND EXISTS (SELECT 1 FROM upd)
     RETURNING 1
   )`
@@ -240,7 +240,7 @@ function sectionTx (tx: SqlQueryable, eventId: string, sectionId: string): Secti
       }
       params.push(
         changes.map(c => c.id), changes.map(c => c.from), changes.map(c => c.to), changes.map(c => c.paymentRef ?? null),
-        userSeats.map(u => u.userId), userSeats.map(u => u.delta), effects.maxPerUser)
+        userSeats.map(u => u.userId), userSeats.map(u => u.delta), effects.maxPerUser, changes.map(c => c.confirms))
       const { rows: [row] } = await tx.query<{ remaining: number | null, changed: number, users: number }>(APPLY_WITH_CHANGES_SQL, params)
       // every change was locked above and every user's row too: all of them apply, or a guard refused
       return row.remaining !== null && row.changed === changes.length && row.users === userSeats.length ? row.remaining : null

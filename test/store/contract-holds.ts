@@ -111,6 +111,16 @@ export function holdsContract (t: Test, store: () => Store): void {
     await assertInvariant(t, event._id)
   })
 
+  t.test('holds: a webhook\'s confirm and the buyer\'s cancel in one batch: confirmed, then cancelled', async t => {
+    const { event, ids: [ids] } = await newEvent([3])
+    const held = bookingOf(await book(hold(ids, 2, 'w1')))
+    const { results } = await batch(ids, { kind: 'confirm', bookingId: held._id, paymentRef: 'p' }, { kind: 'cancel', bookingId: held._id })
+    t.same(results.map(r => r.kind), ['hold_confirmed', 'cancelled'])
+    t.match(await store().getBooking(held._id), { status: 'cancelled', paymentRef: 'p' })
+    t.match(await section(ids), { remaining: 3, held: 0, sold: 0 })
+    await assertInvariant(t, event._id)
+  })
+
   t.test('holds: past expiresAt a hold is expired, never confirmed, and its seats are back', async t => {
     const { event, ids: [ids] } = await newEvent([3])
     const held = bookingOf(await book(hold(ids, 3, 'e1', SHORT_MS)))

@@ -6,10 +6,11 @@ import t from 'tap'
 import type { StoredBooking } from '../../lib/allocation.ts'
 import { RetryableConflict } from '../../lib/errors.ts'
 import {
-  BOOKING_INDEXES, EVENT_INDEXES, NEWEST_FIRST, TRANSACTION_OPTIONS,
-  bookingFromDocument, bookingListFilter, bookingToDocument, cancelBookingUpdate, decrementSection,
-  eventFromDocument, eventToDocument, incrementSection, isDuplicateKeyError, isMongoUnavailable,
-  isRetryableMongoError, parseId, sectionProjection, supportsTransactions
+  BOOKING_INDEXES, EVENT_INDEXES, FILL_SECTION_COUNTERS, FIRST_TO_EXPIRE, NEWEST_FIRST, SECTIONS_WITHOUT_COUNTERS, TRANSACTION_OPTIONS,
+  bookingChangeUpdate, bookingFromDocument, bookingListFilter, bookingToDocument, dueHoldsFilter, dueSectionFromDocument,
+  dueSectionsPipeline, eventFromDocument, eventToDocument, isDuplicateKeyError, isMongoUnavailable, isNamespaceExists,
+  isRetryableMongoError, laterHoldsFilter, lockSection, parseId, sectionProjection, sectionState, sectionUpdate, serverTime,
+  supportsTransactions, userSeatsId, userSeatsUpdate, type EventDocument
 } from '../../lib/store/mongo-documents.ts'
 import type { Event } from '../../lib/schemas.ts'
 
@@ -20,8 +21,8 @@ const event: Event = {
   name: 'Concert',
   createdAt: '2025-01-02T03:04:05.678Z',
   sections: [
-    { _id: hex(2), name: 'Floor', price: 99.99, capacity: 10, remaining: 7 },
-    { _id: hex(3), name: 'Balcony', price: 10, capacity: 5, remaining: 5 }
+    { _id: hex(2), name: 'Floor', price: 99.99, capacity: 10, remaining: 7, held: 1, sold: 2 },
+    { _id: hex(3), name: 'Balcony', price: 10, capacity: 5, remaining: 5, held: 0, sold: 0 }
   ]
 }
 
@@ -52,6 +53,32 @@ t.test('events map to documents and back, sections in order', async t => {
   t.same(doc.sections.map(s => [s._id.toHexString(), s.name, s.remaining]), [[hex(2), 'Floor', 7], [hex(3), 'Balcony', 5]])
   t.ok(doc.sections.every(s => s._id instanceof ObjectId), 'section ids are ObjectIds')
   t.strictSame(eventFromDocument(doc), event, 'round trip is exact')
+  t.notOk('holdSeconds' in doc || 'maxPerUser' in doc, 'rules left out stay absent')
+  t.same(doc.sections.map(s => [s.held, s.sold]), [[1, 2], [0, 0]])
+
+  const ruled: Event = { ...event, holdSeconds: 120, maxPerUser: 4 }
+  const ruledDoc = eventToDocument(ruled, 'org-1')
+  t.match(ruledDoc, { holdSeconds: 120, maxPerUser: 4, ownerId: 'org-1' })
+  t.strictSame(eventFromDocument(ruledDoc), ruled, 'the rules round trip')
+})
+
+t.test('events: sections from before holds count every missing seat as sold; stored-only fields stay inside', async t => {
+  const doc: EventDocument = {
+    _id: new ObjectId(hex(1)),
+    name: 'Old',
+    createdAt: new Date(event.createdAt),
+    sections: [{ _id: new ObjectId(hex(2)), name: 'Floor', price: 5, capacity: 10, remaining: 4, nextExpiry: new Date() }],
+    ownerId: 'o',
+    lockedAt: new Date()
+  }
+  t.strictSame(eventFromDocument(doc), {
+    _id: hex(1),
+    name: 'Old',
+    createdAt: event.createdAt,
+    sections: [{ _id: hex(2), name: 'Floor', price: 5, capacity: 10, remaining: 4, held: 0, sold: 6 }]
+  })
+  t.same(SECTIONS_WITHOUT_COUNTERS, { sections: { $elemMatch: { sold: { $exists: false } } } })
+  t.match(FILL_SECTION_COUNTERS, [{ $set: { sections: { $map: { input: '$sections' } } } }], 'migrate fills them in one pipeline update')
 })
 
 t.test('bookings map to documents and back', async t => {
@@ -67,26 +94,119 @@ t.test('bookings map to documents and back', async t => {
   t.equal(keyedDoc.idempotencyKey, 'k1')
   t.same(keyedDoc.cancelledAt, new Date('2025-01-03T00:00:00.000Z'))
   t.strictSame(bookingFromDocument(keyedDoc), keyed)
+
+  const held: StoredBooking = { ...booking, status: 'held', expiresAt: '2025-01-02T03:14:06.000Z', eventOwner: 'o' }
+  const heldDoc = bookingToDocument(held)
+  t.same(heldDoc.expiresAt, new Date(held.expiresAt as string), 'expiresAt is a Date: compared with the database\'s clock')
+  t.notOk('confirmedAt' in heldDoc || 'paymentRef' in heldDoc)
+  t.strictSame(bookingFromDocument(heldDoc), held)
+
+  const confirmed: StoredBooking = { ...held, status: 'confirmed', confirmedAt: '2025-01-02T03:05:00.000Z', paymentRef: 'pay-1' }
+  const confirmedDoc = bookingToDocument(confirmed)
+  t.same(confirmedDoc.confirmedAt, new Date('2025-01-02T03:05:00.000Z'))
+  t.strictSame(bookingFromDocument(confirmedDoc), confirmed)
+  t.strictSame(bookingFromDocument(bookingToDocument({ ...held, status: 'expired' })), { ...held, status: 'expired' })
 })
 
-t.test('guarded updates have the exact shapes', async t => {
-  const e = new ObjectId(hex(1))
-  const s = new ObjectId(hex(2))
-  t.strictSame(decrementSection(e, s, 4), {
-    filter: { _id: e, sections: { $elemMatch: { _id: s, remaining: { $gte: 4 } } } },
-    update: { $inc: { 'sections.$.remaining': -4 } }
-  }, 'decrement only where remaining >= total')
-  t.strictSame(incrementSection(e, s, 2), {
-    filter: { _id: e, sections: { $elemMatch: { _id: s } } },
-    update: { $inc: { 'sections.$.remaining': 2 } }
-  })
-  const now = new Date('2025-01-03T00:00:00.000Z')
-  const b = new ObjectId(hex(4))
-  t.strictSame(cancelBookingUpdate(b, now), {
-    filter: { _id: b, status: 'confirmed' },
-    update: { $set: { status: 'cancelled', cancelledAt: now } }
-  }, 'only a confirmed booking is cancelled')
+const e = new ObjectId(hex(1))
+const s = new ObjectId(hex(2))
+const at = new Date('2025-01-03T00:00:00.000Z')
+const later = new Date('2025-01-03T00:10:00.000Z')
+
+t.test('the section lock stamps the database\'s clock and reads the section and the rules', async t => {
+  t.strictSame(lockSection(e, s), {
+    filter: { _id: e, 'sections._id': s },
+    update: [{ $set: { lockedAt: '$$NOW' } }],
+    projection: { sections: { $elemMatch: { _id: s } }, ownerId: 1, holdSeconds: 1, maxPerUser: 1, lockedAt: 1 }
+  }, 'a pipeline update: $$NOW is the server\'s time; no match (no such section) writes nothing')
   t.strictSame(sectionProjection(s), { sections: { $elemMatch: { _id: s } } })
+
+  const section = { _id: s, name: 'Floor', price: 9.5, capacity: 10, remaining: 3, held: 2, sold: 5 }
+  t.strictSame(sectionState({ sections: [section], lockedAt: at }), {
+    remaining: 3, price: 9.5, owner: '', holdSeconds: null, maxPerUser: null, nextExpiry: null, now: at
+  }, 'no owner, no rules, no holds')
+  t.strictSame(sectionState({ sections: [{ ...section, nextExpiry: later }], ownerId: 'o', holdSeconds: 60, maxPerUser: 4, lockedAt: at }), {
+    remaining: 3, price: 9.5, owner: 'o', holdSeconds: 60, maxPerUser: 4, nextExpiry: later, now: at
+  })
+  t.equal(sectionState({ lockedAt: at }), null, 'no such section')
+  t.throws(() => sectionState({ sections: [section] }), 'no clock, no decision')
+})
+
+t.test('due holds and the next one', async t => {
+  t.strictSame(dueHoldsFilter(s, at), { sectionId: s, status: 'held', expiresAt: { $lte: at } })
+  t.strictSame(laterHoldsFilter(s, at), { sectionId: s, status: 'held', expiresAt: { $gt: at } })
+  t.strictSame(FIRST_TO_EXPIRE, { expiresAt: 1 })
+  const held = BOOKING_INDEXES.find(i => i.name === 'bookings_held_expiry')
+  t.strictSame(held, { key: { sectionId: 1, expiresAt: 1 }, name: 'bookings_held_expiry', partialFilterExpression: { status: 'held' } },
+    'the queries name status held, so the partial index serves them')
+})
+
+t.test('the section\'s guarded write', async t => {
+  const counters = { remaining: -4, held: 3, sold: 1 }
+  t.strictSame(sectionUpdate(e, s, { ...counters, nextExpiry: { replace: false, at: null } }), {
+    filter: { _id: e, sections: { $elemMatch: { _id: s, remaining: { $gte: 4 } } } },
+    update: { $inc: { 'sections.$.remaining': -4, 'sections.$.held': 3, 'sections.$.sold': 1 } }
+  }, 'seats taken only if that many remain; nextExpiry untouched')
+  t.strictSame(sectionUpdate(e, s, { remaining: 2, held: -2, sold: 0, nextExpiry: { replace: false, at: null } }).filter,
+    { _id: e, sections: { $elemMatch: { _id: s } } }, 'seats given back need no guard')
+  t.strictSame(sectionUpdate(e, s, { remaining: 0, held: 0, sold: 0, nextExpiry: { replace: false, at: later } }).update, {
+    $inc: { 'sections.$.remaining': 0, 'sections.$.held': 0, 'sections.$.sold': 0 },
+    $min: { 'sections.$.nextExpiry': later }
+  }, 'a new hold moves the next expiry earlier, never later')
+  t.strictSame(sectionUpdate(e, s, { remaining: 2, held: -2, sold: 0, nextExpiry: { replace: true, at: later } }).update, {
+    $inc: { 'sections.$.remaining': 2, 'sections.$.held': -2, 'sections.$.sold': 0 },
+    $set: { 'sections.$.nextExpiry': later }
+  }, 'due holds read: replaced')
+  t.strictSame(sectionUpdate(e, s, { remaining: 2, held: -2, sold: 0, nextExpiry: { replace: true, at: null } }).update, {
+    $inc: { 'sections.$.remaining': 2, 'sections.$.held': -2, 'sections.$.sold': 0 },
+    $unset: { 'sections.$.nextExpiry': '' }
+  }, 'no holds left: removed, never stored as null')
+})
+
+t.test('booking changes are guarded by their status, and a confirm by expiresAt', async t => {
+  const b = new ObjectId(hex(4))
+  t.strictSame(bookingChangeUpdate(s, { id: hex(4), from: 'held', to: 'confirmed', confirms: true, paymentRef: 'pay-1' }, at), {
+    filter: { _id: b, sectionId: s, status: 'held', expiresAt: { $gt: at } },
+    update: { $set: { status: 'confirmed', confirmedAt: at, paymentRef: 'pay-1' } }
+  }, 'confirmed only while the hold runs at the batch\'s moment')
+  t.strictSame(bookingChangeUpdate(s, { id: hex(4), from: 'held', to: 'confirmed', confirms: true }, at).update, { $set: { status: 'confirmed', confirmedAt: at } })
+  t.strictSame(bookingChangeUpdate(s, { id: hex(4), from: 'confirmed', to: 'cancelled', confirms: false }, at), {
+    filter: { _id: b, sectionId: s, status: 'confirmed' },
+    update: { $set: { status: 'cancelled', cancelledAt: at } }
+  })
+  t.strictSame(bookingChangeUpdate(s, { id: hex(4), from: 'held', to: 'expired', confirms: false }, at), {
+    filter: { _id: b, sectionId: s, status: 'held' },
+    update: { $set: { status: 'expired' } }
+  })
+  t.strictSame(bookingChangeUpdate(s, { id: hex(4), from: 'held', to: 'cancelled', confirms: true, paymentRef: 'p' }, at), {
+    filter: { _id: b, sectionId: s, status: 'held', expiresAt: { $gt: at } },
+    update: { $set: { status: 'cancelled', confirmedAt: at, paymentRef: 'p', cancelledAt: at } }
+  }, 'a hold confirmed and cancelled in one batch: one write')
+})
+
+t.test('users\' seats: gains guarded by the cap, give-backs never below zero', async t => {
+  const id = userSeatsId(e, 'u:1')
+  t.equal(id, `${hex(1)}:u:1`, 'the event\'s 24 hex digits first: unambiguous whatever the userId')
+  t.strictSame(userSeatsUpdate(e, 'u:1', 2, 5), {
+    filter: { _id: id, seats: { $lte: 3 } },
+    update: { $inc: { seats: 2 }, $setOnInsert: { eventId: e, userId: 'u:1' } },
+    upsert: true
+  }, 'over the cap the filter misses and the upsert collides with the stored _id')
+  t.strictSame(userSeatsUpdate(e, 'u:1', 5, 5)?.filter, { _id: id, seats: { $lte: 0 } }, 'up to the cap exactly')
+  t.equal(userSeatsUpdate(e, 'u:1', 6, 5), null, 'a gain alone over the cap (a new document would take it)')
+  t.strictSame(userSeatsUpdate(e, 'u:1', 2, null)?.filter, { _id: id }, 'no cap, no guard')
+  t.strictSame(userSeatsUpdate(e, 'u:1', -3, 5), { filter: { _id: id, seats: { $gte: 3 } }, update: { $inc: { seats: -3 } }, upsert: false })
+})
+
+t.test('due sections: a range on the indexed nextExpiry, most overdue first', async t => {
+  const pipeline = dueSectionsPipeline(at, 50)
+  t.strictSame(pipeline[0], { $match: { 'sections.nextExpiry': { $lte: at } } }, 'first stage: the index')
+  t.ok(EVENT_INDEXES.some(i => JSON.stringify(i.key) === JSON.stringify({ 'sections.nextExpiry': 1 })))
+  t.match(pipeline, [{}, {}, { $unwind: '$sections' }, { $match: { 'sections.nextExpiry': { $lte: at } } },
+    { $sort: { 'sections.nextExpiry': 1 } }, { $limit: 50 }, { $project: { eventId: '$_id', sectionId: '$sections._id' } }])
+  t.strictSame(dueSectionFromDocument({ eventId: e, sectionId: s }), { eventId: hex(1), sectionId: hex(2) })
+  t.equal(serverTime({ ok: 1, localTime: at }), at)
+  t.throws(() => serverTime({ ok: 1 }))
 })
 
 t.test('booking list filter', async t => {
@@ -95,6 +215,7 @@ t.test('booking list filter', async t => {
     eventId: new ObjectId(hex(1)), sectionId: new ObjectId(hex(2)), userId: 'u1', status: 'cancelled'
   })
   t.strictSame(bookingListFilter({ userId: 'u1' }), { userId: 'u1' })
+  for (const status of ['held', 'confirmed', 'cancelled', 'expired'] as const) t.strictSame(bookingListFilter({ status }), { status })
   t.equal(bookingListFilter({ eventId: 'nope' }), null, 'a malformed id matches nothing')
 })
 
@@ -104,7 +225,7 @@ t.test('indexes: unique partial idempotency key, list filters sorted newest firs
   for (const field of ['eventId', 'sectionId', 'userId', 'status']) {
     t.ok(BOOKING_INDEXES.some(i => JSON.stringify(i.key) === JSON.stringify({ [field]: 1, ...NEWEST_FIRST as object })), `index on ${field}, newest first`)
   }
-  t.same(EVENT_INDEXES.map(i => i.key), [NEWEST_FIRST])
+  t.same(EVENT_INDEXES.map(i => i.key), [NEWEST_FIRST, { 'sections.nextExpiry': 1 }])
   const names = [...BOOKING_INDEXES, ...EVENT_INDEXES].map(i => i.name)
   t.equal(new Set(names).size, names.length, 'every index is named (re-creating is a no-op)')
   t.same(TRANSACTION_OPTIONS, { readConcern: { level: 'snapshot' }, writeConcern: { w: 'majority' }, readPreference: 'primary' })
@@ -124,6 +245,8 @@ t.test('error classification on driver errors', async t => {
   t.ok(isRetryableMongoError(bulkDuplicate), 'insertMany reports it as a bulk write error')
   t.notOk(isRetryableMongoError(new MongoServerError({ message: 'bad', code: 2 })))
   t.notOk(isRetryableMongoError(new RetryableConflict('x')), 'our own conflict is handled by the store, not here')
+  t.ok(isNamespaceExists(new MongoServerError({ message: 'Collection already exists', code: 48 })))
+  t.notOk(isNamespaceExists(duplicate))
 
   const selection = new MongoServerSelectionError('Server selection timed out', { type: 'Unknown', servers: new Map() } as never)
   for (const err of [selection, new MongoNetworkError('socket closed'), new MongoNetworkTimeoutError('timed out'),

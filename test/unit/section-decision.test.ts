@@ -32,8 +32,8 @@ t.test('a due hold expires first and its seats serve the batch; a running one is
   t.same(expired, [{ qty: 2, expiresAt: due.expiresAt }])
   t.same([effects.remaining, effects.held, effects.sold], [0, -3, 3], 'expired 2 back and sold again; 1 held moved to sold')
   t.same(effects.changes, [
-    { id: due._id, from: 'held', to: 'expired' },
-    { id: running._id, from: 'held', to: 'confirmed', paymentRef: 'p' }
+    { id: due._id, from: 'held', to: 'expired', confirms: false },
+    { id: running._id, from: 'held', to: 'confirmed', confirms: true, paymentRef: 'p' }
   ])
 })
 
@@ -67,4 +67,15 @@ t.test('the cap counts the batch\'s own bookings and what it gives back', async 
   // cancels are decided before bookings: u holds 0, then takes 2, then 1 more is allowed
   t.same(results.map(r => r.kind), ['confirmed', 'cancelled', 'limit_exceeded'])
   t.same(results[2], { kind: 'limit_exceeded', allowed: 1 })
+})
+
+t.test('a hold confirmed and cancelled in one batch is one change', async t => {
+  const held = stored('f'.repeat(24), 'held', 2, 'u', new Date(now.getTime() + 60_000))
+  const { results, effects } = decide(section(), [
+    { kind: 'confirm', bookingId: held._id, paymentRef: 'p' },
+    { kind: 'cancel', bookingId: held._id }
+  ], [held])
+  t.same(results.map(r => r.kind), ['hold_confirmed', 'cancelled'])
+  t.same(effects.changes, [{ id: held._id, from: 'held', to: 'cancelled', confirms: true, paymentRef: 'p' }])
+  t.same([effects.remaining, effects.held, effects.sold], [2, -2, 0])
 })
