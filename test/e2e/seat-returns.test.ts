@@ -192,10 +192,8 @@ async function returnAndRace (t: Test, instances: Instance[], p: Prepared, sold:
   if (kind === 'cancel' || kind === 'release') {
     // the return was on A: B's and C's memories both had to end
     t.same(invalidations.map(i => i >= 1), [true, true], `${tag}: sold_out_invalidations_total rose on B and C (${invalidations.join(', ')})`)
-  } else {
-    // the sweeper may have run on B or C, which then forgot by its own batch: the other one had to invalidate
-    t.ok(invalidations[0] + invalidations[1] >= 1, `${tag}: sold_out_invalidations_total rose on B or C (${invalidations.join(', ')})`)
   }
+  // an expiry needs no invalidation: a memory never outlives the first expiresAt of the section's holds
   return { kind, returned, created, soldOut, other, falseSoldOut: Math.min(left, soldOut), invalidations: invalidations[0] + invalidations[1] }
 }
 
