@@ -1,7 +1,7 @@
 /** Command-line options of `npm run bench`, parsed with node:util parseArgs. */
 import { parseArgs } from 'node:util'
 
-export const SCENARIOS = ['health', 'hot', 'hot-noauth', 'spread', 'soldout', 'checkout', 'list'] as const
+export const SCENARIOS = ['health', 'hot', 'hot-noauth', 'spread', 'soldout', 'soldout-nocache', 'checkout', 'list'] as const
 export const STORES = ['embedded', 'postgres'] as const
 export const BATCHES = ['1', 'default'] as const
 
@@ -31,7 +31,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --connections <n>     concurrent connections (default 100)
   --scenarios <list>    ${SCENARIOS.join(',')} (default: all)
   --stores <list>       ${STORES.join(',')} (default: all; postgres is skipped when PostgreSQL or Redis is unreachable)
-  --batch <list>        ${BATCHES.join(',')}: BATCH_MAX=1 and/or the default BATCH_MAX (default: both; hot-noauth runs with the default only)
+  --batch <list>        ${BATCHES.join(',')}: BATCH_MAX=1 and/or the default BATCH_MAX (default: both; hot-noauth and soldout-nocache run with the default only)
   --list-bookings <n>   bookings seeded for the list scenario (default 100000; 10000 with --quick)
   --quick               --duration 3 --warmup 1 --list-bookings 10000: short runs for a quick look
   -h, --help            this text

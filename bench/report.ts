@@ -173,6 +173,12 @@ export function evaluateTargets (rows: Row[], ratios: Map<Row, Ratios>): Target[
       const { vsHealth } = ratios.get(soldout)!
       out.push({ store, target: `soldout batch ${batch} req/s >= 60% of health`, measured: pct(vsHealth), met: vsHealth === null ? null : vsHealth >= 0.6 })
     }
+    const nocache = find('soldout-nocache', 'default')
+    const memory = find('soldout', 'default')
+    if (nocache !== undefined && memory !== undefined) {
+      const gain = memory.run!.reqPerSec / nocache.run!.reqPerSec
+      out.push({ store, target: 'soldout (memory on) req/s vs SOLD_OUT_CACHE_MS=0, same run', measured: `${gain.toFixed(1)}x (${memory.run!.reqPerSec.toFixed(0)} vs ${nocache.run!.reqPerSec.toFixed(0)} req/s)`, met: null })
+    }
     for (const scenario of ['checkout-hold', 'checkout-confirm']) {
       const row = find(scenario, 'default')
       if (row === undefined) continue

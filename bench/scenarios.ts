@@ -7,6 +7,9 @@
  *   AUTH_DISABLED=true, no token sent: what authentication costs;
  * - spread:  the same over 100 sections, round-robin per request;
  * - soldout: a sold-out section hammered (409 is the expected answer);
+ * - soldout-nocache: soldout again (default batch only) on a server with
+ *   SOLD_OUT_CACHE_MS=0: every request goes to its section's batch, what
+ *   the sold-out memory saves;
  * - checkout: holds on one hot section, then confirms of those holds
  *   (bench/checkout.ts), two rows: checkout-hold and checkout-confirm;
  * - list / list-user: GET /bookings pages (by event, by event + user) over
@@ -33,11 +36,11 @@ export const LIST_USERS = 1000
 /** Upper bound of the list scenario's seeding, in seconds. */
 const SEED_MAX_SECONDS = 900
 
-export type BookingScenario = 'hot' | 'hot-noauth' | 'spread' | 'soldout'
+export type BookingScenario = 'hot' | 'hot-noauth' | 'spread' | 'soldout' | 'soldout-nocache'
 /** The two rows of the checkout scenario: its holds, then the confirms of those holds. */
 export type CheckoutRow = 'checkout-hold' | 'checkout-confirm'
 export type RowScenario = 'health' | BookingScenario | CheckoutRow | 'list' | 'list-user'
-export const BOOKING_SCENARIOS: readonly BookingScenario[] = ['hot', 'hot-noauth', 'spread', 'soldout']
+export const BOOKING_SCENARIOS: readonly BookingScenario[] = ['hot', 'hot-noauth', 'spread', 'soldout', 'soldout-nocache']
 
 export function isBookingScenario (scenario: string): scenario is BookingScenario {
   return (BOOKING_SCENARIOS as readonly string[]).includes(scenario)
@@ -54,9 +57,14 @@ export function writesPerSec (row: Pick<Row, 'scenario' | 'run'>): number | null
   return row.scenario === 'checkout-confirm' ? count(row.run, 200) / row.run.seconds : row.run.createdPerSec
 }
 
-/** The batches a booking scenario runs with: hot-noauth is measured next to hot's default batch only. */
+/** The batches a booking scenario runs with: hot-noauth and soldout-nocache are measured next to the default batch only. */
 export function batchesOf (scenario: BookingScenario, batches: readonly BatchName[]): BatchName[] {
-  return batches.filter(batch => scenario !== 'hot-noauth' || batch === 'default')
+  return batches.filter(batch => (scenario !== 'hot-noauth' && scenario !== 'soldout-nocache') || batch === 'default')
+}
+
+/** A section sold out before the load: 409 is the answer expected. */
+function soldOutScenario (scenario: RowScenario): boolean {
+  return scenario === 'soldout' || scenario === 'soldout-nocache'
 }
 
 export interface Row {
@@ -90,7 +98,7 @@ export interface Context {
 
 /** What a correct server answers: 409 only where the section is sold out. */
 export function expectedStatuses (scenario: RowScenario): number[] {
-  return scenario === 'soldout' ? [409] : isBookingScenario(scenario) || scenario === 'checkout-hold' ? [201] : [200]
+  return soldOutScenario(scenario) ? [409] : isBookingScenario(scenario) || scenario === 'checkout-hold' ? [201] : [200]
 }
 
 export function newRow (scenario: RowScenario, store: StoreName, batch: BatchName | '-', request: string): Row {
@@ -176,7 +184,7 @@ export async function runBooking (ctx: Context, scenario: BookingScenario, batch
   const row = newRow(scenario, ctx.backend.name, batch, `POST /bookings qty 1, ${auth === NO_AUTH ? 'no token' : 'service token'}`)
   const db = await ctx.backend.create()
   await withUndo(db.drop, async () => {
-    const env = serverEnv(db, batch, auth)
+    const env = { ...serverEnv(db, batch, auth), ...(scenario === 'soldout-nocache' ? { SOLD_OUT_CACHE_MS: '0' } : {}) }
     row.server.env = publicEnv(env)
     let eventId = ''
     let expected: Expected = { created: 0, unanswered: 0 }
@@ -184,12 +192,12 @@ export async function runBooking (ctx: Context, scenario: BookingScenario, batch
     progress.log('  starting server')
     await withServer(env, async (server) => {
       const sections = scenario === 'spread' ? SPREAD_SECTIONS : 1
-      const capacity = scenario === 'soldout' ? 1 : BIG_CAPACITY
+      const capacity = soldOutScenario(scenario) ? 1 : BIG_CAPACITY
       const client = benchClient(server.url, auth.service)
       const event = await createEvent(client, new Array<number>(sections).fill(capacity), { name: `bench ${scenario}`, headers: auth.organizer })
       eventId = event.eventId
       const bodies = event.sectionIds.map(id => bookingBody(eventId, id, 'bench-user'))
-      if (scenario === 'soldout') {
+      if (soldOutScenario(scenario)) {
         const first = await client.request('POST', '/bookings', JSON.parse(bodies[0]))
         if (first.status !== 201) throw new Error(`booking the only seat answered ${first.status}: ${first.text}`)
         row.setupCreated = 1
@@ -203,7 +211,7 @@ export async function runBooking (ctx: Context, scenario: BookingScenario, batch
         created: row.setupCreated + count(row.warmup, 201) + count(row.run, 201),
         unanswered: (row.warmup?.unanswered ?? 0) + (row.run?.unanswered ?? 0)
       }
-      if (scenario !== 'soldout' && count(row.warmup, 409) + count(row.run, 409) > 0) {
+      if (!soldOutScenario(scenario) && count(row.warmup, 409) + count(row.run, 409) > 0) {
         row.notes.push(`got 409 SOLD_OUT on sections of ${BIG_CAPACITY} seats: this machine outran them`)
       }
       progress.log('  checking invariants (API)')

@@ -34,8 +34,11 @@ export function bookingScope (actor: Principal): { userId?: string, eventOwner?:
   return null
 }
 
+/** The parties of a booking access depends on: its user and its event's organizer (unknown: none is granted as organizer). */
+type Parties = Pick<StoredBooking, 'userId' | 'eventOwner'>
+
 /** Its owner, its event's organizer, a service, an admin. */
-export function maySeeBooking (actor: Principal, booking: StoredBooking): boolean {
+export function maySeeBooking (actor: Principal, booking: Parties): boolean {
   if (hasRole(actor, 'service', 'admin')) return true
   if (hasRole(actor, 'organizer') && booking.eventOwner === actor.sub) return true
   return hasRole(actor, 'customer') && booking.userId === actor.sub
@@ -45,7 +48,7 @@ export function maySeeBooking (actor: Principal, booking: StoredBooking): boolea
 export const mayCancelBooking = maySeeBooking
 
 /** Its owner, a service, an admin: who pays for a hold confirms it; the event's organizer does not. */
-export function mayConfirmBooking (actor: Principal, booking: StoredBooking): boolean {
+export function mayConfirmBooking (actor: Principal, booking: Parties): boolean {
   if (hasRole(actor, 'service', 'admin')) return true
   return hasRole(actor, 'customer') && booking.userId === actor.sub
 }

@@ -101,12 +101,12 @@ export interface SectionBatchResult {
 export interface SectionTx {
   /** Reads the section (and its event's rules) and keeps other writers off it until the transaction ends; null when the event has no such section. */
   lock: () => Promise<SectionState | null>
-  /** The section's held bookings whose expiresAt <= now, locked; and the earliest expiresAt after now of its other holds. */
+  /** The section's held bookings whose expiresAt <= now; and the earliest expiresAt after now of its other holds. */
   dueHolds: (now: Date) => Promise<{ due: StoredBooking[], next: Date | null }>
   /** Bookings stored under these idempotency keys. */
   findKeys: (keys: string[]) => Promise<StoredBooking[]>
-  /** Bookings of this section with these ids, kept from other writers until the transaction ends. */
-  lockBookings: (ids: string[]) => Promise<StoredBooking[]>
+  /** Bookings of this section with these ids (the section's lock keeps other writers off them: every writer takes it first). */
+  readBookings: (ids: string[]) => Promise<StoredBooking[]>
   /** Seats each of these users holds plus has confirmed in the event, their rows locked in userId order. */
   lockUserSeats: (userIds: string[]) => Promise<Map<string, number>>
   /**
@@ -132,7 +132,7 @@ export async function runSectionBatch (tx: SectionTx, ops: readonly SectionOp[])
   const keys = [...new Set(ops.flatMap(op => op.kind === 'book' && op.request.idempotencyKey !== undefined ? [op.request.idempotencyKey] : []))]
   const ids = [...new Set(ops.flatMap(op => op.kind === 'cancel' || op.kind === 'confirm' ? [op.bookingId] : []))]
   const existing = keys.length === 0 ? [] : await tx.findKeys(keys)
-  const named = ids.length === 0 ? [] : await tx.lockBookings(ids)
+  const named = ids.length === 0 ? [] : await tx.readBookings(ids)
   let userSeats = new Map<string, number>()
   if (section.maxPerUser !== null) {
     const users = new Set([...due, ...named].map(b => b.userId))

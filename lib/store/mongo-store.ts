@@ -50,7 +50,7 @@ function mongoDriver (client: MongoClient): StoreDriver {
         const docs = await bookings.find({ idempotencyKey: { $in: keys } }, { session }).toArray()
         return docs.map(bookingFromDocument)
       },
-      async lockBookings (ids) {
+      async readBookings (ids) {
         if (sid === null) return []
         const oids = ids.flatMap(id => parseId(id) ?? [])
         const docs = await bookings.find({ _id: { $in: oids }, sectionId: sid }, { session }).toArray()

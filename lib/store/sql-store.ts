@@ -204,8 +204,9 @@ function sectionTx (tx: SqlQueryable, eventId: string, sectionId: string): Secti
       return section
     },
     async dueHolds (now) {
+      // no FOR UPDATE here or below: every writer of a section's bookings holds its section row first
       const due = await tx.query<BookingRow>(
-        `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE section_id = $1 AND status = 'held' AND expires_at <= $2 FOR UPDATE`, [sectionId, now])
+        `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE section_id = $1 AND status = 'held' AND expires_at <= $2`, [sectionId, now])
       const next = await tx.query<{ next: Date | null }>(
         "SELECT min(expires_at) AS next FROM bookings WHERE section_id = $1 AND status = 'held' AND expires_at > $2", [sectionId, now])
       const at = next.rows[0]?.next ?? null
@@ -215,10 +216,10 @@ function sectionTx (tx: SqlQueryable, eventId: string, sectionId: string): Secti
       const { rows } = await tx.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = ANY($1::text[])`, [keys])
       return rows.map(toBooking)
     },
-    async lockBookings (ids) {
-      // after the section row, as every writer does: the locks are always taken in one order
+    async readBookings (ids) {
+      // the section row locked above keeps every other writer off its bookings: no row locks needed
       const { rows } = await tx.query<BookingRow>(
-        `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = ANY($1::text[]) AND section_id = $2 FOR UPDATE`, [ids, sectionId])
+        `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = ANY($1::text[]) AND section_id = $2`, [ids, sectionId])
       return rows.map(toBooking)
     },
     async lockUserSeats (userIds) {
