@@ -14,11 +14,9 @@ import { isRetryableSqlError, isSqlUnavailable, type SqlClient, type SqlQueryabl
 import { createStore, type Store, type StoreKind } from './store.ts'
 import type { StoreObserver } from './store-errors.ts'
 
-/** Moments as epoch milliseconds: a float8 is parsed many times faster than timestamptz text, which rows of confirms and lists are full of. */
-const epochMs = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8 AS ${column}`
 const BOOKING_COLUMNS = `id, event_id, section_id, user_id, qty, unit_price::float8 AS unit_price,
-  amount::float8 AS amount, status, idempotency_key, request_hash, ${epochMs('created_at')}, ${epochMs('cancelled_at')}, event_owner,
-  ${epochMs('expires_at')}, ${epochMs('confirmed_at')}, payment_ref`
+  amount::float8 AS amount, status, idempotency_key, request_hash, created_at, cancelled_at, event_owner,
+  expires_at, confirmed_at, payment_ref`
 
 interface BookingRow {
   id: string
@@ -31,11 +29,11 @@ interface BookingRow {
   status: BookingStatus
   idempotency_key: string | null
   request_hash: string | null
-  created_at: number
-  cancelled_at: number | null
+  created_at: Date
+  cancelled_at: Date | null
   event_owner: string
-  expires_at: number | null
-  confirmed_at: number | null
+  expires_at: Date | null
+  confirmed_at: Date | null
   payment_ref: string | null
 }
 
