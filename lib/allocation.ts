@@ -110,9 +110,9 @@ export function allocate (input: {
       decisions.push(replayDecision(stored, request))
       continue
     }
-    const taken = userSeats.get(request.userId) ?? 0
+    const takenInBatch = userSeats.get(request.userId) ?? 0
     if (maxPerUser !== null) {
-      const allowed = Math.max(0, maxPerUser - (input.userSeats.get(request.userId) ?? 0) - taken)
+      const allowed = Math.max(0, maxPerUser - (input.userSeats.get(request.userId) ?? 0) - takenInBatch)
       if (request.qty > allowed) {
         decisions.push({ kind: 'limit_exceeded', allowed })
         continue
@@ -123,7 +123,7 @@ export function allocate (input: {
       continue
     }
     remaining -= request.qty
-    if (maxPerUser !== null) userSeats.set(request.userId, taken + request.qty)
+    if (maxPerUser !== null) userSeats.set(request.userId, takenInBatch + request.qty)
     const booking: Booking = {
       _id: newId(),
       eventId: request.eventId,

@@ -101,11 +101,9 @@ export function createBookingService (options: BookingServiceOptions) {
   function answer (section: SectionRef, request: BookingRequest, result: OpResult): BookingResult {
     switch (result.kind) {
       case 'confirmed':
-        metrics.bookedSeats.inc(result.booking.qty)
-        routes.set(result.booking._id, { eventId: request.eventId, sectionId: request.sectionId, userId: request.userId })
-        return { booking: result.booking, replayed: false }
       case 'held':
-        metrics.holds.inc({ outcome: 'held' })
+        if (result.kind === 'held') metrics.holds.inc({ outcome: 'held' })
+        else metrics.bookedSeats.inc(result.booking.qty)
         routes.set(result.booking._id, { eventId: request.eventId, sectionId: request.sectionId, userId: request.userId })
         return { booking: result.booking, replayed: false }
       case 'replayed':
@@ -212,7 +210,7 @@ export function createBookingService (options: BookingServiceOptions) {
      * its expiresAt is expired by the database in the same batch: HOLD_EXPIRED.
      */
     async confirm (actor: Principal, id: string, paymentRef?: string): Promise<Booking> {
-      const booking = await located(actor, id, mayConfirmBooking) ?? await located(actor, id, maySeeBooking)
+      const booking = await located(actor, id, maySeeBooking)
       if (booking === null) throw new NotFoundError('Booking', id)
       if (!mayConfirmBooking(actor, booking)) throw new ForbiddenError('Only the booking\'s owner, a service or an admin confirms it')
       const op: SectionOp = paymentRef === undefined ? { kind: 'confirm', bookingId: id } : { kind: 'confirm', bookingId: id, paymentRef }

@@ -66,7 +66,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   const running = new Map<string, Promise<void>>()
 
   /** Runs the batch under the section lock, timing the wait; LockUnavailableError (counted) when not had in time. */
-  async function underLock (key: string, waitMs: number, fn: () => Promise<BatchOutcome<R>>): Promise<BatchOutcome<R>> {
+  async function underLock<O> (key: string, waitMs: number, fn: () => Promise<O>): Promise<O> {
     const start = clock()
     try {
       return await locker.withLock(key, waitMs, async () => {
@@ -106,12 +106,12 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     // read before the batch reads the section: a return counted after this is seen as a change
     const before = returns?.read(key)
     let outcome: BatchOutcome<R>
-    let counts: ReturnCounts | null = null
+    let counts: ReturnCounts | null
     try {
-      outcome = await underLock(key, waitMs, async () => {
-        if (before !== undefined) counts = await before
-        return await run(queue.section, batch.map(e => e.item))
-      })
+      ({ outcome, counts } = await underLock(key, waitMs, async () => {
+        const counts = before === undefined ? null : await before
+        return { outcome: await run(queue.section, batch.map(e => e.item)), counts }
+      }))
     } catch (err) {
       if (err instanceof LockUnavailableError && err.reason === 'timeout') {
         // the earliest deadline passed; items with time left go back to the front, in order

@@ -26,7 +26,7 @@ export function decideSection (input: {
   ops: readonly SectionOp[]
   /** bookings already stored under the batch's idempotency keys */
   existing: ReadonlyMap<string, StoredBooking>
-  /** the bookings the batch names (cancel, confirm) and the section's due holds, locked */
+  /** the bookings the batch names (cancel, confirm) and the section's due holds, read under the section's lock */
   bookings: ReadonlyMap<string, StoredBooking>
   /** seats each user concerned holds plus has confirmed in the event (only read when the event caps them) */
   userSeats: ReadonlyMap<string, number>

@@ -20,7 +20,7 @@ const RETURNS_TIMEOUT_MS = 1000
  * outlives seats given back on another instance.
  */
 export default fp(async (fastify) => {
-  const { BATCH_MAX, LOCK_WAIT_MS, SOLD_OUT_CACHE_MS, HOLD_TTL_MS, EXPIRY_SWEEP_MS } = fastify.config
+  const { BATCH_MAX, LOCK_WAIT_MS, SOLD_OUT_CACHE_MS, HOLD_TTL_MS, EXPIRY_SWEEP_MS, STORE, DATABASE_URL, MONGODB_URI, DATA_DIR } = fastify.config
   const returns = fastify.redis.length === 0
     ? undefined
     : redisSeatReturns(fastify.redis, { timeoutMs: Math.min(LOCK_WAIT_MS, RETURNS_TIMEOUT_MS) })
@@ -35,7 +35,6 @@ export default fp(async (fastify) => {
     soldOutCacheMs: SOLD_OUT_CACHE_MS,
     holdTtlMs: HOLD_TTL_MS
   })
-  const { STORE, DATABASE_URL, MONGODB_URI, DATA_DIR } = fastify.config
   const database = STORE === 'postgres' ? DATABASE_URL : STORE === 'mongo' ? MONGODB_URI : resolve(DATA_DIR)
   const sweeper = createExpirySweeper({
     store: fastify.store,
