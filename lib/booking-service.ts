@@ -18,6 +18,7 @@ import type { OpResult, SectionBatchResult, SectionOp } from './section-batch.ts
 import { createBookingRoutes, type BookingRoute } from './booking-routes.ts'
 import type { SeatReturns } from './seat-returns.ts'
 import { createSectionBatcher, type SectionRef } from './section-batcher.ts'
+import { WORK_MS } from './deadline.ts'
 import { sectionLockKey } from './lock/locker.ts'
 import type { Store } from './store/store.ts'
 
@@ -66,17 +67,22 @@ const SOLD_OUT: Decision = { kind: 'sold_out', remaining: 0 }
 const SOLD_OUT_FROM_MEMORY: Decision = { kind: 'sold_out', remaining: 0 }
 
 export function createBookingService (options: BookingServiceOptions) {
-  const { store, metrics, returns } = options
+  const { store, metrics, returns, lockWaitMs } = options
+  const clock = options.clock ?? Date.now
+  /** A request arriving now waits for its section until this (epoch ms), then BUSY. */
+  const lockDeadline = (): number => clock() + lockWaitMs
+  /** A request arriving now is answered by this (epoch ms): its reads end then, answered or not. */
+  const answerDeadline = (): number => clock() + lockWaitMs + WORK_MS
   const routes = createBookingRoutes(ROUTES_KEPT)
   const sections = createSectionBatcher<SectionOp, OpResult>({
     ...options,
-    async run (section, ops) {
+    async run (section, ops, deadline) {
       const started = Date.now()
-      const batch = await store.sectionBatch(section.eventId, section.sectionId, ops)
+      const batch = await store.sectionBatch(section.eventId, section.sectionId, ops, deadline)
       // counted on the lock servers before anything of the batch is answered: then no
       // instance answers from its sold-out memory as if these seats were still gone
       if (batch.returned > 0 && returns !== undefined) {
-        await returns.announce(sectionLockKey(section.eventId, section.sectionId)).catch((err: unknown) => { options.onReturnUncounted?.(err) })
+        await returns.announce(sectionLockKey(section.eventId, section.sectionId), deadline).catch((err: unknown) => { options.onReturnUncounted?.(err) })
       }
       counted(batch)
       // until the section's first hold ends (the database's clock), counted from before the batch began (this one's)
@@ -121,12 +127,12 @@ export function createBookingService (options: BookingServiceOptions) {
   }
 
   /** A booking request decided by its section's next batch, or, if the section is known sold out, by its idempotency key. */
-  async function decide (section: SectionRef, request: BookingRequest): Promise<BookingResult> {
+  async function decide (section: SectionRef, request: BookingRequest, deadline: number): Promise<BookingResult> {
     if (request.idempotencyKey === undefined || !await sections.soldOutNow(section)) {
-      return answer(section, request, await sections.submit(section, { kind: 'book', request }))
+      return answer(section, request, await sections.submit(section, { kind: 'book', request }, deadline))
     }
     // only a replay of a booking made before the sell-out can still succeed
-    const stored = await store.findByIdempotencyKey(request.idempotencyKey)
+    const stored = await store.findByIdempotencyKey(request.idempotencyKey, deadline + WORK_MS)
     return answer(section, request, stored === null ? SOLD_OUT_FROM_MEMORY : replayDecision(stored, request))
   }
 
@@ -135,10 +141,10 @@ export function createBookingService (options: BookingServiceOptions) {
    * from memory when this instance knows it and that is enough to decide,
    * else read. Null: not there for this principal (answered as not found).
    */
-  async function located (actor: Principal, id: string, may: (actor: Principal, booking: BookingRoute) => boolean): Promise<BookingRoute | null> {
+  async function located (actor: Principal, id: string, may: (actor: Principal, booking: BookingRoute) => boolean, deadline: number): Promise<BookingRoute | null> {
     const known = routes.get(id)
     if (known !== undefined && may(actor, known)) return known
-    const booking = await store.getBooking(id)
+    const booking = await store.getBooking(id, deadline + WORK_MS)
     if (booking === null) return null
     const route = { eventId: booking.eventId, sectionId: booking.sectionId, userId: booking.userId, eventOwner: booking.eventOwner ?? '' }
     routes.set(id, route)
@@ -155,20 +161,20 @@ export function createBookingService (options: BookingServiceOptions) {
     /** Creates an event owned by the organizer (or admin) asking. */
     async createEvent (actor: Principal, input: EventInput): Promise<Event> {
       assertMayCreateEvents(actor)
-      return await store.createEvent(input, actor.sub)
+      return await store.createEvent(input, actor.sub, answerDeadline())
     },
 
     async getEvent (id: string): Promise<Event> {
-      const event = await store.getEvent(id)
+      const event = await store.getEvent(id, answerDeadline())
       if (event === null) throw new NotFoundError('Event', id)
       return event
     },
 
-    listEvents: async (query: PageQuery): Promise<Page<Event>> => await store.listEvents(query),
+    listEvents: async (query: PageQuery): Promise<Page<Event>> => await store.listEvents(query, answerDeadline()),
 
     /** One booking, if the principal may see it: to anyone else it does not exist. */
     async getBooking (actor: Principal, id: string): Promise<Booking> {
-      const booking = await store.getBooking(id)
+      const booking = await store.getBooking(id, answerDeadline())
       if (booking === null || !maySeeBooking(actor, booking)) throw new NotFoundError('Booking', id)
       return publicBooking(booking)
     },
@@ -181,7 +187,7 @@ export function createBookingService (options: BookingServiceOptions) {
       if (scope.userId !== undefined && query.userId !== undefined && query.userId !== scope.userId) {
         return { items: [], total: 0, page: query.page, limit: query.limit }
       }
-      const page = await store.listBookings({ ...query, ...scope })
+      const page = await store.listBookings({ ...query, ...scope }, answerDeadline())
       return { ...page, items: page.items.map(publicBooking) }
     },
 
@@ -190,18 +196,19 @@ export function createBookingService (options: BookingServiceOptions) {
       const { eventId, sectionId, qty, idempotencyKey, hold } = ask
       const userId = bookingUser(actor, ask.userId)
       if (typeof userId !== 'string') return Promise.reject(userId)
+      const deadline = lockDeadline()
       const section = { eventId, sectionId }
       const request: BookingRequest = { eventId, sectionId, qty, userId }
       if (hold === true) request.holdDefaultMs = options.holdTtlMs
       if (idempotencyKey !== undefined) {
         request.idempotencyKey = scopedIdempotencyKey(actor, idempotencyKey)
-        return decide(section, request)
+        return decide(section, request, deadline)
       }
       // The sold-out storm: answered from memory (checked current across instances), with no lock and no transaction.
       const soldOut = sections.soldOutNow(section)
       if (soldOut === true) return soldOutFromMemory(qty)
-      if (soldOut === false) return decide(section, request)
-      return soldOut.then(known => known ? soldOutFromMemory(qty) : decide(section, request))
+      if (soldOut === false) return decide(section, request, deadline)
+      return soldOut.then(known => known ? soldOutFromMemory(qty) : decide(section, request, deadline))
     },
 
     /**
@@ -210,11 +217,12 @@ export function createBookingService (options: BookingServiceOptions) {
      * its expiresAt is expired by the database in the same batch: HOLD_EXPIRED.
      */
     async confirm (actor: Principal, id: string, paymentRef?: string): Promise<Booking> {
-      const booking = await located(actor, id, maySeeBooking)
+      const deadline = lockDeadline()
+      const booking = await located(actor, id, maySeeBooking, deadline)
       if (booking === null) throw new NotFoundError('Booking', id)
       if (!mayConfirmBooking(actor, booking)) throw new ForbiddenError('Only the booking\'s owner, a service or an admin confirms it')
       const op: SectionOp = paymentRef === undefined ? { kind: 'confirm', bookingId: id } : { kind: 'confirm', bookingId: id, paymentRef }
-      const result = await sections.submit({ eventId: booking.eventId, sectionId: booking.sectionId }, op)
+      const result = await sections.submit({ eventId: booking.eventId, sectionId: booking.sectionId }, op, deadline)
       switch (result.kind) {
         case 'hold_confirmed':
           if (result.changed) {
@@ -242,9 +250,10 @@ export function createBookingService (options: BookingServiceOptions) {
 
     /** Cancels a booking the principal may cancel: a hold is released, a confirmed booking cancelled, the seats go back. Cancelling again changes nothing. */
     async cancel (actor: Principal, id: string): Promise<Booking> {
-      const booking = await located(actor, id, mayCancelBooking)
+      const deadline = lockDeadline()
+      const booking = await located(actor, id, mayCancelBooking, deadline)
       if (booking === null) throw new NotFoundError('Booking', id)
-      const result = await sections.submit({ eventId: booking.eventId, sectionId: booking.sectionId }, { kind: 'cancel', bookingId: id })
+      const result = await sections.submit({ eventId: booking.eventId, sectionId: booking.sectionId }, { kind: 'cancel', bookingId: id }, deadline)
       if (result.kind !== 'cancelled') throw new NotFoundError('Booking', id)
       if (result.changed) {
         if (result.from === 'held') metrics.holds.inc({ outcome: 'released' })

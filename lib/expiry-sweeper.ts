@@ -31,6 +31,8 @@ export interface ExpirySweeperOptions {
   sweep: (section: SectionRef) => Promise<void>
   /** holds come back no later than this after their expiresAt */
   everyMs: number
+  /** longest a tick waits for the store's list of due sections (a store that stalls costs a tick, not the sweeper) */
+  waitMs: number
   /** a failed sweep (store down, ...): logged, the next tick tries again */
   onError: (err: unknown) => void
 }
@@ -44,7 +46,7 @@ export function createExpirySweeper (options: ExpirySweeperOptions) {
   let stopped = true
 
   async function sweepDue (): Promise<void> {
-    const due = await store.dueSections(SECTIONS_PER_TICK)
+    const due = await store.dueSections(SECTIONS_PER_TICK, Date.now() + options.waitMs)
     await Promise.all(due.map(async section => { await sweep(section) }))
     metrics.sweeps.inc()
   }

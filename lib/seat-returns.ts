@@ -14,11 +14,12 @@ import type { Redis } from 'ioredis'
 /** Counter values by lock server index, as read; a server that did not answer is absent. */
 export type ReturnCounts = ReadonlyMap<number, number>
 
+/** Each waits for the servers at most the store's timeout, and never past the deadline (epoch ms) when one is given. */
 export interface SeatReturns {
   /** The section's counters now: null when too few servers answered to know. */
-  read: (key: string) => Promise<ReturnCounts | null>
-  /** Counts a return of seats; resolves once a majority counted it, rejects when fewer could. */
-  announce: (key: string) => Promise<void>
+  read: (key: string, deadline?: number) => Promise<ReturnCounts | null>
+  /** Counts a return of seats; resolves once a majority counted it, rejects when fewer could (the count may still land later). */
+  announce: (key: string, deadline?: number) => Promise<void>
 }
 
 /** True when no return was counted between `before` and `now` (both read from a majority). */
@@ -46,12 +47,14 @@ export function redisSeatReturns (clients: readonly Redis[], options: RedisSeatR
   // reads asked during this turn of the event loop, per section: one round trip serves them all
   const pending = new Map<string, Promise<ReturnCounts | null>>()
 
-  /** Runs `op` on every server; resolves with the answers of the first `quorum`, or null if that many cannot answer in time. */
-  async function onQuorum<T> (op: (client: Redis) => Promise<T>): Promise<Map<number, T> | null> {
+  const waitMs = (deadline?: number): number => Math.min(options.timeoutMs, deadline === undefined ? Infinity : deadline - Date.now())
+
+  /** Runs `op` on every server; resolves with the answers of the first `quorum`, or null if that many cannot answer within waitMs. */
+  async function onQuorum<T> (op: (client: Redis) => Promise<T>, waitMs: number): Promise<Map<number, T> | null> {
     return await new Promise(resolve => {
       const answers = new Map<number, T>()
       let failed = 0
-      const timer = setTimeout(() => { resolve(null) }, options.timeoutMs)
+      const timer = setTimeout(() => { resolve(null) }, Math.max(0, waitMs))
       const settle = (): void => {
         if (answers.size >= quorum) {
           clearTimeout(timer)
@@ -68,13 +71,13 @@ export function redisSeatReturns (clients: readonly Redis[], options: RedisSeatR
   }
 
   async function readNow (key: string): Promise<ReturnCounts | null> {
-    const values = await onQuorum(async client => await client.get(counterKey(key)))
+    const values = await onQuorum(async client => await client.get(counterKey(key)), options.timeoutMs)
     if (values === null) return null
     return new Map([...values].map(([node, value]) => [node, value === null ? 0 : Number(value)]))
   }
 
   return {
-    read (key) {
+    read (key, deadline) {
       let read = pending.get(key)
       if (read === undefined) {
         // issued after this turn's requests arrived, so it is current for every one of them
@@ -84,15 +87,21 @@ export function redisSeatReturns (clients: readonly Redis[], options: RedisSeatR
         })
         pending.set(key, read)
       }
-      return read
+      if (deadline === undefined) return read
+      // the shared read waits its own timeout; this caller, no later than its deadline
+      const shared = read
+      return new Promise(resolve => {
+        const timer = setTimeout(() => { resolve(null) }, Math.max(0, waitMs(deadline)))
+        void shared.then(counts => { clearTimeout(timer); resolve(counts) })
+      })
     },
 
-    async announce (key) {
+    async announce (key, deadline) {
       const counted = await onQuorum(async client => {
         const results = await client.multi().incr(counterKey(key)).pexpire(counterKey(key), keepMs).exec()
         const failure = results === null ? new Error('MULTI aborted') : results.find(([err]) => err !== null)?.[0]
         if (failure != null) throw failure
-      })
+      }, waitMs(deadline))
       if (counted === null) throw new Error(`seat return of ${key} not counted by a majority of the lock servers`)
     }
   }

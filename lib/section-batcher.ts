@@ -6,6 +6,7 @@
  * section's sold-out memory, kept honest across instances by the seat-return
  * counters when there are several (lib/seat-returns.ts).
  */
+import { WORK_MS } from './deadline.ts'
 import { BusyError } from './errors.ts'
 import { LockUnavailableError, sectionLockKey, type Locker } from './lock/locker.ts'
 import type { Metrics } from './metrics.ts'
@@ -38,14 +39,15 @@ export interface SectionBatcherOptions<T, R> {
   /** the seat-return counters shared by the instances; absent with one instance (its own batches see every return) */
   returns?: SeatReturns
   clock?: () => number
-  /** decides one batch of one section's items; called while holding the section lock */
-  run: (section: SectionRef, items: T[]) => Promise<BatchOutcome<R>>
+  /** decides one batch of one section's items by `deadline` (epoch ms: its first item's, past which it is answered); called while holding the section lock */
+  run: (section: SectionRef, items: T[], deadline: number) => Promise<BatchOutcome<R>>
   /** the answer for a queued item once its section is known sold out; undefined keeps it queued */
   whenSoldOut: (item: T) => R | undefined
 }
 
 interface Pending<T, R> {
   item: T
+  /** how long it may wait for its section; its batch then has WORK_MS to answer it */
   deadline: number
   resolve: (result: R) => void
   reject: (err: Error) => void
@@ -102,15 +104,18 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     for (const entry of taken) if (entry.deadline <= now) entry.reject(new BusyError(RETRY_AFTER_SECONDS, 'waited past the lock deadline'))
     if (batch.length === 0) return
 
-    const waitMs = Math.min(...batch.map(e => e.deadline)) - now
+    const first = Math.min(...batch.map(e => e.deadline))
+    // each item is answered within WORK_MS of its deadline: the batch, begun by the first one's, ends by then
+    const answerBy = first + WORK_MS
     // read before the batch reads the section: a return counted after this is seen as a change
-    const before = returns?.read(key)
+    const before = returns?.read(key, answerBy)
     let outcome: BatchOutcome<R>
     let counts: ReturnCounts | null
     try {
-      ({ outcome, counts } = await underLock(key, waitMs, async () => {
+      ({ outcome, counts } = await underLock(key, first - now, async () => {
+        // counters not read in time are unknown: the section is then not remembered sold out
         const counts = before === undefined ? null : await before
-        return { outcome: await run(queue.section, batch.map(e => e.item)), counts }
+        return { outcome: await run(queue.section, batch.map(e => e.item), answerBy), counts }
       }))
     } catch (err) {
       if (err instanceof LockUnavailableError && err.reason === 'timeout') {
@@ -159,8 +164,13 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   }
 
   return {
-    /** Queues an item for its section's next batch; resolves with its result, rejects with BusyError or a store error. */
-    async submit (section: SectionRef, item: T): Promise<R> {
+    /**
+     * Queues an item for its section's next batch; resolves with its result,
+     * rejects with BusyError or a store error. It waits for its section until
+     * `deadline` (epoch ms; by default lockWaitMs from now), and is answered
+     * within WORK_MS after that whatever the lock servers and the store do.
+     */
+    async submit (section: SectionRef, item: T, deadline = clock() + lockWaitMs): Promise<R> {
       const key = sectionLockKey(section.eventId, section.sectionId)
       return await new Promise<R>((resolve, reject) => {
         let queue = queues.get(key)
@@ -168,7 +178,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
           queue = { section, pending: [] }
           queues.set(key, queue)
         }
-        queue.pending.push({ item, deadline: clock() + lockWaitMs, resolve, reject })
+        queue.pending.push({ item, deadline, resolve, reject })
         metrics.queueDepth.inc()
         if (!running.has(key)) running.set(key, drainQueue(key, queue))
       })

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { createBookingService, type BookingService } from '../lib/booking-service.ts'
 import { resolve } from 'node:path'
+import { WORK_MS } from '../lib/deadline.ts'
 import { createExpirySweeper, sweeperLockKey } from '../lib/expiry-sweeper.ts'
 import { redisSeatReturns } from '../lib/seat-returns.ts'
 
@@ -44,6 +45,7 @@ export default fp(async (fastify) => {
     metrics: fastify.metrics,
     sweep: booking.sweep,
     everyMs: EXPIRY_SWEEP_MS,
+    waitMs: LOCK_WAIT_MS + WORK_MS,
     onError: (err) => { fastify.log.warn({ err }, 'expiry sweep failed; the next tick tries again') }
   })
   fastify.decorate('booking', booking)

@@ -15,28 +15,37 @@ export type StoreKind = 'embedded' | 'postgres' | 'mongo'
 /** A bookings list query, with what access control adds: only the bookings of one organizer's events. */
 export type BookingFilter = BookingListQuery & { eventOwner?: string }
 
-/** The reads, alike in the driver and the store. */
-export interface StoreReads {
-  getEvent: (id: string) => Promise<Event | null>
+/**
+ * The reads, alike in the driver and the store, but for their bound: the
+ * store is given the request's deadline (epoch ms), the driver a signal that
+ * aborts then. No bound: the call waits as long as the database does.
+ */
+export interface StoreReads<Bound> {
+  getEvent: (id: string, bound?: Bound) => Promise<Event | null>
   /** Newest first. */
-  listEvents: (query: PageQuery) => Promise<Page<Event>>
+  listEvents: (query: PageQuery, bound?: Bound) => Promise<Page<Event>>
   /** The booking stored under an (already scoped) idempotency key, if any (no lock). */
-  findByIdempotencyKey: (key: string) => Promise<StoredBooking | null>
-  getBooking: (id: string) => Promise<StoredBooking | null>
+  findByIdempotencyKey: (key: string, bound?: Bound) => Promise<StoredBooking | null>
+  getBooking: (id: string, bound?: Bound) => Promise<StoredBooking | null>
   /** Newest first, filtered by the fields that are set. */
-  listBookings: (filter: BookingFilter) => Promise<Page<StoredBooking>>
+  listBookings: (filter: BookingFilter, bound?: Bound) => Promise<Page<StoredBooking>>
 }
 
-export interface StoreDriver extends StoreReads {
+/**
+ * A signal, where a method takes one, aborts at the request's deadline: the
+ * adapter then stops what it can (pg drops the connection) and starts nothing
+ * more; the store answers the caller at the deadline either way.
+ */
+export interface StoreDriver extends StoreReads<AbortSignal> {
   readonly kind: StoreKind
   readonly errors: DriverErrors
   /** Creates tables/collections and indexes; idempotent, safe from several instances at once. */
   migrate: () => Promise<void>
-  ping: () => Promise<void>
+  ping: (signal?: AbortSignal) => Promise<void>
   /** Atomic: the event with all its sections, owned by `ownerId` (an organizer's sub). */
-  insertEvent: (event: Event, ownerId: string) => Promise<void>
+  insertEvent: (event: Event, ownerId: string, signal?: AbortSignal) => Promise<void>
   /** Sections with holds past their expiresAt (on the database's clock), most overdue first. */
-  dueSections: (limit: number) => Promise<SectionRef[]>
+  dueSections: (limit: number, signal?: AbortSignal) => Promise<SectionRef[]>
   /** Runs fn in one transaction on one section: committed when fn resolves, rolled back when it throws. */
-  inSection: <T>(eventId: string, sectionId: string, fn: (tx: SectionTx) => Promise<T>) => Promise<T>
+  inSection: <T>(eventId: string, sectionId: string, fn: (tx: SectionTx) => Promise<T>, signal?: AbortSignal) => Promise<T>
 }

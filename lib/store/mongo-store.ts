@@ -163,10 +163,14 @@ function mongoDriver (client: MongoClient): StoreDriver {
     },
 
     /** withTransaction retries TransientTransactionError and unknown commit results itself. */
-    async inSection (eventId, sectionId, fn) {
+    async inSection (eventId, sectionId, fn, signal) {
       const session = client.startSession()
       try {
-        return await session.withTransaction(async (s) => await fn(sectionTx(s, eventId, sectionId)), TRANSACTION_OPTIONS)
+        // past the request's deadline the caller has had its answer: no attempt (nor rerun) starts then
+        return await session.withTransaction(async (s) => {
+          signal?.throwIfAborted()
+          return await fn(sectionTx(s, eventId, sectionId))
+        }, TRANSACTION_OPTIONS)
       } finally {
         await session.endSession()
       }

@@ -21,30 +21,89 @@ function preparedNames () {
   }
 }
 
+/** A pooled connection, never handed over once the signal aborted: one that comes later goes straight back. */
+async function connect (pool: pg.Pool, signal?: AbortSignal): Promise<pg.PoolClient> {
+  signal?.throwIfAborted()
+  const pending = pool.connect()
+  if (signal === undefined) return await pending
+  return await new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      reject(signal.reason)
+      pending.then(conn => { conn.release() }, () => {})
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    pending.then(conn => {
+      signal.removeEventListener('abort', onAbort)
+      resolve(conn)
+    }, (err: unknown) => {
+      signal.removeEventListener('abort', onAbort)
+      reject(err)
+    })
+  })
+}
+
+/**
+ * Runs fn on one checked-out connection. The connection's own `error` event
+ * (its session dropped between two queries: pg_terminate_backend, a server
+ * shutting down) is heard here, so it never reaches the process as an
+ * uncaught error; such a connection, or one fn failed on, is destroyed rather
+ * than pooled. When the signal aborts, the connection is destroyed at once:
+ * a query in flight fails (pg closes the socket) and nothing more is sent.
+ */
+async function onConnection<T> (pool: pg.Pool, signal: AbortSignal | undefined, fn: (conn: pg.PoolClient, failed: (err: Error) => void) => Promise<T>): Promise<T> {
+  const conn = await connect(pool, signal)
+  let broken: Error | undefined
+  let released = false
+  const release = (err?: Error): void => {
+    if (released) return
+    released = true
+    conn.release(err)
+  }
+  const onError = (err: Error): void => { broken ??= err }
+  const onAbort = (): void => {
+    broken ??= signal?.reason as Error
+    release(broken)
+  }
+  conn.on('error', onError)
+  signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await fn(conn, err => { broken ??= err })
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
+    // a destroyed connection keeps its listener: a late socket error on it stays handled
+    if (broken === undefined) conn.off('error', onError)
+    release(broken)
+  }
+}
+
 /** A SqlClient over a pg Pool. The pool belongs to the caller (plugins/postgres.ts), who ends it. */
 export function pgClient (pool: pg.Pool): SqlClient {
   const prepared = preparedNames()
+  const run = async <R>(conn: pg.PoolClient, text: string, params?: unknown[]): Promise<{ rows: R[] }> =>
+    await conn.query(prepared(text, params)) as unknown as { rows: R[] }
   return {
-    query: async <R>(text: string, params?: unknown[]) => await pool.query(prepared(text, params)) as unknown as { rows: R[] },
-    async transaction (fn) {
-      const conn = await pool.connect()
-      const tx: SqlQueryable = { query: async <R>(text: string, params?: unknown[]) => await conn.query(prepared(text, params)) as unknown as { rows: R[] } }
-      let broken: Error | undefined
-      try {
-        await conn.query('BEGIN')
-        const result = await fn(tx)
-        await conn.query('COMMIT')
-        return result
-      } catch (err) {
+    async query<R> (text: string, params?: unknown[], signal?: AbortSignal) {
+      if (signal === undefined) return await pool.query(prepared(text, params)) as unknown as { rows: R[] }
+      return await onConnection(pool, signal, async conn => await run<R>(conn, text, params))
+    },
+    async transaction (fn, signal) {
+      return await onConnection(pool, signal, async (conn, failed) => {
+        const tx: SqlQueryable = { query: async <R>(text: string, params?: unknown[]) => await run<R>(conn, text, params) }
         try {
-          await conn.query('ROLLBACK')
-        } catch (rollbackErr) {
-          broken = rollbackErr as Error // the connection is unusable: destroy it, not back to the pool
+          await conn.query('BEGIN')
+          const result = await fn(tx)
+          await conn.query('COMMIT')
+          return result
+        } catch (err) {
+          if (signal?.aborted === true) throw signal.reason
+          try {
+            await conn.query('ROLLBACK')
+          } catch (rollbackErr) {
+            failed(rollbackErr as Error) // the connection is unusable: destroy it, not back to the pool
+          }
+          throw err
         }
-        throw err
-      } finally {
-        conn.release(broken)
-      }
+      })
     }
   }
 }

@@ -3,9 +3,15 @@ export interface SqlQueryable {
   query: <R = Record<string, any>>(text: string, params?: unknown[]) => Promise<{ rows: R[] }>
 }
 
-export interface SqlClient extends SqlQueryable {
+/**
+ * A signal, where given, is the request's deadline: once it aborts, a client
+ * whose server can stall (pg) drops the connection and starts nothing more;
+ * the in-process PGlite cannot stall and ignores it.
+ */
+export interface SqlClient {
+  query: <R = Record<string, any>>(text: string, params?: unknown[], signal?: AbortSignal) => Promise<{ rows: R[] }>
   /** Runs fn inside BEGIN/COMMIT on one connection; rolls back if fn throws. */
-  transaction: <T>(fn: (tx: SqlQueryable) => Promise<T>) => Promise<T>
+  transaction: <T>(fn: (tx: SqlQueryable) => Promise<T>, signal?: AbortSignal) => Promise<T>
 }
 
 /** SQLSTATEs after which the same transaction may simply be run again. */

@@ -254,10 +254,10 @@ function sectionTx (tx: SqlQueryable, eventId: string, sectionId: string): Secti
 }
 
 function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
-  async function eventsById (ids: string[]): Promise<Event[]> {
+  async function eventsById (ids: string[], signal?: AbortSignal): Promise<Event[]> {
     if (ids.length === 0) return []
     const { rows } = await client.query<EventRow>(
-      `${EVENT_SELECT} WHERE e.id = ANY($1::text[]) ORDER BY e.created_at DESC, e.id DESC, s.position`, [ids])
+      `${EVENT_SELECT} WHERE e.id = ANY($1::text[]) ORDER BY e.created_at DESC, e.id DESC, s.position`, [ids], signal)
     return toEvents(rows)
   }
 
@@ -275,11 +275,11 @@ function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
       await client.query('ANALYZE events, sections, bookings, event_user_seats')
     },
 
-    async ping () {
-      await client.query('SELECT 1')
+    async ping (signal) {
+      await client.query('SELECT 1', [], signal)
     },
 
-    async insertEvent (event, ownerId) {
+    async insertEvent (event, ownerId, signal) {
       await client.transaction(async (tx) => {
         await tx.query('INSERT INTO events (id, name, created_at, owner_id, hold_seconds, max_per_user) VALUES ($1, $2, $3, $4, $5, $6)',
           [event._id, event.name, event.createdAt, ownerId, event.holdSeconds ?? null, event.maxPerUser ?? null])
@@ -289,35 +289,35 @@ function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
            FROM unnest($2::text[], $3::int[], $4::text[], $5::numeric[], $6::int[]) AS s(id, position, name, price, capacity)`,
           [event._id, event.sections.map(s => s._id), event.sections.map((_, i) => i),
             event.sections.map(s => s.name), event.sections.map(s => s.price), event.sections.map(s => s.capacity)])
-      })
+      }, signal)
     },
 
-    async getEvent (id) {
-      const [event] = await eventsById([id])
+    async getEvent (id, signal) {
+      const [event] = await eventsById([id], signal)
       return event ?? null
     },
 
-    async listEvents ({ page, limit }): Promise<Page<Event>> {
+    async listEvents ({ page, limit }, signal): Promise<Page<Event>> {
       const [ids, count] = await Promise.all([
         client.query<{ id: string }>('SELECT id FROM events ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2',
-          [limit, (page - 1) * limit]),
-        client.query<{ total: number }>('SELECT count(*)::int AS total FROM events')
+          [limit, (page - 1) * limit], signal),
+        client.query<{ total: number }>('SELECT count(*)::int AS total FROM events', [], signal)
       ])
-      const items = await eventsById(ids.rows.map(r => r.id))
+      const items = await eventsById(ids.rows.map(r => r.id), signal)
       return { items, total: count.rows[0].total, page, limit }
     },
 
-    async findByIdempotencyKey (key) {
-      const { rows } = await client.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = $1`, [key])
+    async findByIdempotencyKey (key, signal) {
+      const { rows } = await client.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = $1`, [key], signal)
       return rows.length === 0 ? null : toBooking(rows[0])
     },
 
-    async getBooking (id) {
-      const { rows } = await client.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = $1`, [id])
+    async getBooking (id, signal) {
+      const { rows } = await client.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = $1`, [id], signal)
       return rows.length === 0 ? null : toBooking(rows[0])
     },
 
-    async listBookings (query) {
+    async listBookings (query, signal) {
       const { clause, params } = whereClause([
         ['event_id', query.eventId], ['section_id', query.sectionId], ['user_id', query.userId], ['status', query.status],
         ['event_owner', query.eventOwner]
@@ -330,21 +330,21 @@ function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
         client.query<BookingRow>(
           `SELECT ${BOOKING_COLUMNS} FROM bookings ${clause} ORDER BY created_at DESC, id DESC
            LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-          [...params, query.limit, (query.page - 1) * query.limit]),
+          [...params, query.limit, (query.page - 1) * query.limit], signal),
         counted === undefined
-          ? client.query<{ total: number }>(`SELECT count(*)::int AS total FROM bookings ${clause}`, params)
-          : client.query<{ total: number }>(`SELECT coalesce(sum(bookings), 0)::int AS total FROM sections ${counted.clause}`, counted.params)
+          ? client.query<{ total: number }>(`SELECT count(*)::int AS total FROM bookings ${clause}`, params, signal)
+          : client.query<{ total: number }>(`SELECT coalesce(sum(bookings), 0)::int AS total FROM sections ${counted.clause}`, counted.params, signal)
       ])
       return { items: page.rows.map(toBooking), total: count.rows[0].total, page: query.page, limit: query.limit }
     },
 
-    async dueSections (limit) {
+    async dueSections (limit, signal) {
       const { rows } = await client.query<{ event_id: string, id: string }>(
-        'SELECT event_id, id FROM sections WHERE next_expiry <= clock_timestamp() ORDER BY next_expiry LIMIT $1', [limit])
+        'SELECT event_id, id FROM sections WHERE next_expiry <= clock_timestamp() ORDER BY next_expiry LIMIT $1', [limit], signal)
       return rows.map(r => ({ eventId: r.event_id, sectionId: r.id }))
     },
 
-    inSection: async (eventId, sectionId, fn) => await client.transaction(async (tx) => await fn(sectionTx(tx, eventId, sectionId)))
+    inSection: async (eventId, sectionId, fn, signal) => await client.transaction(async (tx) => await fn(sectionTx(tx, eventId, sectionId)), signal)
   }
 }
 

@@ -1,9 +1,11 @@
 /**
  * How every store runs its operations: transactions retried a bounded number
  * of times on conflicts, and a lost database turned into StoreUnavailableError
- * (a 503, never a 500). Adapters supply their driver's error tests.
+ * (a 503, never a 500), as is one that has not answered by the request's
+ * deadline. Adapters supply their driver's error tests.
  */
 import { performance } from 'node:perf_hooks'
+import { beforeDeadline, DeadlineExceededError } from '../deadline.ts'
 import { RetryableConflict, StoreUnavailableError } from '../errors.ts'
 
 /** Bounded retries of a transaction that hit a conflict; every adapter uses the same bound. */
@@ -29,7 +31,8 @@ export function storeRunner (driver: DriverErrors, observer?: StoreObserver) {
 
   function classify (err: unknown): unknown {
     if (err instanceof StoreUnavailableError) return err
-    if (driver.isUnavailable(err)) {
+    // past the deadline, whatever failed is the stall's doing
+    if (err instanceof DeadlineExceededError || driver.isUnavailable(err)) {
       observer?.error?.('unavailable')
       return new StoreUnavailableError(err)
     }
@@ -38,30 +41,39 @@ export function storeRunner (driver: DriverErrors, observer?: StoreObserver) {
   }
 
   return {
-    /** Runs one attempt of a transaction after another until it commits or may not be retried. */
-    async transaction<T> (operation: string, attempt: () => Promise<T>): Promise<T> {
+    /**
+     * Runs one attempt of a transaction after another until it commits or may
+     * not be retried, none begun after the deadline (epoch ms), which ends the
+     * wait in any case. An attempt whose commit got no answer by then may yet
+     * commit: StoreUnavailableError says only that the outcome is not known.
+     */
+    async transaction<T> (operation: string, attempt: (signal?: AbortSignal) => Promise<T>, deadline?: number): Promise<T> {
       const start = performance.now()
       try {
-        for (let n = 1; ; n++) {
-          try {
-            return await attempt()
-          } catch (err) {
-            if (retryable(err) && n < MAX_TRANSACTION_ATTEMPTS) {
-              observer?.retry?.(operation)
-              continue
+        return await beforeDeadline(operation, deadline, async signal => {
+          for (let n = 1; ; n++) {
+            try {
+              return await attempt(signal)
+            } catch (err) {
+              if (retryable(err) && n < MAX_TRANSACTION_ATTEMPTS && signal?.aborted !== true) {
+                observer?.retry?.(operation)
+                continue
+              }
+              throw err
             }
-            throw classify(err)
           }
-        }
+        })
+      } catch (err) {
+        throw classify(err)
       } finally {
         observer?.transaction?.(operation, (performance.now() - start) / 1000)
       }
     },
 
-    /** Runs a read, classifying its failure. */
-    async read<T> (fn: () => Promise<T>): Promise<T> {
+    /** Runs a read, answered by the deadline (epoch ms) if one is given, classifying its failure. */
+    async read<T> (fn: (signal?: AbortSignal) => Promise<T>, deadline?: number): Promise<T> {
       try {
-        return await fn()
+        return await beforeDeadline('read', deadline, fn)
       } catch (err) {
         throw classify(err)
       }

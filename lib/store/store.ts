@@ -13,27 +13,32 @@ import { storeRunner, type StoreObserver } from './store-errors.ts'
 
 export type { StoreKind }
 
-export interface Store extends StoreReads {
+/**
+ * Every method but init takes an optional deadline (epoch ms): by then it has
+ * answered, with StoreUnavailableError if the database had not (lib/deadline.ts).
+ */
+export interface Store extends StoreReads<number> {
   readonly kind: StoreKind
   /** Creates tables/collections and indexes; safe to run any number of times, from several instances at once. */
   init: () => Promise<void>
   /** Resolves when the database answers a trivial query. */
-  ping: () => Promise<void>
+  ping: (deadline?: number) => Promise<void>
 
   /** Atomic: the event and all its sections exist, or nothing does. Owned by `ownerId` (an organizer's sub). */
-  createEvent: (input: EventInput, ownerId: string) => Promise<Event>
+  createEvent: (input: EventInput, ownerId: string, deadline?: number) => Promise<Event>
 
   /**
    * Atomic, one transaction for the whole batch, all on one section: every
    * operation is decided (lib/section-batch.ts) and applied with one write
    * guarded by `remaining >= taken - returned`. Idempotency keys are unique in
    * the database, so a racing duplicate aborts and retries the transaction
-   * instead of booking twice. Either every result takes effect or none does.
+   * instead of booking twice. Either every result takes effect or none does;
+   * a StoreUnavailableError at the deadline leaves it unknown which.
    */
-  sectionBatch: (eventId: string, sectionId: string, ops: readonly SectionOp[]) => Promise<SectionBatchResult>
+  sectionBatch: (eventId: string, sectionId: string, ops: readonly SectionOp[], deadline?: number) => Promise<SectionBatchResult>
 
   /** Sections with holds past their expiresAt (on the database's clock), most overdue first: the sweeper's work. */
-  dueSections: (limit: number) => Promise<SectionRef[]>
+  dueSections: (limit: number, deadline?: number) => Promise<SectionRef[]>
 }
 
 /** A new event as every store saves it: fresh ids, prices in cents, every section on sale. */
@@ -58,22 +63,22 @@ export function createStore (driver: StoreDriver, observer?: StoreObserver): Sto
   return {
     kind: driver.kind,
     init: async () => { await run.transaction('migrate', async () => { await driver.migrate() }) },
-    ping: async () => { await read(async () => { await driver.ping() }) },
+    ping: async (deadline) => { await read(async signal => { await driver.ping(signal) }, deadline) },
 
-    async createEvent (input, ownerId) {
+    async createEvent (input, ownerId, deadline) {
       const event = newEvent(input)
-      await run.transaction('create_event', async () => { await driver.insertEvent(event, ownerId) })
+      await run.transaction('create_event', async signal => { await driver.insertEvent(event, ownerId, signal) }, deadline)
       return event
     },
-    getEvent: async (id) => await read(async () => await driver.getEvent(id)),
-    listEvents: async (query) => await read(async () => await driver.listEvents(query)),
+    getEvent: async (id, deadline) => await read(async signal => await driver.getEvent(id, signal), deadline),
+    listEvents: async (query, deadline) => await read(async signal => await driver.listEvents(query, signal), deadline),
 
-    sectionBatch: async (eventId, sectionId, ops) =>
-      await run.transaction('book', async () => await driver.inSection(eventId, sectionId, async (tx) => await runSectionBatch(tx, ops))),
-    dueSections: async (limit) => await read(async () => await driver.dueSections(limit)),
+    sectionBatch: async (eventId, sectionId, ops, deadline) => await run.transaction('book', async signal =>
+      await driver.inSection(eventId, sectionId, async (tx) => await runSectionBatch(tx, ops), signal), deadline),
+    dueSections: async (limit, deadline) => await read(async signal => await driver.dueSections(limit, signal), deadline),
 
-    findByIdempotencyKey: async (key) => await read(async () => await driver.findByIdempotencyKey(key)),
-    getBooking: async (id) => await read(async () => await driver.getBooking(id)),
-    listBookings: async (filter) => await read(async () => await driver.listBookings(filter))
+    findByIdempotencyKey: async (key, deadline) => await read(async signal => await driver.findByIdempotencyKey(key, signal), deadline),
+    getBooking: async (id, deadline) => await read(async signal => await driver.getBooking(id, signal), deadline),
+    listBookings: async (filter, deadline) => await read(async signal => await driver.listBookings(filter, signal), deadline)
   }
 }
