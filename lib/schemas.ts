@@ -157,8 +157,8 @@ export const ErrorEnvelopeSchema = Type.Object({
     retryAfter: Type.Optional(Type.Integer({ description: 'seconds, on BUSY' })),
     resource: Type.Optional(Type.String()),
     id: Type.Optional(Type.String()),
-    dependency: Type.Optional(Type.String({ description: 'the failing dependency, on readiness errors' })),
-    checks: Type.Optional(Type.Unknown({ description: 'every dependency check, on readiness errors' }))
+    dependency: Type.Optional(Type.String({ description: 'what is lost, on readiness errors: `store`, `redis` (the lock quorum) or both, comma-separated' })),
+    checks: Type.Optional(Type.Unknown({ description: 'every dependency check, on readiness errors (as in a ready answer\'s `checks`)' }))
   }, { additionalProperties: true })
 })
 
@@ -187,13 +187,20 @@ export const RateLimitedSchema = Type.Object(ErrorEnvelopeSchema.properties, {
 /** What a route that reads a JSON body may also answer: too large (413), not JSON (415). */
 export const BODY_ERRORS = { 413: ErrorEnvelopeSchema, 415: ErrorEnvelopeSchema }
 
+/** What readiness found: nodes by their index in REDIS_NODES (from 0); addresses and driver errors go to the log only. */
+export const ReadinessChecksSchema = Type.Object({
+  store: Type.Object({ ok: Type.Boolean(), latencyMs: Type.Optional(Type.Number()) }),
+  redis: Type.Optional(Type.Object({
+    up: Type.Integer({ description: 'Redis nodes that answered' }),
+    of: Type.Integer({ description: 'Redis nodes configured' }),
+    quorum: Type.Integer({ description: 'nodes the lock needs' }),
+    down: Type.Array(Type.Integer(), { description: 'indexes in REDIS_NODES of the nodes that did not answer' })
+  }))
+})
+
 export const HealthSchema = Type.Object({
   status: Type.Literal('ok'),
   uptime: Type.Number({ description: 'seconds' }),
   store: Type.String(),
-  checks: Type.Optional(Type.Record(Type.String(), Type.Object({
-    ok: Type.Boolean(),
-    latencyMs: Type.Optional(Type.Number()),
-    error: Type.Optional(Type.String())
-  })))
+  checks: Type.Optional(ReadinessChecksSchema)
 })

@@ -12,6 +12,11 @@ declare module 'fastify' {
   }
 }
 
+/** Longest any Redis command waits for its answer: a server that stops answering costs this, not a hang. */
+const COMMAND_TIMEOUT_MS = 500
+/** Longest pause between two reconnection attempts to a server that went away. */
+const RECONNECT_MAX_MS = 500
+
 /**
  * The section lock: RedLock over the REDIS_NODES servers (independent nodes,
  * quorum N/2+1), or an in-process lock when REDIS_NODES is not set.
@@ -21,7 +26,15 @@ export default fp(async (fastify) => {
   const urls = REDIS_NODES === undefined ? [] : REDIS_NODES.split(',')
   // No offline queue: a lock command to a node that is down fails at once and
   // counts as a vote against, instead of waiting for a reconnect.
-  const clients = urls.map(url => new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 }))
+  const clients = urls.map(url => new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    // a server back on its port is used again within this, not after ioredis' default 2 s backoff
+    retryStrategy: (times: number) => Math.min(times * 50, RECONNECT_MAX_MS)
+  }))
   clients.forEach((client, node) => {
     client.on('error', (err) => fastify.log.debug({ err: err.message, node }, 'redis node error'))
   })
@@ -39,7 +52,17 @@ export default fp(async (fastify) => {
     if (up < clients.length) fastify.log.warn({ up, nodes: clients.length }, 'some Redis nodes are down; locking on the quorum')
   }
 
-  const locker = clients.length > 0 ? redlockLocker(clients, { ttlMs: LOCK_TTL_MS }) : localLocker()
+  const address = (node: number): string => `${clients[node].options.host ?? '?'}:${clients[node].options.port ?? '?'}`
+  const locker = clients.length > 0
+    ? redlockLocker(clients, {
+      ttlMs: LOCK_TTL_MS,
+      onQuorum: ({ up, down }) => {
+        const silent = down.map(node => ({ node, address: address(node) }))
+        if (up) fastify.log.info({ silent }, 'lock quorum back: bookings are taken again')
+        else fastify.log.error({ silent }, 'lock quorum lost: bookings answer 503 until a quorum of Redis nodes answers')
+      }
+    })
+    : localLocker()
   fastify.decorate('locker', locker)
   fastify.addHook('onClose', async () => { await locker.close() })
   fastify.log.info({ lock: locker.kind, nodes: locker.nodes.map(n => n.name) }, 'section lock ready')

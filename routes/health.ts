@@ -1,10 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { HealthSchema, OkSchema, RetryLaterSchema } from '../lib/schemas.ts'
+import type { Static } from '@sinclair/typebox'
+import { HealthSchema, OkSchema, RetryLaterSchema, type ReadinessChecksSchema } from '../lib/schemas.ts'
 
 const CHECK_TIMEOUT_MS = 2000
 
-interface Check { ok: boolean, latencyMs?: number, error?: string }
+type Check = { ok: true, latencyMs: number } | { ok: false, error: unknown }
 
+/** Runs one dependency's check, answered within CHECK_TIMEOUT_MS. */
 async function check (fn: () => Promise<unknown>): Promise<Check> {
   const start = performance.now()
   let timer: NodeJS.Timeout | undefined
@@ -14,7 +16,7 @@ async function check (fn: () => Promise<unknown>): Promise<Check> {
     })])
     return { ok: true, latencyMs: Math.round((performance.now() - start) * 100) / 100 }
   } catch (err) {
-    return { ok: false, error: err instanceof Error ? err.message : String(err) }
+    return { ok: false, error: err }
   } finally {
     clearTimeout(timer)
   }
@@ -35,33 +37,41 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/health/ready', {
     schema: {
       tags: ['ops'],
-      summary: 'Readiness: the store and a quorum of the Redis nodes answer; 503 names the failing dependency',
+      summary: 'Readiness: the store and a quorum of the Redis nodes answer; 503 only when the store or the lock quorum is lost',
       response: { 200: OkSchema(HealthSchema), 503: RetryLaterSchema }
     }
-  }, async (_request, reply) => {
-    const checks: Record<string, Check> = {}
+  }, async (request, reply) => {
     const { store, locker } = fastify
     const [storeCheck, ...nodeChecks] = await Promise.all([
-      check(async () => await store.ping()),
+      // with a deadline: a store that stalls gives back the connection the ping took
+      check(async () => await store.ping(Date.now() + CHECK_TIMEOUT_MS)),
       ...locker.nodes.map(async node => await check(node.ping))
     ])
-    checks[`store:${store.kind}`] = storeCheck
-    locker.nodes.forEach((node, i) => { checks[`redis:${node.name}`] = nodeChecks[i] })
+    const checks: Static<typeof ReadinessChecksSchema> = { store: storeCheck.ok ? storeCheck : { ok: false } }
     // one of several Redis nodes down leaves the lock its quorum: no reason to take the instance out
     const quorum = Math.floor(locker.nodes.length / 2) + 1
-    const nodesDown = locker.nodes.flatMap((node, i) => nodeChecks[i].ok ? [] : [`redis:${node.name}`])
-    const failing = [
-      ...(storeCheck.ok ? [] : [`store:${store.kind}`]),
-      ...(locker.nodes.length - nodesDown.length < quorum ? nodesDown : [])
+    const down = nodeChecks.flatMap((c, node) => c.ok ? [] : [node])
+    if (locker.nodes.length > 0) checks.redis = { up: locker.nodes.length - down.length, of: locker.nodes.length, quorum, down }
+    // the lock's own view counts too: until its probe finds the quorum back, bookings are refused
+    const quorumLost = (locker.nodes.length > 0 && locker.nodes.length - down.length < quorum) || !locker.available()
+    const lost = [...(storeCheck.ok ? [] : ['store']), ...(quorumLost ? ['redis'] : [])]
+
+    // addresses and driver errors are for operators: the log, never the public body
+    const failures = [
+      ...(storeCheck.ok ? [] : [{ dependency: `store:${store.kind}`, err: storeCheck.error }]),
+      ...down.map(node => ({ dependency: `redis node ${node} (${locker.nodes[node].name})`, err: (nodeChecks[node] as { error: unknown }).error }))
     ]
-    if (failing.length > 0) {
+    for (const { dependency, err } of failures) request.log.warn({ dependency, err }, 'readiness: dependency not answering')
+
+    if (lost.length > 0) {
       reply.header('retry-after', '5')
+      const what = lost.map(d => d === 'store' ? `the store (${store.kind})` : `the lock quorum (${quorum} of ${locker.nodes.length} Redis nodes needed, ${locker.nodes.length - down.length} answer)`)
       return reply.code(503).send({
         success: false as const,
-        error: { code: 'DEPENDENCY_DOWN', message: `Not ready: ${failing.join(', ')} down`, dependency: failing.join(','), checks }
+        error: { code: 'DEPENDENCY_DOWN', message: `Not ready: ${what.join(' and ')} lost`, dependency: lost.join(','), checks }
       })
     }
-    return { success: true as const, data: { status: 'ok' as const, uptime: process.uptime(), store: fastify.store.kind, checks } }
+    return { success: true as const, data: { status: 'ok' as const, uptime: process.uptime(), store: store.kind, checks } }
   })
 }
 

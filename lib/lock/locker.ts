@@ -11,6 +11,8 @@ export interface Locker {
   readonly kind: 'local' | 'redlock'
   /** the lock servers; none for the in-process lock */
   readonly nodes: readonly LockNode[]
+  /** false while too few lock servers are known to answer: withLock then refuses at once ('unavailable') */
+  available: () => boolean
   /**
    * Runs fn while holding the exclusive lock on `key`, waiting at most `waitMs`
    * to get it (then LockUnavailableError, fn not run). The lock is released when
