@@ -86,8 +86,16 @@ t.test('three Redis servers: quorum survives one down, not two', { skip: await r
   t.equal(await maxOverlap([a, b], key(), 6), 1, 'two of three still exclude')
 
   await servers[1].kill()
+  t.equal(a.available(), true, 'not known down before an attempt found it so')
   const err = await failure(a.withLock(key(), 100, async () => 'no quorum'))
   t.equal(err.reason, 'unavailable', 'one of three is no quorum: unavailable, not a timeout')
+  t.equal(a.available(), false, 'the quorum is now known down')
+  // a wait far longer than the test: a refusal that polled would never come back in time for the assertions below
+  const known = await failure(a.withLock(key(), 600_000, async () => 'no quorum'))
+  t.equal(known.reason, 'unavailable', 'known down: refused at once, not after its wait')
+  let ran = false
+  await failure(a.withLock(key(), 600_000, async () => { ran = true }))
+  t.notOk(ran, 'fn not run')
 
   await servers[0].start()
   let ok: string | undefined
@@ -96,4 +104,5 @@ t.test('three Redis servers: quorum survives one down, not two', { skip: await r
     if (ok === undefined) await sleep(100)
   }
   t.equal(ok, 'quorum back', 'locks again once a quorum is back')
+  t.equal(a.available(), true, 'the probe found the quorum back')
 })
