@@ -84,7 +84,8 @@ export function createBookingService (options: BookingServiceOptions) {
       return { results: batch.results, remaining: batch.remaining, stableForMs }
     },
     // a retry of a booking made before the sell-out must still get its booking back, so keyed ones stay queued
-    whenSoldOut: op => op.kind === 'book' && op.request.idempotencyKey === undefined ? SOLD_OUT : undefined
+    whenSoldOut: op => op.kind === 'book' && op.request.idempotencyKey === undefined ? SOLD_OUT : undefined,
+    seatsAsked: op => op.kind === 'book' ? op.request.qty : 0
   })
 
   /** Counts what a batch found expired: every batch expires its section's due holds first. */

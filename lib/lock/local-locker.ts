@@ -36,6 +36,7 @@ export function localLocker (): Locker {
   return {
     kind: 'local',
     nodes: [],
+    handoverMs: 0,
     async withLock (key, waitMs, fn) {
       await acquire(key, waitMs)
       try {

@@ -11,6 +11,8 @@ export interface Locker {
   readonly kind: 'local' | 'redlock'
   /** the lock servers; none for the in-process lock */
   readonly nodes: readonly LockNode[]
+  /** how long a holder that let go with work left waits before asking again, so other instances' pollers get a turn (0 in-process) */
+  readonly handoverMs: number
   /**
    * Runs fn while holding the exclusive lock on `key`, waiting at most `waitMs`
    * to get it (then LockUnavailableError, fn not run). The lock is released when
