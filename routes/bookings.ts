@@ -122,8 +122,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
         503: ANSWERS.busy
       }
     },
-    // the body is optional: a confirm without a payment reference may send none
-    preValidation: async (request) => { request.body ??= {} }
+    // the body is optional: a confirm without a payment reference may send none (a JSON null is still refused)
+    preValidation: async (request) => { if (request.body === undefined) request.body = {} }
   }, async (request) => {
     const confirmed = await booking.confirm(request.principal, request.params.id, request.body.paymentRef)
     request.log.info({ outcome: 'confirmed', bookingId: confirmed._id, eventId: confirmed.eventId, sectionId: confirmed.sectionId }, 'hold confirmed')
