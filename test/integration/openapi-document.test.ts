@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { STATUS_OF, type ApiErrorCode } from '../../lib/responses.ts'
 import { TYPES_FILE, typesOf } from '../../scripts/openapi-types.ts'
 import { buildApp } from '../helpers/build-app.ts'
 import { tempDataDir } from '../helpers/databases.ts'
@@ -43,4 +44,22 @@ t.test('types/openapi.d.ts is generated from the document the routes describe to
   t.comment(`typed client surface: ${Object.keys(document.components.schemas).length} named schemas (${Object.keys(document.components.schemas).join(', ')}), ` +
     `${operations.length} operations, every one with an operationId: ${operations.every(o => typeof o.operationId === 'string')}`)
   t.equal(new Set(operations.map(o => o.operationId)).size, operations.length, 'operationIds are unique')
+})
+
+t.test('each failed answer lists only codes answered with its status, and every code is listed somewhere', async t => {
+  const listed = new Set<string>()
+  for (const [path, item] of Object.entries(document.paths as Record<string, Record<string, { responses: Record<string, any> }>>)) {
+    for (const [method, op] of Object.entries(item)) {
+      for (const [status, response] of Object.entries(op.responses)) {
+        const codes: ApiErrorCode[] | undefined = response.content?.['application/json']?.schema?.allOf?.[1]?.properties?.error?.properties?.code?.enum
+        if (Number(status) < 400) continue
+        t.ok(codes !== undefined, `${method} ${path} ${status} lists its codes`)
+        for (const code of codes ?? []) {
+          listed.add(code)
+          if (STATUS_OF[code] !== Number(status)) t.fail(`${method} ${path} ${status} lists ${code}, answered with ${STATUS_OF[code]}`)
+        }
+      }
+    }
+  }
+  t.same([...listed].sort(), Object.keys(STATUS_OF).sort(), 'every error code is declared where it can be answered')
 })
