@@ -115,9 +115,7 @@ function answerError (error: FastifyError | DomainError | HttpError, request: Fa
  * before a route is found (a path parameter over maxParamLength, a malformed
  * URL) answered in the envelope like every other error.
  */
-export function frameworkErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  answerError(error, request, reply)
-}
+export const frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void = answerError
 
 /**
  * Validation and the one error path: routes throw, this answers in the
