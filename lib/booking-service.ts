@@ -13,7 +13,7 @@ import {
 } from './errors.ts'
 import type { Locker } from './lock/locker.ts'
 import type { Metrics } from './metrics.ts'
-import type { Booking, BookingListQuery, Event, EventInput, Page, PageQuery } from './schemas.ts'
+import { pageQuery, type Booking, type BookingListAsk, type Event, type EventInput, type Page, type PageAsk } from './schemas.ts'
 import type { OpResult, SectionBatchResult, SectionOp } from './section-batch.ts'
 import { createBookingRoutes, type BookingRoute } from './booking-routes.ts'
 import type { SeatReturns } from './seat-returns.ts'
@@ -165,7 +165,7 @@ export function createBookingService (options: BookingServiceOptions) {
       return event
     },
 
-    listEvents: async (query: PageQuery): Promise<Page<Event>> => await store.listEvents(query),
+    listEvents: async (ask: PageAsk): Promise<Page<Event>> => await store.listEvents(pageQuery(ask)),
 
     /** One booking, if the principal may see it: to anyone else it does not exist. */
     async getBooking (actor: Principal, id: string): Promise<Booking> {
@@ -175,7 +175,8 @@ export function createBookingService (options: BookingServiceOptions) {
     },
 
     /** The bookings the principal may see, filtered by the query. */
-    async listBookings (actor: Principal, query: BookingListQuery): Promise<Page<Booking>> {
+    async listBookings (actor: Principal, ask: BookingListAsk): Promise<Page<Booking>> {
+      const query = { ...ask, ...pageQuery(ask) }
       const scope = bookingScope(actor)
       if (scope === null) throw new ForbiddenError('This token may not list bookings')
       // asking for another user's bookings: there are none to see

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { HealthSchema, OkSchema, RetryLaterSchema } from '../lib/schemas.ts'
+import { ANSWERS, HealthSchema, PUBLIC, okAnswer } from '../lib/responses.ts'
+import { ref } from '../lib/schemas.ts'
 
 const CHECK_TIMEOUT_MS = 2000
 
@@ -23,9 +24,11 @@ async function check (fn: () => Promise<unknown>): Promise<Check> {
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/health', {
     schema: {
+      operationId: 'health',
       tags: ['ops'],
       summary: 'Liveness: the process answers (no dependency is contacted)',
-      response: { 200: OkSchema(HealthSchema) }
+      security: PUBLIC,
+      response: { 200: okAnswer(ref(HealthSchema), 'The process is alive'), 500: ANSWERS.internal }
     }
   }, async () => ({
     success: true as const,
@@ -34,9 +37,12 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/health/ready', {
     schema: {
+      operationId: 'ready',
       tags: ['ops'],
-      summary: 'Readiness: the store and a quorum of the Redis nodes answer; 503 names the failing dependency',
-      response: { 200: OkSchema(HealthSchema), 503: RetryLaterSchema }
+      summary: 'Readiness: the store and a quorum of the Redis nodes answer',
+      description: 'For load balancers. One of several Redis nodes down leaves the lock its quorum: still ready. 503 names the failing dependency.',
+      security: PUBLIC,
+      response: { 200: okAnswer(ref(HealthSchema), 'Ready: every check is listed'), 500: ANSWERS.internal, 503: ANSWERS.notReady }
     }
   }, async (_request, reply) => {
     const checks: Record<string, Check> = {}
