@@ -7,10 +7,11 @@ import { LogController, type FastifyInstance, type FastifyLoggerOptions, type Fa
 import authPlugin from './plugins/auth.ts'
 import bookingPlugin from './plugins/booking.ts'
 import configPlugin, { type ConfigPluginOptions } from './plugins/config.ts'
-import errorsPlugin from './plugins/errors.ts'
+import errorsPlugin, { frameworkErrors } from './plugins/errors.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
 import redisPlugin from './plugins/redis.ts'
+import schemasPlugin from './plugins/schemas.ts'
 import storePlugin from './plugins/store.ts'
 import swaggerPlugin from './plugins/swagger.ts'
 import bookingRoutes from './routes/bookings.ts'
@@ -45,6 +46,8 @@ export function appOptions ({ logger, ...overrides }: Omit<FastifyServerOptions,
     logController: new LogController({ disableRequestLogging: true }),
     // requests still arriving on open connections during shutdown are served, not refused
     return503OnClosing: false,
+    // a too-long path parameter or a malformed URL: answered in the envelope too
+    frameworkErrors,
     ...overrides
   }
 }
@@ -52,6 +55,7 @@ export function appOptions ({ logger, ...overrides }: Omit<FastifyServerOptions,
 export default async function app (fastify: FastifyInstance, opts: ConfigPluginOptions): Promise<void> {
   await fastify.register(configPlugin, opts)
   await fastify.register(metricsPlugin)
+  await fastify.register(schemasPlugin)
   await fastify.register(errorsPlugin)
   await fastify.register(swaggerPlugin)
   await fastify.register(authPlugin)

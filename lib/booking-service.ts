@@ -13,7 +13,7 @@ import {
 } from './errors.ts'
 import type { Locker } from './lock/locker.ts'
 import type { Metrics } from './metrics.ts'
-import type { Booking, BookingListQuery, Event, EventInput, Page, PageQuery } from './schemas.ts'
+import { pageQuery, type Booking, type BookingListAsk, type Event, type EventInput, type Page, type PageAsk } from './schemas.ts'
 import type { OpResult, SectionBatchResult, SectionOp } from './section-batch.ts'
 import { createBookingRoutes, type BookingRoute } from './booking-routes.ts'
 import type { SeatReturns } from './seat-returns.ts'
@@ -71,8 +71,8 @@ export function createBookingService (options: BookingServiceOptions) {
   const clock = options.clock ?? Date.now
   /** A request arriving now waits for its section until this (epoch ms), then BUSY. */
   const lockDeadline = (): number => clock() + lockWaitMs
-  /** A request arriving now is answered by this (epoch ms): its reads end then, answered or not. */
-  const answerDeadline = (): number => clock() + lockWaitMs + WORK_MS
+  /** A request arriving now is answered by this (epoch ms, the wall clock the store's deadlines use): its reads end then, answered or not. */
+  const answerDeadline = (): number => Date.now() + lockWaitMs + WORK_MS
   const routes = createBookingRoutes(ROUTES_KEPT)
   const sections = createSectionBatcher<SectionOp, OpResult>({
     ...options,
@@ -90,7 +90,8 @@ export function createBookingService (options: BookingServiceOptions) {
       return { results: batch.results, remaining: batch.remaining, stableForMs }
     },
     // a retry of a booking made before the sell-out must still get its booking back, so keyed ones stay queued
-    whenSoldOut: op => op.kind === 'book' && op.request.idempotencyKey === undefined ? SOLD_OUT : undefined
+    whenSoldOut: op => op.kind === 'book' && op.request.idempotencyKey === undefined ? SOLD_OUT : undefined,
+    seatsAsked: op => op.kind === 'book' ? op.request.qty : 0
   })
 
   /** Counts what a batch found expired: every batch expires its section's due holds first. */
@@ -132,7 +133,7 @@ export function createBookingService (options: BookingServiceOptions) {
       return answer(section, request, await sections.submit(section, { kind: 'book', request }, deadline))
     }
     // only a replay of a booking made before the sell-out can still succeed
-    const stored = await store.findByIdempotencyKey(request.idempotencyKey, deadline + WORK_MS)
+    const stored = await store.findByIdempotencyKey(request.idempotencyKey, answerDeadline())
     return answer(section, request, stored === null ? SOLD_OUT_FROM_MEMORY : replayDecision(stored, request))
   }
 
@@ -141,10 +142,10 @@ export function createBookingService (options: BookingServiceOptions) {
    * from memory when this instance knows it and that is enough to decide,
    * else read. Null: not there for this principal (answered as not found).
    */
-  async function located (actor: Principal, id: string, may: (actor: Principal, booking: BookingRoute) => boolean, deadline: number): Promise<BookingRoute | null> {
+  async function located (actor: Principal, id: string, may: (actor: Principal, booking: BookingRoute) => boolean): Promise<BookingRoute | null> {
     const known = routes.get(id)
     if (known !== undefined && may(actor, known)) return known
-    const booking = await store.getBooking(id, deadline + WORK_MS)
+    const booking = await store.getBooking(id, answerDeadline())
     if (booking === null) return null
     const route = { eventId: booking.eventId, sectionId: booking.sectionId, userId: booking.userId, eventOwner: booking.eventOwner ?? '' }
     routes.set(id, route)
@@ -170,7 +171,7 @@ export function createBookingService (options: BookingServiceOptions) {
       return event
     },
 
-    listEvents: async (query: PageQuery): Promise<Page<Event>> => await store.listEvents(query, answerDeadline()),
+    listEvents: async (ask: PageAsk): Promise<Page<Event>> => await store.listEvents(pageQuery(ask), answerDeadline()),
 
     /** One booking, if the principal may see it: to anyone else it does not exist. */
     async getBooking (actor: Principal, id: string): Promise<Booking> {
@@ -180,7 +181,8 @@ export function createBookingService (options: BookingServiceOptions) {
     },
 
     /** The bookings the principal may see, filtered by the query. */
-    async listBookings (actor: Principal, query: BookingListQuery): Promise<Page<Booking>> {
+    async listBookings (actor: Principal, ask: BookingListAsk): Promise<Page<Booking>> {
+      const query = { ...ask, ...pageQuery(ask) }
       const scope = bookingScope(actor)
       if (scope === null) throw new ForbiddenError('This token may not list bookings')
       // asking for another user's bookings: there are none to see
@@ -218,7 +220,7 @@ export function createBookingService (options: BookingServiceOptions) {
      */
     async confirm (actor: Principal, id: string, paymentRef?: string): Promise<Booking> {
       const deadline = lockDeadline()
-      const booking = await located(actor, id, maySeeBooking, deadline)
+      const booking = await located(actor, id, maySeeBooking)
       if (booking === null) throw new NotFoundError('Booking', id)
       if (!mayConfirmBooking(actor, booking)) throw new ForbiddenError('Only the booking\'s owner, a service or an admin confirms it')
       const op: SectionOp = paymentRef === undefined ? { kind: 'confirm', bookingId: id } : { kind: 'confirm', bookingId: id, paymentRef }
@@ -251,7 +253,7 @@ export function createBookingService (options: BookingServiceOptions) {
     /** Cancels a booking the principal may cancel: a hold is released, a confirmed booking cancelled, the seats go back. Cancelling again changes nothing. */
     async cancel (actor: Principal, id: string): Promise<Booking> {
       const deadline = lockDeadline()
-      const booking = await located(actor, id, mayCancelBooking, deadline)
+      const booking = await located(actor, id, mayCancelBooking)
       if (booking === null) throw new NotFoundError('Booking', id)
       const result = await sections.submit({ eventId: booking.eventId, sectionId: booking.sectionId }, { kind: 'cancel', bookingId: id }, deadline)
       if (result.kind !== 'cancelled') throw new NotFoundError('Booking', id)

@@ -1,101 +1,134 @@
 /**
  * TypeBox schemas shared by the routes (validation, serialization) and the
- * OpenAPI document, and the domain types derived from them.
+ * OpenAPI document, and the domain types derived from them. The named ones
+ * (with an `$id`) are registered once (plugins/schemas.ts) and referenced with
+ * ref(), so the document has them as components and a generated client as types.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox'
+
+/** A reference to a named schema, typed as the schema itself (TypeBox 0.34's Ref is untyped). */
+export function ref<T extends TSchema> (schema: T): TUnsafe<Static<T>> {
+  if (schema.$id === undefined) throw new Error('ref() needs a schema with an $id')
+  return Type.Unsafe<Static<T>>(Type.Ref(schema.$id))
+}
+
+/** A string that is one of `values`: one `enum` in the document (a TypeBox union of literals would be an anyOf). */
+export function stringEnum<const T extends readonly string[]> (values: T, options: Record<string, unknown> = {}): TUnsafe<T[number]> {
+  return Type.Unsafe<T[number]>({ ...options, type: 'string', enum: [...values] })
+}
 
 /** Every id is a 24-hex-digit ObjectId string, whatever the store. */
 export const ID_PATTERN = '^[0-9a-fA-F]{24}$'
-export const IdSchema = Type.String({ pattern: ID_PATTERN, description: '24 hex digits', examples: ['665f1c2b9a1e4b3c8d7e6f50'] })
+
+/** Example ids of the document: one per kind, so an example never mixes an event's id with a section's. */
+export const EXAMPLE_IDS = {
+  event: '6650a1f2c3d4e5f6a7b8c9d0',
+  section: '6650a1f2c3d4e5f6a7b8c9d1',
+  booking: '6650b7e4a1b2c3d4e5f6a7b8'
+} as const
+export const EXAMPLE_USER = 'bob'
+
+const idOf = (kind: keyof typeof EXAMPLE_IDS, description: string) =>
+  Type.String({ pattern: ID_PATTERN, description: `${description} (24 hex digits)`, examples: [EXAMPLE_IDS[kind]] })
+export const EventIdSchema = idOf('event', 'an event\'s id')
+export const SectionIdSchema = idOf('section', 'a section\'s id')
+export const BookingIdSchema = idOf('booking', 'a booking\'s id')
 
 export const MAX_QTY = 10
 export const MAX_SECTIONS = 100
 export const MAX_CAPACITY = 1_000_000
 export const MAX_PAGE_SIZE = 100
+export const DEFAULT_PAGE_SIZE = 20
+export const MAX_PAGE = 1_000_000
 export const MAX_HOLD_SECONDS = 86_400
 export const MAX_PER_USER = 10_000
 
 const Name = Type.String({ minLength: 1, maxLength: 200 })
-const Price = Type.Number({ minimum: 0, maximum: 1_000_000, description: 'price of one seat' })
+const Price = Type.Number({ minimum: 0, maximum: 1_000_000, description: 'price of one seat', examples: [150] })
+const Timestamp = (description: string) => Type.String({ format: 'date-time', description, examples: ['2026-06-01T19:30:00.000Z'] })
 
 export const SectionInputSchema = Type.Object({
-  name: Name,
+  name: Type.String({ minLength: 1, maxLength: 200, examples: ['VIP'] }),
   price: Price,
-  capacity: Type.Integer({ minimum: 1, maximum: MAX_CAPACITY })
-}, { additionalProperties: false })
+  capacity: Type.Integer({ minimum: 1, maximum: MAX_CAPACITY, description: 'seats on sale', examples: [5] })
+}, { $id: 'SectionInput', additionalProperties: false, description: 'A section of a new event' })
 
-const HoldSeconds = Type.Integer({ minimum: 1, maximum: MAX_HOLD_SECONDS, description: 'how long a hold keeps its seats; HOLD_TTL_MS when left out' })
-const MaxPerUser = Type.Integer({ minimum: 1, maximum: MAX_PER_USER, description: 'most seats one userId may hold plus have confirmed in the event' })
+const HoldSeconds = Type.Integer({ minimum: 1, maximum: MAX_HOLD_SECONDS, description: 'how long a hold keeps its seats; HOLD_TTL_MS when left out', examples: [600] })
+const MaxPerUser = Type.Integer({ minimum: 1, maximum: MAX_PER_USER, description: 'most seats one userId may hold plus have confirmed in the event', examples: [4] })
 
 export const EventInputSchema = Type.Object({
-  name: Name,
-  sections: Type.Array(SectionInputSchema, { minItems: 1, maxItems: MAX_SECTIONS }),
+  name: Type.String({ minLength: 1, maxLength: 200, examples: ['Concert'] }),
+  sections: Type.Array(ref(SectionInputSchema), { minItems: 1, maxItems: MAX_SECTIONS }),
   holdSeconds: Type.Optional(HoldSeconds),
   maxPerUser: Type.Optional(MaxPerUser)
-}, { additionalProperties: false })
+}, { $id: 'EventInput', additionalProperties: false, description: 'A new event: its sections, and optionally its hold length and per-user cap' })
 export type EventInput = Static<typeof EventInputSchema>
 
 export const SectionSchema = Type.Object({
-  _id: IdSchema,
-  name: Type.String(),
-  price: Type.Number(),
-  capacity: Type.Integer(),
-  remaining: Type.Integer({ description: 'seats on sale now' }),
-  held: Type.Integer({ description: 'seats in held bookings (a buyer is paying)' }),
-  sold: Type.Integer({ description: 'seats in confirmed bookings; capacity == remaining + held + sold' })
-})
+  _id: SectionIdSchema,
+  name: Type.String({ examples: ['VIP'] }),
+  price: Price,
+  capacity: Type.Integer({ examples: [5] }),
+  remaining: Type.Integer({ description: 'seats on sale now', examples: [2] }),
+  held: Type.Integer({ description: 'seats in held bookings (a buyer is paying)', examples: [1] }),
+  sold: Type.Integer({ description: 'seats in confirmed bookings; capacity == remaining + held + sold', examples: [2] })
+}, { $id: 'Section', description: 'A section of an event, with its live availability' })
 export type Section = Static<typeof SectionSchema>
 
 export const EventSchema = Type.Object({
-  _id: IdSchema,
-  name: Type.String(),
-  sections: Type.Array(SectionSchema),
+  _id: EventIdSchema,
+  name: Type.String({ examples: ['Concert'] }),
+  sections: Type.Array(ref(SectionSchema)),
   holdSeconds: Type.Optional(HoldSeconds),
   maxPerUser: Type.Optional(MaxPerUser),
-  createdAt: Type.String({ format: 'date-time' })
-})
+  createdAt: Timestamp('when the event was created')
+}, { $id: 'Event', description: 'An event and its sections' })
 export type Event = Static<typeof EventSchema>
 
+const UserId = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: '^[\\x21-\\x7E]+$',
+  description: 'who the seats are for: a service or an admin names it; a customer may leave it out (it books as itself)',
+  examples: [EXAMPLE_USER]
+})
+
 export const BookingInputSchema = Type.Object({
-  eventId: IdSchema,
-  sectionId: IdSchema,
-  qty: Type.Integer({ minimum: 1, maximum: MAX_QTY }),
-  userId: Type.Optional(Type.String({
-    minLength: 1,
-    maxLength: 128,
-    pattern: '^[\\x21-\\x7E]+$',
-    description: 'who the seats are for: a service or an admin names it; a customer may leave it out (it books as itself)'
-  })),
+  eventId: EventIdSchema,
+  sectionId: SectionIdSchema,
+  qty: Type.Integer({ minimum: 1, maximum: MAX_QTY, description: 'seats to book', examples: [2] }),
+  userId: Type.Optional(UserId),
   hold: Type.Optional(Type.Boolean({ description: 'true: the seats are held until expiresAt, then confirmed (POST /api/bookings/{id}/confirm) or returned' }))
-}, { additionalProperties: false })
+}, { $id: 'BookingInput', additionalProperties: false, description: 'Seats of one section to book or hold' })
 
 export const BOOKING_STATUSES = ['held', 'confirmed', 'cancelled', 'expired'] as const
 export type BookingStatus = typeof BOOKING_STATUSES[number]
-export const BookingStatusSchema = Type.Union(BOOKING_STATUSES.map(s => Type.Literal(s)), {
-  description: 'held -> confirmed | expired | cancelled; confirmed -> cancelled'
+export const BookingStatusSchema = stringEnum(BOOKING_STATUSES, {
+  description: 'held -> confirmed | expired | cancelled; confirmed -> cancelled',
+  examples: ['confirmed']
 })
 
-const PaymentRef = Type.String({ minLength: 1, maxLength: 200, pattern: '^[\\x20-\\x7E]+$', description: 'the payment provider\'s reference' })
+const PaymentRef = Type.String({ minLength: 1, maxLength: 200, pattern: '^[\\x20-\\x7E]+$', description: 'the payment provider\'s reference', examples: ['pi_3PqX2aLkdIwHu7ix0bK9'] })
 
 export const ConfirmInputSchema = Type.Object({
   paymentRef: Type.Optional(PaymentRef)
-}, { additionalProperties: false })
+}, { $id: 'ConfirmInput', additionalProperties: false, description: 'The payment of a hold (the body may be left out)' })
 
 export const BookingSchema = Type.Object({
-  _id: IdSchema,
-  eventId: IdSchema,
-  sectionId: IdSchema,
-  userId: Type.String(),
-  qty: Type.Integer(),
-  unitPrice: Type.Number(),
-  amount: Type.Number(),
+  _id: BookingIdSchema,
+  eventId: EventIdSchema,
+  sectionId: SectionIdSchema,
+  userId: Type.String({ description: 'who the seats are for', examples: [EXAMPLE_USER] }),
+  qty: Type.Integer({ examples: [2] }),
+  unitPrice: Type.Number({ examples: [150] }),
+  amount: Type.Number({ description: 'unitPrice × qty, fixed at booking time', examples: [300] }),
   status: BookingStatusSchema,
-  createdAt: Type.String({ format: 'date-time' }),
-  expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'a hold\'s end: confirmed before it, or expired' })),
-  confirmedAt: Type.Optional(Type.String({ format: 'date-time', description: 'when a hold was confirmed' })),
+  createdAt: Timestamp('when the booking was made'),
+  expiresAt: Type.Optional(Timestamp('a hold\'s end: confirmed before it, or expired')),
+  confirmedAt: Type.Optional(Timestamp('when a hold was confirmed')),
   paymentRef: Type.Optional(PaymentRef),
-  cancelledAt: Type.Optional(Type.String({ format: 'date-time' }))
-})
+  cancelledAt: Type.Optional(Timestamp('when it was cancelled (or its hold released)'))
+}, { $id: 'Booking', description: 'Seats of one section for one user' })
 export type Booking = Static<typeof BookingSchema>
 
 export const IdempotencyHeadersSchema = Type.Object({
@@ -103,104 +136,55 @@ export const IdempotencyHeadersSchema = Type.Object({
     minLength: 1,
     maxLength: 255,
     pattern: '^[\\x20-\\x7E]+$',
-    description: 'Retry key: the same key and body return the original booking'
+    description: 'Retry key: the same key and body from the same principal return the original booking',
+    examples: ['order-42']
   }))
 })
 
-export const PageQuerySchema = Type.Object({
-  page: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
-  limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 20 })
-}, { additionalProperties: false })
-export type PageQuery = Static<typeof PageQuerySchema>
+const PageFields = {
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 1, description: 'page number, from 1' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE, description: 'items per page' }))
+}
+
+/** page and limit: both may be left out (validation fills in their defaults). */
+export const PageQuerySchema = Type.Object(PageFields, { additionalProperties: false })
+export type PageAsk = Static<typeof PageQuerySchema>
+
+/** A page as the stores read it. */
+export interface PageQuery { page: number, limit: number }
+
+/** The page asked for, defaults filled in (validation already does; this is for the types and for callers outside HTTP). */
+export function pageQuery (ask: PageAsk): PageQuery {
+  return { page: ask.page ?? 1, limit: ask.limit ?? DEFAULT_PAGE_SIZE }
+}
 
 export const BookingListQuerySchema = Type.Object({
-  eventId: Type.Optional(IdSchema),
-  sectionId: Type.Optional(IdSchema),
-  userId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  eventId: Type.Optional(EventIdSchema),
+  sectionId: Type.Optional(SectionIdSchema),
+  userId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'only this user\'s bookings', examples: [EXAMPLE_USER] })),
   status: Type.Optional(BookingStatusSchema),
-  page: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
-  limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 20 })
+  ...PageFields
 }, { additionalProperties: false })
-export type BookingListQuery = Static<typeof BookingListQuerySchema>
+export type BookingListAsk = Static<typeof BookingListQuerySchema>
+export type BookingListQuery = Omit<BookingListAsk, 'page' | 'limit'> & PageQuery
 
-export const IdParamsSchema = Type.Object({ id: IdSchema }, { additionalProperties: false })
+export const EventIdParamsSchema = Type.Object({ id: EventIdSchema }, { additionalProperties: false })
+export const BookingIdParamsSchema = Type.Object({ id: BookingIdSchema }, { additionalProperties: false })
 
 export interface Page<T> { items: T[], total: number, page: number, limit: number }
 
-export const PageSchema = <T extends TSchema>(item: T) => Type.Object({
-  items: Type.Array(item),
-  total: Type.Integer(),
-  page: Type.Integer(),
-  limit: Type.Integer()
-})
+const pageOf = <T extends TSchema>(item: T, name: string) => Type.Object({
+  items: Type.Array(ref(item)),
+  total: Type.Integer({ description: `${name} matching the query, on every page`, examples: [1] }),
+  page: Type.Integer({ examples: [1] }),
+  limit: Type.Integer({ examples: [DEFAULT_PAGE_SIZE] })
+}, { $id: `${item.$id}Page`, description: `A page of ${name}, newest first` })
 
-/** OpenAPI security of the operations that need a principal (plugins/swagger.ts defines the scheme). */
-export const BEARER_SECURITY = [{ bearerAuth: [] }]
+export const EventPageSchema = pageOf(EventSchema, 'events')
+export const BookingPageSchema = pageOf(BookingSchema, 'bookings')
 
-/** `{ success: true, data }`: the envelope of every successful answer, with the headers it may carry (for OpenAPI). */
-export const OkSchema = <T extends TSchema>(data: T, headers?: Record<string, TSchema>) => Type.Object({
-  success: Type.Literal(true),
-  data
-}, headers === undefined ? {} : { headers })
-
-/** `{ success: false, error }`: the envelope of every failed answer. */
-export const ErrorEnvelopeSchema = Type.Object({
-  success: Type.Literal(false),
-  error: Type.Object({
-    code: Type.String({ examples: ['SOLD_OUT'] }),
-    message: Type.String(),
-    field: Type.Optional(Type.String({ description: 'the offending input field, on validation errors' })),
-    remaining: Type.Optional(Type.Integer({ description: 'seats left, on SOLD_OUT' })),
-    allowed: Type.Optional(Type.Integer({ description: 'seats the user may still take in the event, on LIMIT_EXCEEDED' })),
-    status: Type.Optional(Type.String({ description: 'the booking\'s status, on INVALID_STATE' })),
-    requested: Type.Optional(Type.Integer()),
-    retryAfter: Type.Optional(Type.Integer({ description: 'seconds, on BUSY' })),
-    resource: Type.Optional(Type.String()),
-    id: Type.Optional(Type.String()),
-    dependency: Type.Optional(Type.String({ description: 'what is lost, on readiness errors: `store`, `redis` (the lock quorum) or both, comma-separated' })),
-    checks: Type.Optional(Type.Unknown({ description: 'every dependency check, on readiness errors (as in a ready answer\'s `checks`)' }))
-  }, { additionalProperties: true })
-})
-
-/** 401: the envelope, and the scheme to authenticate with. */
-export const UnauthenticatedSchema = Type.Object(ErrorEnvelopeSchema.properties, {
-  headers: { 'www-authenticate': Type.String({ description: 'Bearer realm="ticket-booking", with error="invalid_token" when a token was sent' }) }
-})
-
-/** 503: the envelope, and when to try again. */
-export const RetryLaterSchema = Type.Object(ErrorEnvelopeSchema.properties, {
-  headers: { 'retry-after': Type.Integer({ description: 'seconds' }) }
-})
-
-/** The principal's rate limit, on every answer of a limited route (only with RATE_LIMIT_MAX). */
-export const RATE_LIMIT_HEADERS = {
-  'x-ratelimit-limit': Type.Integer({ description: 'requests allowed per window (only with RATE_LIMIT_MAX)' }),
-  'x-ratelimit-remaining': Type.Integer({ description: 'requests left in this window' }),
-  'x-ratelimit-reset': Type.Integer({ description: 'seconds until the window resets' })
-}
-
-/** 429 (only with RATE_LIMIT_MAX): the envelope, when to try again and the principal's limit. */
-export const RateLimitedSchema = Type.Object(ErrorEnvelopeSchema.properties, {
-  headers: { 'retry-after': Type.Integer({ description: 'seconds' }), ...RATE_LIMIT_HEADERS }
-})
-
-/** What a route that reads a JSON body may also answer: too large (413), not JSON (415). */
-export const BODY_ERRORS = { 413: ErrorEnvelopeSchema, 415: ErrorEnvelopeSchema }
-
-/** What readiness found: nodes by their index in REDIS_NODES (from 0); addresses and driver errors go to the log only. */
-export const ReadinessChecksSchema = Type.Object({
-  store: Type.Object({ ok: Type.Boolean(), latencyMs: Type.Optional(Type.Number()) }),
-  redis: Type.Optional(Type.Object({
-    up: Type.Integer({ description: 'Redis nodes that answered' }),
-    of: Type.Integer({ description: 'Redis nodes configured' }),
-    quorum: Type.Integer({ description: 'nodes the lock needs' }),
-    down: Type.Array(Type.Integer(), { description: 'indexes in REDIS_NODES of the nodes that did not answer' })
-  }))
-})
-
-export const HealthSchema = Type.Object({
-  status: Type.Literal('ok'),
-  uptime: Type.Number({ description: 'seconds' }),
-  store: Type.String(),
-  checks: Type.Optional(ReadinessChecksSchema)
-})
+/** The named schemas, in an order where each comes after those it references. */
+export const NAMED_SCHEMAS: TSchema[] = [
+  SectionInputSchema, EventInputSchema, SectionSchema, EventSchema, EventPageSchema,
+  BookingInputSchema, ConfirmInputSchema, BookingSchema, BookingPageSchema
+]

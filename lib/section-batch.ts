@@ -99,14 +99,19 @@ export interface SectionBatchResult {
 
 /** The primitives a store adapter supplies, all inside one transaction on one section. */
 export interface SectionTx {
-  /** Reads the section (and its event's rules) and keeps other writers off it until the transaction ends; null when the event has no such section. */
-  lock: () => Promise<SectionState | null>
+  /**
+   * Reads the section (and its event's rules) and keeps other writers off it
+   * until the transaction ends, and reads the section's bookings with these
+   * ids (every writer of a booking takes its section first); null when the
+   * event has no such section. The bookings may be read as they were just
+   * before the section lock was had: each change is guarded by its `from`, so
+   * a stale read costs a rerun, never a wrong write.
+   */
+  lock: (bookingIds: string[]) => Promise<{ section: SectionState, bookings: StoredBooking[] } | null>
   /** The section's held bookings whose expiresAt <= now; and the earliest expiresAt after now of its other holds. */
   dueHolds: (now: Date) => Promise<{ due: StoredBooking[], next: Date | null }>
   /** Bookings stored under these idempotency keys. */
   findKeys: (keys: string[]) => Promise<StoredBooking[]>
-  /** Bookings of this section with these ids (the section's lock keeps other writers off them: every writer takes it first). */
-  readBookings: (ids: string[]) => Promise<StoredBooking[]>
   /** Seats each of these users holds plus has confirmed in the event, their rows locked in userId order. */
   lockUserSeats: (userIds: string[]) => Promise<Map<string, number>>
   /**
@@ -122,17 +127,17 @@ const NOT_FOUND: OpResult = { kind: 'not_found' }
 
 /** Runs one batch inside the adapter's transaction. Throws RetryableConflict if the guard refused. */
 export async function runSectionBatch (tx: SectionTx, ops: readonly SectionOp[]): Promise<SectionBatchResult> {
-  const section = await tx.lock()
-  if (section === null) return { results: ops.map(() => NOT_FOUND), remaining: null, expired: [], returned: 0, nextExpiry: null, at: new Date() }
+  const ids = [...new Set(ops.flatMap(op => op.kind === 'cancel' || op.kind === 'confirm' ? [op.bookingId] : []))]
+  const locked = await tx.lock(ids)
+  if (locked === null) return { results: ops.map(() => NOT_FOUND), remaining: null, expired: [], returned: 0, nextExpiry: null, at: new Date() }
+  const { section, bookings: named } = locked
   const { now } = section
   // one after the other, in the lock order every writer keeps: section, its bookings, then users
   // (and a MongoDB session runs one operation at a time)
   const dueRead = section.nextExpiry !== null && section.nextExpiry <= now
   const { due, next } = dueRead ? await tx.dueHolds(now) : { due: [], next: null }
   const keys = [...new Set(ops.flatMap(op => op.kind === 'book' && op.request.idempotencyKey !== undefined ? [op.request.idempotencyKey] : []))]
-  const ids = [...new Set(ops.flatMap(op => op.kind === 'cancel' || op.kind === 'confirm' ? [op.bookingId] : []))]
   const existing = keys.length === 0 ? [] : await tx.findKeys(keys)
-  const named = ids.length === 0 ? [] : await tx.readBookings(ids)
   let userSeats = new Map<string, number>()
   if (section.maxPerUser !== null) {
     const users = new Set([...due, ...named].map(b => b.userId))

@@ -6,6 +6,7 @@
  * section's sold-out memory, kept honest across instances by the seat-return
  * counters when there are several (lib/seat-returns.ts).
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { WORK_MS } from './deadline.ts'
 import { BusyError } from './errors.ts'
 import { LockUnavailableError, sectionLockKey, type Locker } from './lock/locker.ts'
@@ -43,6 +44,8 @@ export interface SectionBatcherOptions<T, R> {
   run: (section: SectionRef, items: T[], deadline: number) => Promise<BatchOutcome<R>>
   /** the answer for a queued item once its section is known sold out; undefined keeps it queued */
   whenSoldOut: (item: T) => R | undefined
+  /** seats an item may take: a batch that could take the section's last seats reads the seat-return counters first */
+  seatsAsked: (item: T) => number
 }
 
 interface Pending<T, R> {
@@ -56,12 +59,18 @@ interface Pending<T, R> {
 interface Queue<T, R> {
   section: SectionRef
   pending: Array<Pending<T, R>>
+  /** seats left after this instance's last batch of the section, while it stays busy */
+  remaining?: number | null
 }
 
 const RETRY_AFTER_SECONDS = 1
+/** Longest one instance keeps a busy section's lock over back-to-back batches (well under any lock TTL). */
+const TURN_MS = 50
+
+const nextTurnOfLoop = async (): Promise<void> => { await new Promise<void>(resolve => setImmediate(resolve)) }
 
 export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>) {
-  const { locker, metrics, batchMax, lockWaitMs, run, whenSoldOut, returns } = options
+  const { locker, metrics, batchMax, lockWaitMs, run, whenSoldOut, seatsAsked, returns } = options
   const clock = options.clock ?? Date.now
   const soldOut = createSoldOutMemory(options.soldOutCacheMs, clock)
   const queues = new Map<string, Queue<T, R>>()
@@ -96,42 +105,51 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     queue.pending = keep
   }
 
-  async function runBatch (key: string, queue: Queue<T, R>): Promise<void> {
+  /** The next batch: up to batchMax queued items, those already past their deadline answered BUSY; null when none is left. */
+  function take (queue: Queue<T, R>): Array<Pending<T, R>> | null {
     const now = clock()
     const taken = queue.pending.splice(0, batchMax)
     metrics.queueDepth.dec(taken.length)
     const batch = taken.filter(e => e.deadline > now)
     for (const entry of taken) if (entry.deadline <= now) entry.reject(new BusyError(RETRY_AFTER_SECONDS, 'waited past the lock deadline'))
-    if (batch.length === 0) return
+    return batch.length === 0 ? null : batch
+  }
 
-    const first = Math.min(...batch.map(e => e.deadline))
-    // each item is answered within WORK_MS of its deadline: the batch, begun by the first one's, ends by then
-    const answerBy = first + WORK_MS
-    // read before the batch reads the section: a return counted after this is seen as a change
-    const before = returns?.read(key, answerBy)
+  /**
+   * Each item is answered within WORK_MS of its deadline: a batch, begun by its
+   * first item's, ends by then. Items' deadlines are on the batcher's clock; the
+   * store's and the lock servers' on the wall clock.
+   */
+  const answerBy = (batch: Array<Pending<T, R>>): number => Date.now() + Math.min(...batch.map(e => e.deadline)) + WORK_MS - clock()
+
+  /**
+   * The seat-return counters as they are before the batch reads its section,
+   * when the batch may take the last seats (else, should other instances take
+   * them first, the section is just not remembered sold out until the next batch).
+   */
+  function countsBefore (key: string, queue: Queue<T, R>, batch: Array<Pending<T, R>>): Promise<ReturnCounts | null> | undefined {
+    if (returns === undefined) return undefined
+    const asked = batch.reduce((sum, e) => sum + seatsAsked(e.item), 0)
+    const known = queue.remaining
+    return asked > 0 && (known === undefined || known === null || known <= asked) ? returns.read(key, answerBy(batch)) : undefined
+  }
+
+  /** Decides one batch under the section lock held by the caller; a store error fails its items only. */
+  async function decide (key: string, queue: Queue<T, R>, batch: Array<Pending<T, R>>, before: Promise<ReturnCounts | null> | undefined): Promise<void> {
     let outcome: BatchOutcome<R>
-    let counts: ReturnCounts | null
+    let counts: ReturnCounts | null = null
     try {
-      ({ outcome, counts } = await underLock(key, first - now, async () => {
-        // counters not read in time are unknown: the section is then not remembered sold out
-        const counts = before === undefined ? null : await before
-        return { outcome: await run(queue.section, batch.map(e => e.item), answerBy), counts }
-      }))
+      // read before the batch reads the section: a return counted after this is seen as a change;
+      // counters not read by the deadline are unknown, and the section is then not remembered sold out
+      if (before !== undefined) counts = await before
+      outcome = await run(queue.section, batch.map(e => e.item), answerBy(batch))
     } catch (err) {
-      if (err instanceof LockUnavailableError && err.reason === 'timeout') {
-        // the earliest deadline passed; items with time left go back to the front, in order
-        const later = batch.filter(e => e.deadline > clock())
-        for (const entry of batch) if (!later.includes(entry)) entry.reject(new BusyError(RETRY_AFTER_SECONDS))
-        queue.pending.unshift(...later)
-        metrics.queueDepth.inc(later.length)
-        return
-      }
-      const error = err instanceof LockUnavailableError ? new BusyError(RETRY_AFTER_SECONDS, 'lock servers unavailable') : err as Error
-      for (const entry of batch) entry.reject(error)
+      for (const entry of batch) entry.reject(err as Error)
       return
     }
 
     metrics.batchSize.observe(batch.length)
+    queue.remaining = outcome.remaining
     outcome.results.forEach((result, i) => batch[i].resolve(result))
     if (outcome.remaining === 0) {
       if (returns === undefined) {
@@ -147,15 +165,56 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     }
   }
 
-  /** Drains one section's queue batch by batch; a lone item waits no timer, only its turn of the event loop. */
+  /**
+   * One turn with the section's lock: batches back to back while items keep
+   * coming, for up to TURN_MS, so a busy section pays one lock round trip per
+   * turn rather than per batch. True when the turn ended with items still queued.
+   */
+  async function turn (key: string, queue: Queue<T, R>): Promise<boolean> {
+    const first = take(queue)
+    if (first === null) return false
+    const before = countsBefore(key, queue, first)
+    const start = clock()
+    const waitMs = Math.min(...first.map(e => e.deadline)) - start
+    try {
+      return await underLock(key, waitMs, async () => {
+        const ends = clock() + TURN_MS
+        await decide(key, queue, first, before)
+        while (queue.pending.length > 0 && clock() < ends) {
+          // items read from their sockets meanwhile join the next batch
+          await nextTurnOfLoop()
+          const batch = take(queue)
+          if (batch === null) break
+          await decide(key, queue, batch, countsBefore(key, queue, batch))
+        }
+        return queue.pending.length > 0
+      })
+    } catch (err) {
+      // only getting the lock throws here: the first batch was not run
+      if (err instanceof LockUnavailableError && err.reason === 'timeout') {
+        // the earliest deadline passed; items with time left go back to the front, in order
+        const later = first.filter(e => e.deadline > clock())
+        for (const entry of first) if (!later.includes(entry)) entry.reject(new BusyError(RETRY_AFTER_SECONDS))
+        queue.pending.unshift(...later)
+        metrics.queueDepth.inc(later.length)
+        return false
+      }
+      const error = err instanceof LockUnavailableError ? new BusyError(RETRY_AFTER_SECONDS, 'lock servers unavailable') : err as Error
+      for (const entry of first) entry.reject(error)
+      return false
+    }
+  }
+
+  /** Drains one section's queue turn by turn; a lone item waits no timer, only its turn of the event loop. */
   async function drainQueue (key: string, queue: Queue<T, R>): Promise<void> {
     try {
       while (queue.pending.length > 0) {
         // One turn of the event loop first: requests already read from their sockets
         // join this batch. Without it an in-process store (PGlite answers without
         // yielding) would decide one request per batch.
-        await new Promise<void>(resolve => setImmediate(resolve))
-        await runBatch(key, queue)
+        await nextTurnOfLoop()
+        // a turn cut short with work left: other instances' pollers get the lock first
+        if (await turn(key, queue) && locker.handoverMs > 0) await sleep(locker.handoverMs)
       }
     } finally {
       queues.delete(key)

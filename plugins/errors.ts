@@ -1,54 +1,55 @@
 import { Ajv, type ErrorObject } from 'ajv'
-import type { FastifyError } from 'fastify'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { DomainError, ExpectedError, type ErrorCode } from '../lib/errors.ts'
 import type { BookingOutcome } from '../lib/metrics.ts'
+import { STATUS_OF, type ApiErrorCode } from '../lib/responses.ts'
 
 /** An error the HTTP layer itself answers (the rate limit), in the same envelope as domain errors. */
 export class HttpError extends ExpectedError {
-  readonly statusCode: number
-  readonly code: string
+  readonly code: ApiErrorCode
   readonly outcome: BookingOutcome
   readonly details: Record<string, unknown>
 
-  constructor (statusCode: number, code: string, message: string, outcome: BookingOutcome, details: Record<string, unknown> = {}) {
+  constructor (code: ApiErrorCode, message: string, outcome: BookingOutcome, details: Record<string, unknown> = {}) {
     super(message)
-    this.statusCode = statusCode
     this.code = code
     this.outcome = outcome
     this.details = details
   }
 }
 
-/** HTTP status and booking outcome of each domain error code. */
-const DOMAIN_ANSWERS: Record<ErrorCode, { status: number, outcome: BookingOutcome }> = {
-  VALIDATION_ERROR: { status: 400, outcome: 'invalid' },
-  NOT_FOUND: { status: 404, outcome: 'invalid' },
-  SOLD_OUT: { status: 409, outcome: 'sold_out' },
-  IDEMPOTENCY_KEY_REUSED: { status: 422, outcome: 'invalid' },
-  BUSY: { status: 503, outcome: 'busy' },
-  STORE_UNAVAILABLE: { status: 503, outcome: 'error' },
-  UNAUTHENTICATED: { status: 401, outcome: 'denied' },
-  FORBIDDEN: { status: 403, outcome: 'denied' },
-  AUTH_UNAVAILABLE: { status: 503, outcome: 'error' },
-  LIMIT_EXCEEDED: { status: 409, outcome: 'user_limit' },
-  HOLD_EXPIRED: { status: 410, outcome: 'invalid' },
-  INVALID_STATE: { status: 409, outcome: 'invalid' }
+/** Booking outcome of each domain error code (its status is lib/responses.ts's STATUS_OF). */
+const DOMAIN_OUTCOMES: Record<ErrorCode, BookingOutcome> = {
+  VALIDATION_ERROR: 'invalid',
+  NOT_FOUND: 'invalid',
+  SOLD_OUT: 'sold_out',
+  IDEMPOTENCY_KEY_REUSED: 'invalid',
+  BUSY: 'busy',
+  STORE_UNAVAILABLE: 'error',
+  UNAUTHENTICATED: 'denied',
+  FORBIDDEN: 'denied',
+  AUTH_UNAVAILABLE: 'error',
+  LIMIT_EXCEEDED: 'user_limit',
+  HOLD_EXPIRED: 'invalid',
+  INVALID_STATE: 'invalid'
 }
 
-/** Our codes for Fastify's own client errors. */
-const FASTIFY_CODES: Record<string, string> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'VALIDATION_ERROR',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON'
+/** Our codes for Fastify's own client errors, and a message where Fastify's would echo the whole URL. */
+const FASTIFY_CODES: Record<string, { code: ApiErrorCode, message?: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'PAYLOAD_TOO_LARGE' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Unsupported Media Type: the body must be application/json' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'BAD_REQUEST' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'VALIDATION_ERROR' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'INVALID_JSON' },
+  FST_ERR_BAD_URL: { code: 'BAD_REQUEST', message: 'The URL path is not valid (bad percent-encoding)' },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'URI_TOO_LONG', message: 'A path parameter is over 100 characters' }
 }
 
 interface Answer {
   status: number
   outcome: BookingOutcome
-  error: { code: string, message: string, [detail: string]: unknown }
+  error: { code: ApiErrorCode, message: string, [detail: string]: unknown }
   /** what the log line carries besides the code: the cause of a 5xx */
   cause?: unknown
 }
@@ -74,21 +75,47 @@ function describe (error: ErrorObject, part: string): string {
 /** Every error's answer: status, envelope and outcome. Messages of 500s are hidden. */
 function answerOf (error: FastifyError | DomainError | HttpError): Answer {
   if (error instanceof DomainError) {
-    const { status, outcome } = DOMAIN_ANSWERS[error.code]
-    return { status, outcome, error: { code: error.code, message: error.message, ...error.details }, cause: error.cause }
+    return { status: STATUS_OF[error.code], outcome: DOMAIN_OUTCOMES[error.code], error: { code: error.code, message: error.message, ...error.details }, cause: error.cause }
   }
   if (error instanceof HttpError) {
-    return { status: error.statusCode, outcome: error.outcome, error: { code: error.code, message: error.message, ...error.details } }
+    return { status: STATUS_OF[error.code], outcome: error.outcome, error: { code: error.code, message: error.message, ...error.details } }
   }
   if (error.validation !== undefined) {
     const first = error.validation[0] as ErrorObject
     const part = error.validationContext ?? 'body'
     return { status: 400, outcome: 'invalid', error: { code: 'VALIDATION_ERROR', message: describe(first, part), field: fieldOf(first) || part } }
   }
+  const known = FASTIFY_CODES[error.code]
+  if (known !== undefined) return { status: STATUS_OF[known.code], outcome: 'invalid', error: { code: known.code, message: known.message ?? error.message } }
   const status = error.statusCode ?? 500
-  if (status < 500) return { status, outcome: 'invalid', error: { code: FASTIFY_CODES[error.code] ?? 'BAD_REQUEST', message: error.message } }
+  if (status < 500) return { status, outcome: 'invalid', error: { code: 'BAD_REQUEST', message: error.message } }
   return { status: 500, outcome: 'error', error: { code: 'INTERNAL_ERROR', message: 'Internal Server Error' }, cause: error }
 }
+
+/** Answers an error: status, envelope, headers, the request's booking outcome and its log line. */
+function answerError (error: FastifyError | DomainError | HttpError, request: FastifyRequest, reply: FastifyReply): void {
+  const answer = answerOf(error)
+  request.outcome = answer.outcome
+  if (answer.status === 500) {
+    request.log.error({ err: error }, 'unhandled error')
+  } else if (answer.status >= 500) {
+    reply.header('retry-after', String(answer.error.retryAfter ?? 1))
+    request.log.warn({ code: answer.error.code, err: answer.cause ?? error }, answer.error.message)
+  } else {
+    // RFC 6750: a 401 names the scheme; with a token that failed, says it was invalid
+    if (answer.status === 401) reply.header('www-authenticate', request.headers.authorization === undefined ? 'Bearer realm="ticket-booking"' : 'Bearer realm="ticket-booking", error="invalid_token"')
+    request.log.info({ code: answer.error.code }, answer.error.message)
+  }
+  // sent, not returned: a returned reply is awaited as a thenable, a sixth of a sold-out answer's cost
+  reply.code(answer.status).send({ success: false, error: answer.error })
+}
+
+/**
+ * The `frameworkErrors` option of the server (app.ts): errors Fastify meets
+ * before a route is found (a path parameter over maxParamLength, a malformed
+ * URL) answered in the envelope like every other error.
+ */
+export const frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void = answerError
 
 /**
  * Validation and the one error path: routes throw, this answers in the
@@ -101,7 +128,15 @@ export default fp(async (fastify) => {
   const base = { useDefaults: true, removeAdditional: false, allErrors: false, strict: false } as const
   const bodyAjv = new Ajv({ ...base, coerceTypes: false })
   const textAjv = new Ajv({ ...base, coerceTypes: 'array' })
+  // the named schemas (plugins/schemas.ts), so the routes' references resolve
+  for (const schema of Object.values(fastify.getSchemas()) as object[]) {
+    bodyAjv.addSchema(schema)
+    textAjv.addSchema(schema)
+  }
   fastify.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema))
+
+  // JSON only: without this, Fastify would read a text/plain body as a string (then a 400) instead of answering 415
+  fastify.removeContentTypeParser('text/plain')
 
   // POST /api/bookings/:id/cancel needs no body, but many clients send the JSON
   // content type with an empty one: read that as no body instead of an error.
@@ -111,22 +146,7 @@ export default fp(async (fastify) => {
     else parseJson(request, body as string, done)
   })
 
-  fastify.setErrorHandler((error: FastifyError | DomainError | HttpError, request, reply) => {
-    const answer = answerOf(error)
-    request.outcome = answer.outcome
-    if (answer.status === 500) {
-      request.log.error({ err: error }, 'unhandled error')
-    } else if (answer.status >= 500) {
-      reply.header('retry-after', String(answer.error.retryAfter ?? 1))
-      request.log.warn({ code: answer.error.code, err: answer.cause ?? error }, answer.error.message)
-    } else {
-      // RFC 6750: a 401 names the scheme; with a token that failed, says it was invalid
-      if (answer.status === 401) reply.header('www-authenticate', request.headers.authorization === undefined ? 'Bearer realm="ticket-booking"' : 'Bearer realm="ticket-booking", error="invalid_token"')
-      request.log.info({ code: answer.error.code }, answer.error.message)
-    }
-    // sent, not returned: a returned reply is awaited as a thenable, a sixth of a sold-out answer's cost
-    reply.code(answer.status).send({ success: false, error: answer.error })
-  })
+  fastify.setErrorHandler(answerError)
 
   fastify.setNotFoundHandler((request, reply) => {
     return reply.code(404).send({
@@ -134,4 +154,4 @@ export default fp(async (fastify) => {
       error: { code: 'NOT_FOUND', message: `Route ${request.method} ${request.url.split('?')[0]} not found` }
     })
   })
-}, { name: 'errors', dependencies: ['metrics'] })
+}, { name: 'errors', dependencies: ['metrics', 'schemas'] })

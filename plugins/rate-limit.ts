@@ -22,7 +22,7 @@ export default fp(async (fastify) => {
     skipOnError: true,
     errorResponseBuilder: (_request, context) => {
       const retryAfter = Math.ceil(context.ttl / 1000)
-      return new HttpError(429, 'RATE_LIMITED', `Too many booking requests: at most ${context.max} per window, retry in ${retryAfter} s`, 'limit', { retryAfter })
+      return new HttpError('RATE_LIMITED', `Too many booking requests: at most ${context.max} per window, retry in ${retryAfter} s`, 'limit', { retryAfter })
     }
   })
 }, { name: 'rate-limit', dependencies: ['config', 'redis', 'errors', 'auth'] })

@@ -1,27 +1,29 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { BEARER_SECURITY, BODY_ERRORS, ErrorEnvelopeSchema, EventInputSchema, EventSchema, OkSchema, RetryLaterSchema, UnauthenticatedSchema } from '../lib/schemas.ts'
+import { ANSWERS, BEARER_SECURITY, BODY_ANSWERS, GUARDED_ANSWERS, locationHeader, okAnswer } from '../lib/responses.ts'
+import { EXAMPLE_IDS, EventInputSchema, EventSchema, ref } from '../lib/schemas.ts'
 
 /** Creating an event: organizers and admins; the event belongs to the token's sub. Registered in the guarded scope. */
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/api/events', {
     schema: {
+      operationId: 'createEvent',
       tags: ['events'],
-      summary: 'Create an event with its sections (organizer, admin); each section starts with remaining = capacity',
+      summary: 'Create an event with its sections (organizer, admin)',
+      description: 'Each section starts with remaining = capacity. The event belongs to the token\'s `sub`: its organizer sees its bookings.',
       security: BEARER_SECURITY,
-      body: EventInputSchema,
+      body: ref(EventInputSchema),
       response: {
-        201: OkSchema(EventSchema),
-        400: ErrorEnvelopeSchema,
-        401: UnauthenticatedSchema,
-        403: ErrorEnvelopeSchema,
-        ...BODY_ERRORS,
-        503: RetryLaterSchema
+        201: okAnswer(ref(EventSchema), 'Created: the event, each section with its `_id`', locationHeader(`/api/events/${EXAMPLE_IDS.event}`)),
+        ...BODY_ANSWERS,
+        ...GUARDED_ANSWERS,
+        403: ANSWERS.forbidden,
+        503: ANSWERS.unavailable
       }
     }
   }, async (request, reply) => {
     const event = await fastify.booking.createEvent(request.principal, request.body)
     request.log.info({ eventId: event._id, sections: event.sections.length }, 'event created')
-    reply.code(201)
+    reply.code(201).header('location', `/api/events/${event._id}`)
     return { success: true as const, data: event }
   })
 }

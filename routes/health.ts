@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Static } from '@sinclair/typebox'
-import { HealthSchema, OkSchema, RetryLaterSchema, type ReadinessChecksSchema } from '../lib/schemas.ts'
+import { ANSWERS, HealthSchema, PUBLIC, okAnswer, type ReadinessChecksSchema } from '../lib/responses.ts'
+import { ref } from '../lib/schemas.ts'
 
 const CHECK_TIMEOUT_MS = 2000
 
@@ -25,9 +26,11 @@ async function check (fn: () => Promise<unknown>): Promise<Check> {
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/health', {
     schema: {
+      operationId: 'health',
       tags: ['ops'],
       summary: 'Liveness: the process answers (no dependency is contacted)',
-      response: { 200: OkSchema(HealthSchema) }
+      security: PUBLIC,
+      response: { 200: okAnswer(ref(HealthSchema), 'The process is alive'), 500: ANSWERS.internal }
     }
   }, async () => ({
     success: true as const,
@@ -36,9 +39,12 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/health/ready', {
     schema: {
+      operationId: 'ready',
       tags: ['ops'],
       summary: 'Readiness: the store and a quorum of the Redis nodes answer; 503 only when the store or the lock quorum is lost',
-      response: { 200: OkSchema(HealthSchema), 503: RetryLaterSchema }
+      description: 'For load balancers. One of several Redis nodes down leaves the lock its quorum: still ready. 503 names what is lost; Redis nodes by their index in REDIS_NODES, addresses and driver errors only in the log.',
+      security: PUBLIC,
+      response: { 200: okAnswer(ref(HealthSchema), 'Ready: every check is listed'), 500: ANSWERS.internal, 503: ANSWERS.notReady }
     }
   }, async (request, reply) => {
     const { store, locker } = fastify

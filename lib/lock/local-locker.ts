@@ -37,6 +37,7 @@ export function localLocker (): Locker {
     kind: 'local',
     nodes: [],
     available: () => true,
+    handoverMs: 0,
     async withLock (key, waitMs, fn) {
       await acquire(key, waitMs)
       try {

@@ -13,6 +13,8 @@ export interface Locker {
   readonly nodes: readonly LockNode[]
   /** false while too few lock servers are known to answer: withLock then refuses at once ('unavailable') */
   available: () => boolean
+  /** how long a holder that let go with work left waits before asking again, so other instances' pollers get a turn (0 in-process) */
+  readonly handoverMs: number
   /**
    * Runs fn while holding the exclusive lock on `key`, waiting at most `waitMs`
    * to get it (then LockUnavailableError, fn not run). The lock is released when

@@ -117,6 +117,8 @@ export function redlockLocker (clients: Redis[], options: RedlockLockerOptions):
 
   return {
     kind: 'redlock',
+    // longer than a poller's pause (retryDelay plus jitter), so one that is waiting asks first
+    handoverMs: 2 * retryDelay + 1,
     nodes: clients.map(client => ({
       name: `${client.options.host ?? '?'}:${client.options.port ?? '?'}`,
       ping: async () => await client.ping()

@@ -33,11 +33,15 @@ function mongoDriver (client: MongoClient): StoreDriver {
     const eid = parseId(eventId)
     const sid = parseId(sectionId)
     return {
-      async lock () {
+      async lock (ids) {
         if (eid === null || sid === null) return null
         const { filter, update, projection } = lockSection(eid, sid)
         const event = await events.findOneAndUpdate(filter, update, { session, projection, returnDocument: 'after' })
-        return event === null ? null : sectionState(event)
+        const section = event === null ? null : sectionState(event)
+        if (section === null) return null
+        const oids = ids.flatMap(id => parseId(id) ?? [])
+        const docs = oids.length === 0 ? [] : await bookings.find({ _id: { $in: oids }, sectionId: sid }, { session }).toArray()
+        return { section, bookings: docs.map(bookingFromDocument) }
       },
       async dueHolds (now) {
         if (sid === null) return { due: [], next: null }
@@ -48,12 +52,6 @@ function mongoDriver (client: MongoClient): StoreDriver {
       },
       async findKeys (keys) {
         const docs = await bookings.find({ idempotencyKey: { $in: keys } }, { session }).toArray()
-        return docs.map(bookingFromDocument)
-      },
-      async readBookings (ids) {
-        if (sid === null) return []
-        const oids = ids.flatMap(id => parseId(id) ?? [])
-        const docs = await bookings.find({ _id: { $in: oids }, sectionId: sid }, { session }).toArray()
         return docs.map(bookingFromDocument)
       },
       async lockUserSeats (userIds) {

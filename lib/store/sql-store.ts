@@ -29,11 +29,11 @@ interface BookingRow {
   status: BookingStatus
   idempotency_key: string | null
   request_hash: string | null
-  created_at: Date
-  cancelled_at: Date | null
+  created_at: Date | string
+  cancelled_at: Date | string | null
   event_owner: string
-  expires_at: Date | null
-  confirmed_at: Date | null
+  expires_at: Date | string | null
+  confirmed_at: Date | string | null
   payment_ref: string | null
 }
 
@@ -137,7 +137,7 @@ const INSERT_BOOKINGS = `ins AS (
   )`
 /**
  * A hold is confirmed only while its expires_at is after the batch's moment: the database decides, in this statement.
- * The ids were read as this section's (readBookings); no section_id here, for the same reason as there.
+ * The ids were read as this section's (lock); no section_id here, for the same reason as there.
  */
 const CHANGE_BOOKINGS = `chg AS (
     UPDATE bookings b SET status = c.to_status,
@@ -181,18 +181,26 @@ interface LockRow {
   max_per_user: number | null
   next_expiry: Date | null
   now: Date
+  /** as JSON: timestamps are ISO strings there */
+  bookings?: BookingRow[] | null
 }
+
+const LOCK_COLUMNS = `s.remaining, s.price::float8 AS price, e.owner_id AS owner, e.hold_seconds, e.max_per_user, s.next_expiry,
+  clock_timestamp() AS now`
+const LOCK_FROM = 'FROM sections s JOIN events e ON e.id = s.event_id WHERE s.id = $1 AND s.event_id = $2 FOR UPDATE OF s'
+const LOCK_SQL = `SELECT ${LOCK_COLUMNS} ${LOCK_FROM}`
+const LOCK_WITH_BOOKINGS_SQL = `SELECT ${LOCK_COLUMNS},
+  (SELECT json_agg(b) FROM (SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = ANY($3::text[])) b) AS bookings ${LOCK_FROM}`
 
 function sectionTx (tx: SqlQueryable, eventId: string, sectionId: string): SectionTx {
   let section: SectionState
   return {
-    async lock () {
-      // the database's clock is the batch's: holds expire and are confirmed by it, never by an instance's
-      const { rows } = await tx.query<LockRow>(
-        `SELECT s.remaining, s.price::float8 AS price, e.owner_id AS owner, e.hold_seconds, e.max_per_user, s.next_expiry,
-                clock_timestamp() AS now
-         FROM sections s JOIN events e ON e.id = s.event_id WHERE s.id = $1 AND s.event_id = $2 FOR UPDATE OF s`,
-        [sectionId, eventId])
+    async lock (ids) {
+      // The database's clock is the batch's: holds expire and are confirmed by it, never by an instance's.
+      // The named bookings come in the same round trip, by id alone (with `section_id = ...` a planner
+      // whose statistics predate a busy section scans its every booking), their section compared here.
+      const { rows } = await tx.query<LockRow>(ids.length === 0 ? LOCK_SQL : LOCK_WITH_BOOKINGS_SQL,
+        ids.length === 0 ? [sectionId, eventId] : [sectionId, eventId, ids])
       if (rows.length === 0) return null
       const row = rows[0]
       section = {
@@ -204,7 +212,8 @@ function sectionTx (tx: SqlQueryable, eventId: string, sectionId: string): Secti
         nextExpiry: row.next_expiry === null ? null : new Date(row.next_expiry),
         now: new Date(row.now)
       }
-      return section
+      const bookings = (row.bookings ?? []).filter(b => b.section_id === sectionId).map(toBooking)
+      return { section, bookings }
     },
     async dueHolds (now) {
       // no FOR UPDATE here or below: every writer of a section's bookings holds its section row first
@@ -218,13 +227,6 @@ function sectionTx (tx: SqlQueryable, eventId: string, sectionId: string): Secti
     async findKeys (keys) {
       const { rows } = await tx.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = ANY($1::text[])`, [keys])
       return rows.map(toBooking)
-    },
-    async readBookings (ids) {
-      // The section row locked above keeps every other writer off its bookings: no row locks needed.
-      // By id alone, the section compared here: with `section_id = $2` in SQL a planner whose
-      // statistics predate a busy section scans that section's every booking.
-      const { rows } = await tx.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = ANY($1::text[])`, [ids])
-      return rows.filter(row => row.section_id === sectionId).map(toBooking)
     },
     async lockUserSeats (userIds) {
       const { rows } = await tx.query<{ user_id: string, seats: number }>(

@@ -186,14 +186,53 @@ for (const setup of STORE_SETUPS) {
       t.equal(doc.statusCode, 200)
       const spec = doc.json()
       t.match(spec.openapi, /^3\./)
-      for (const path of ['/api/events', '/api/events/{id}', '/bookings', '/api/bookings', '/api/bookings/{id}', '/api/bookings/{id}/cancel', '/health', '/health/ready', '/metrics']) {
+      for (const path of ['/api/events', '/api/events/{id}', '/bookings', '/api/bookings', '/api/bookings/{id}', '/api/bookings/{id}/confirm', '/api/bookings/{id}/cancel', '/health', '/health/ready', '/metrics']) {
         t.ok(spec.paths[path], `documents ${path}`)
       }
+      for (const name of ['Event', 'Section', 'EventPage', 'Booking', 'BookingPage', 'BookingInput', 'EventInput', 'Error']) {
+        t.ok(spec.components.schemas[name], `component ${name}`)
+      }
       const post = spec.paths['/bookings'].post
-      t.same(Object.keys(post.responses).sort(), ['201', '400', '401', '403', '404', '409', '413', '415', '422', '429', '503'])
-      t.same(post.requestBody.content['application/json'].schema.required.sort(), ['eventId', 'qty', 'sectionId'], 'userId is optional: a customer books as itself')
+      t.equal(post.operationId, 'createBookingAlias')
+      t.equal(spec.paths['/api/bookings'].post.operationId, 'createBooking')
+      t.same(Object.keys(post.responses).sort(), ['201', '400', '401', '403', '404', '409', '413', '415', '422', '429', '500', '503'])
+      t.same(Object.keys(post.responses['201'].headers).sort(), ['Idempotent-Replayed', 'Location', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'])
+      t.same(post.responses['409'].content['application/json'].schema.allOf[1].properties.error.properties.code.enum, ['SOLD_OUT', 'LIMIT_EXCEEDED'], '409 lists its codes')
+      t.same(Object.keys(post.responses['404'].content['application/json'].examples), ['NOT_FOUND'], 'the 404 example is a NOT_FOUND')
+      t.same(post.requestBody.content['application/json'].schema, { $ref: '#/components/schemas/BookingInput' })
+      t.same(spec.components.schemas.BookingInput.required.sort(), ['eventId', 'qty', 'sectionId'], 'userId is optional: a customer books as itself')
       t.ok(post.parameters.some((p: { name: string, in: string }) => p.name === 'idempotency-key' && p.in === 'header'))
+      for (const path of ['/api/events', '/bookings']) {
+        const paging = spec.paths[path].get.parameters.filter((p: { name: string }) => p.name === 'page' || p.name === 'limit')
+        t.same(paging.map((p: { required: boolean }) => p.required), [false, false], `${path}: page and limit are optional`)
+      }
+      t.equal(spec.paths['/api/bookings/{id}/confirm'].post.requestBody.required, false, 'a confirm may send no body')
+      t.ok(spec.paths['/api/events/{id}'].get.responses['414'], '414 on :id routes')
+      t.same(spec.paths['/api/events'].get.security, [], 'public reads need no token')
       t.equal((await app.inject('/docs')).statusCode < 400, true)
+    })
+
+    t.test('a 201 carries Location; too-long ids and other media types answer in the envelope', async t => {
+      const created = await injectAs(app, as.organizer, { method: 'POST', url: '/api/events', payload: { name: 'Located', sections: [{ name: 'A', price: 1, capacity: 2 }] } })
+      t.equal(created.statusCode, 201)
+      t.equal(created.headers.location, `/api/events/${created.json().data._id}`)
+      const [section] = created.json().data.sections
+      const booked = await book(app, { eventId: created.json().data._id, sectionId: section._id, qty: 1, userId: 'located' }, { 'idempotency-key': 'located-1' })
+      t.equal(booked.headers.location, `/api/bookings/${booked.json().data._id}`)
+      const replayed = await book(app, { eventId: created.json().data._id, sectionId: section._id, qty: 1, userId: 'located' }, { 'idempotency-key': 'located-1' })
+      t.equal(replayed.headers['idempotent-replayed'], 'true')
+      t.equal(replayed.headers.location, booked.headers.location, 'a replay points at the original booking')
+      for (const url of [`/api/events/${'a'.repeat(101)}`, `/api/bookings/${'a'.repeat(101)}`]) {
+        const long = await asService(app, url)
+        t.equal(long.statusCode, 414, url.slice(0, 20))
+        t.same(long.json(), { success: false, error: { code: 'URI_TOO_LONG', message: 'A path parameter is over 100 characters' } })
+      }
+      const badUrl = await app.inject('/api/events/%zz')
+      t.equal(badUrl.statusCode, 400)
+      t.equal(badUrl.json().error.code, 'BAD_REQUEST')
+      const text = await injectAs(app, as.organizer, { method: 'POST', url: '/api/events', headers: { 'content-type': 'text/plain' }, payload: JSON.stringify({ name: 'X', sections: [{ name: 'A', price: 1, capacity: 1 }] }) })
+      t.equal(text.statusCode, 415, 'JSON sent as text/plain is refused, not parsed')
+      t.equal(text.json().error.code, 'UNSUPPORTED_MEDIA_TYPE')
     })
 
     t.test('bookings survive a restart of the app', async t => {

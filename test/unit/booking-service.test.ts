@@ -143,3 +143,17 @@ t.test('drain waits for queued bookings', async (t: Test) => {
   const states = await Promise.race([Promise.allSettled(pending), new Promise(resolve => setImmediate(() => resolve('pending')))])
   t.not(states, 'pending', 'every booking was decided when drain resolved')
 })
+
+t.test('back-to-back batches of a busy section share one turn of its lock', async (t: Test) => {
+  const ids = await section(100)
+  const inner = localLocker()
+  let turns = 0
+  const locker = { ...inner, withLock: async <T>(key: string, waitMs: number, fn: () => Promise<T>) => { turns++; return await inner.withLock(key, waitMs, fn) } }
+  // a clock that stands still: the turn ends when the queue does, never on time
+  const { svc, metrics } = service({ store, locker, batchMax: 5, clock: () => 0 })
+  const result = await outcomes(Array.from({ length: 60 }, (_, i) => svc.book(SERVICE, { ...ids, qty: 1, userId: `turn${i}` })))
+  t.same([result.ok, result.soldOut, result.other], [60, 0, []])
+  t.equal(await batchCount(metrics), 12, 'batches of at most 5')
+  t.equal(turns, 1, 'one lock for all 12 batches')
+  t.equal((await store.getEvent(ids.eventId))!.sections[0].remaining, 40)
+})

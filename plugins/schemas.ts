@@ -1,0 +1,12 @@
+import fp from 'fastify-plugin'
+import { ANSWER_SCHEMAS } from '../lib/responses.ts'
+import { NAMED_SCHEMAS } from '../lib/schemas.ts'
+
+/**
+ * The named schemas (Event, Booking, Error, ...), added once by their `$id`:
+ * validation (plugins/errors.ts), serialization and the OpenAPI components
+ * (plugins/swagger.ts) resolve the routes' references to them.
+ */
+export default fp(async (fastify) => {
+  for (const schema of [...NAMED_SCHEMAS, ...ANSWER_SCHEMAS]) fastify.addSchema(schema)
+}, { name: 'schemas' })
