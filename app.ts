@@ -3,11 +3,13 @@
  * routes. server.ts runs it as a process; tests build it with Fastify + inject.
  */
 import { randomUUID } from 'node:crypto'
-import { LogController, type FastifyInstance, type FastifyLoggerOptions, type FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyLoggerOptions } from 'fastify'
 import authPlugin from './plugins/auth.ts'
 import bookingPlugin from './plugins/booking.ts'
 import configPlugin, { type ConfigPluginOptions } from './plugins/config.ts'
-import errorsPlugin from './plugins/errors.ts'
+import errorsPlugin, { clientErrorHandler } from './plugins/errors.ts'
+import httpLimitsPlugin from './plugins/http-limits.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
 import redisPlugin from './plugins/redis.ts'
@@ -25,7 +27,7 @@ const BODY_LIMIT = 64 * 1024
 const REQUEST_ID = /^[\x21-\x7E]{1,128}$/
 
 /** Fastify options for the app, shared by server.ts and the tests. */
-export function appOptions ({ logger, ...overrides }: Omit<FastifyServerOptions, 'logger'> & { logger?: FastifyLoggerOptions } = {}): FastifyServerOptions {
+export function appOptions ({ logger, ...overrides }: Omit<FastifyHttpOptions<Server>, 'logger'> & { logger?: FastifyLoggerOptions } = {}): FastifyHttpOptions<Server> {
   return {
     logger: {
       level: process.env.LOG_LEVEL ?? 'info',
@@ -45,12 +47,17 @@ export function appOptions ({ logger, ...overrides }: Omit<FastifyServerOptions,
     logController: new LogController({ disableRequestLogging: true }),
     // requests still arriving on open connections during shutdown are served, not refused
     return503OnClosing: false,
+    // a request or headers timeout (plugins/http-limits.ts) is enforced by a periodic check (Node's default: every 30 s)
+    http: { connectionsCheckingInterval: 1000 },
+    // what Node's parser refuses (timeouts, malformed requests) is answered in the envelope too
+    clientErrorHandler,
     ...overrides
   }
 }
 
 export default async function app (fastify: FastifyInstance, opts: ConfigPluginOptions): Promise<void> {
   await fastify.register(configPlugin, opts)
+  await fastify.register(httpLimitsPlugin)
   await fastify.register(metricsPlugin)
   await fastify.register(errorsPlugin)
   await fastify.register(swaggerPlugin)

@@ -15,7 +15,17 @@ export const MAX_PAGE_SIZE = 100
 export const MAX_HOLD_SECONDS = 86_400
 export const MAX_PER_USER = 10_000
 
-const Name = Type.String({ minLength: 1, maxLength: 200 })
+/**
+ * Free text a store can hold: no NUL (PostgreSQL refuses U+0000) and no
+ * unpaired UTF-16 surrogate (it cannot be encoded as UTF-8, so a store would
+ * keep U+FFFD instead). Ajv compiles patterns with the `u` flag, so a paired
+ * surrogate is one code point and passes; only a lone one matches the class.
+ * Every other input string has a pattern of printable ASCII or hex.
+ */
+export const TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$'
+const Text = (options: { minLength?: number, maxLength: number }) => Type.String({ ...options, pattern: TEXT_PATTERN })
+
+const Name = Text({ minLength: 1, maxLength: 200 })
 const Price = Type.Number({ minimum: 0, maximum: 1_000_000, description: 'price of one seat' })
 
 export const SectionInputSchema = Type.Object({
@@ -56,16 +66,14 @@ export const EventSchema = Type.Object({
 })
 export type Event = Static<typeof EventSchema>
 
+/** A userId, as a token's `sub` is: 1-128 printable ASCII characters. */
+const UserId = (description: string) => Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7E]+$', description })
+
 export const BookingInputSchema = Type.Object({
   eventId: IdSchema,
   sectionId: IdSchema,
   qty: Type.Integer({ minimum: 1, maximum: MAX_QTY }),
-  userId: Type.Optional(Type.String({
-    minLength: 1,
-    maxLength: 128,
-    pattern: '^[\\x21-\\x7E]+$',
-    description: 'who the seats are for: a service or an admin names it; a customer may leave it out (it books as itself)'
-  })),
+  userId: Type.Optional(UserId('who the seats are for: a service or an admin names it; a customer may leave it out (it books as itself)')),
   hold: Type.Optional(Type.Boolean({ description: 'true: the seats are held until expiresAt, then confirmed (POST /api/bookings/{id}/confirm) or returned' }))
 }, { additionalProperties: false })
 
@@ -116,7 +124,7 @@ export type PageQuery = Static<typeof PageQuerySchema>
 export const BookingListQuerySchema = Type.Object({
   eventId: Type.Optional(IdSchema),
   sectionId: Type.Optional(IdSchema),
-  userId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  userId: Type.Optional(UserId('only this user\'s bookings')),
   status: Type.Optional(BookingStatusSchema),
   page: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
   limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 20 })
