@@ -39,12 +39,42 @@ function shellEnv (): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AUTH_') && name !== 'METRICS_TOKEN'))
 }
 
+/** The environment a test's server process gets: the test's, on 127.0.0.1, no .env, the test identity unless env sets AUTH_*. */
+function serverEnv (env: Record<string, string>, port: number): NodeJS.ProcessEnv {
+  // ENV_FILE empty: a developer's .env never reaches a test's server
+  return { ...shellEnv(), ENV_FILE: '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...withTestAuth(env) }
+}
+
+export interface Exited {
+  code: number | null
+  stdout: string[]
+  stderr: string[]
+}
+
+/** Runs server.ts expecting it to stop by itself (a failed start): its exit code and output lines. */
+export async function runToExit (env: Record<string, string>, { timeoutMs = 60_000 } = {}): Promise<Exited> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+    cwd: ROOT,
+    env: serverEnv(env, await freePort()),
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const stdout: string[] = []
+  const stderr: string[] = []
+  createInterface({ input: child.stdout }).on('line', line => stdout.push(line))
+  createInterface({ input: child.stderr }).on('line', line => stderr.push(line))
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  // 'close': exited, and its output read to the end
+  const [code] = await once(child, 'close') as [number | null]
+  clearTimeout(timer)
+  return { code, stdout, stderr }
+}
+
 export async function startServer (env: Record<string, string>, { timeoutMs = 60_000 } = {}): Promise<ServerProcess> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
     cwd: ROOT,
-    env: { ...shellEnv(), HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...withTestAuth(env) },
+    env: serverEnv(env, port),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const output: string[] = []
