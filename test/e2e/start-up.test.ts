@@ -14,7 +14,7 @@ import t, { type Test } from 'tap'
 import { newTempDir, tempDataDir } from '../helpers/databases.ts'
 import { onProcessExit } from '../helpers/exit-hooks.ts'
 import { pollUntil } from '../helpers/poll.ts'
-import { freePort, runToExit, type Exited } from '../helpers/server-process.ts'
+import { freePort, runToExit, shellEnv, type Exited } from '../helpers/server-process.ts'
 
 const SERVER = fileURLToPath(new URL('../../server.ts', import.meta.url))
 
@@ -59,8 +59,7 @@ t.test('an ENV_FILE that is not there: one line naming it', async t => {
 function startIn (cwd: string, env: Record<string, string>) {
   // tsx by its path: cwd is not the project, so the bare name would not resolve
   const tsx = import.meta.resolve('tsx')
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AUTH_') && name !== 'ENV_FILE' && name !== 'METRICS_TOKEN'))
-  const child = spawn(process.execPath, ['--import', tsx, SERVER], { cwd, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', tsx, SERVER], { cwd, env: { ...shellEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   const output: string[] = []
   child.stdout.on('data', (d: Buffer) => output.push(d.toString()))
   child.stderr.on('data', (d: Buffer) => output.push(d.toString()))

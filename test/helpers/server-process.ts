@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import net from 'node:net'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { ConfigSchema } from '../../plugins/config.ts'
 import { withTestAuth } from './tokens.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -34,9 +35,16 @@ export async function freePort (): Promise<number> {
   return port
 }
 
-/** This process's environment without the identity settings a test server takes from its test alone. */
-function shellEnv (): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AUTH_') && name !== 'METRICS_TOKEN'))
+const CONFIG_VARIABLES = new Set([...Object.keys(ConfigSchema.properties), 'ENV_FILE'])
+
+/**
+ * This process's environment without the service's configuration: a test
+ * server takes its store, Redis, identity and limits from its test alone (a
+ * MONGODB_URI or DATABASE_URL exported for the test suites must not turn an
+ * embedded test server into a MongoDB one).
+ */
+export function shellEnv (): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !CONFIG_VARIABLES.has(name)))
 }
 
 /** The environment a test's server process gets: the test's, on 127.0.0.1, no .env, the test identity unless env sets AUTH_*. */
