@@ -3,11 +3,13 @@
  * routes. server.ts runs it as a process; tests build it with Fastify + inject.
  */
 import { randomUUID } from 'node:crypto'
-import { LogController, type FastifyInstance, type FastifyLoggerOptions, type FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyLoggerOptions } from 'fastify'
 import authPlugin from './plugins/auth.ts'
 import bookingPlugin from './plugins/booking.ts'
 import configPlugin, { type ConfigPluginOptions } from './plugins/config.ts'
-import errorsPlugin, { frameworkErrors } from './plugins/errors.ts'
+import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
+import httpLimitsPlugin from './plugins/http-limits.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
 import redisPlugin from './plugins/redis.ts'
@@ -26,7 +28,7 @@ const BODY_LIMIT = 64 * 1024
 const REQUEST_ID = /^[\x21-\x7E]{1,128}$/
 
 /** Fastify options for the app, shared by server.ts and the tests. */
-export function appOptions ({ logger, ...overrides }: Omit<FastifyServerOptions, 'logger'> & { logger?: FastifyLoggerOptions } = {}): FastifyServerOptions {
+export function appOptions ({ logger, ...overrides }: Omit<FastifyHttpOptions<Server>, 'logger'> & { logger?: FastifyLoggerOptions } = {}): FastifyHttpOptions<Server> {
   return {
     logger: {
       level: process.env.LOG_LEVEL ?? 'info',
@@ -48,12 +50,17 @@ export function appOptions ({ logger, ...overrides }: Omit<FastifyServerOptions,
     return503OnClosing: false,
     // a too-long path parameter or a malformed URL: answered in the envelope too
     frameworkErrors,
+    // a request or headers timeout (plugins/http-limits.ts) is enforced by a periodic check (Node's default: every 30 s)
+    http: { connectionsCheckingInterval: 1000 },
+    // what Node's parser refuses (timeouts, malformed requests) is answered in the envelope too
+    clientErrorHandler,
     ...overrides
   }
 }
 
 export default async function app (fastify: FastifyInstance, opts: ConfigPluginOptions): Promise<void> {
   await fastify.register(configPlugin, opts)
+  await fastify.register(httpLimitsPlugin)
   await fastify.register(metricsPlugin)
   await fastify.register(schemasPlugin)
   await fastify.register(errorsPlugin)

@@ -43,12 +43,22 @@ export const MAX_PAGE = 1_000_000
 export const MAX_HOLD_SECONDS = 86_400
 export const MAX_PER_USER = 10_000
 
-const Name = Type.String({ minLength: 1, maxLength: 200 })
+/**
+ * Free text a store can hold: no NUL (PostgreSQL refuses U+0000) and no
+ * unpaired UTF-16 surrogate (it cannot be encoded as UTF-8, so a store would
+ * keep U+FFFD instead). Ajv compiles patterns with the `u` flag, so a paired
+ * surrogate is one code point and passes; only a lone one matches the class.
+ * Every other input string has a pattern of printable ASCII or hex.
+ */
+export const TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$'
+const Text = (options: { minLength?: number, maxLength: number, examples?: string[] }) => Type.String({ ...options, pattern: TEXT_PATTERN })
+
+const Name = (example: string) => Text({ minLength: 1, maxLength: 200, examples: [example] })
 const Price = Type.Number({ minimum: 0, maximum: 1_000_000, description: 'price of one seat', examples: [150] })
 const Timestamp = (description: string) => Type.String({ format: 'date-time', description, examples: ['2026-06-01T19:30:00.000Z'] })
 
 export const SectionInputSchema = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 200, examples: ['VIP'] }),
+  name: Name('VIP'),
   price: Price,
   capacity: Type.Integer({ minimum: 1, maximum: MAX_CAPACITY, description: 'seats on sale', examples: [5] })
 }, { $id: 'SectionInput', additionalProperties: false, description: 'A section of a new event' })
@@ -57,7 +67,7 @@ const HoldSeconds = Type.Integer({ minimum: 1, maximum: MAX_HOLD_SECONDS, descri
 const MaxPerUser = Type.Integer({ minimum: 1, maximum: MAX_PER_USER, description: 'most seats one userId may hold plus have confirmed in the event', examples: [4] })
 
 export const EventInputSchema = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 200, examples: ['Concert'] }),
+  name: Name('Concert'),
   sections: Type.Array(ref(SectionInputSchema), { minItems: 1, maxItems: MAX_SECTIONS }),
   holdSeconds: Type.Optional(HoldSeconds),
   maxPerUser: Type.Optional(MaxPerUser)
@@ -85,19 +95,14 @@ export const EventSchema = Type.Object({
 }, { $id: 'Event', description: 'An event and its sections' })
 export type Event = Static<typeof EventSchema>
 
-const UserId = Type.String({
-  minLength: 1,
-  maxLength: 128,
-  pattern: '^[\\x21-\\x7E]+$',
-  description: 'who the seats are for: a service or an admin names it; a customer may leave it out (it books as itself)',
-  examples: [EXAMPLE_USER]
-})
+/** A userId, as a token's `sub` is: 1-128 printable ASCII characters. */
+const UserId = (description: string) => Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7E]+$', description, examples: [EXAMPLE_USER] })
 
 export const BookingInputSchema = Type.Object({
   eventId: EventIdSchema,
   sectionId: SectionIdSchema,
   qty: Type.Integer({ minimum: 1, maximum: MAX_QTY, description: 'seats to book', examples: [2] }),
-  userId: Type.Optional(UserId),
+  userId: Type.Optional(UserId('who the seats are for: a service or an admin names it; a customer may leave it out (it books as itself)')),
   hold: Type.Optional(Type.Boolean({ description: 'true: the seats are held until expiresAt, then confirmed (POST /api/bookings/{id}/confirm) or returned' }))
 }, { $id: 'BookingInput', additionalProperties: false, description: 'Seats of one section to book or hold' })
 
@@ -161,7 +166,7 @@ export function pageQuery (ask: PageAsk): PageQuery {
 export const BookingListQuerySchema = Type.Object({
   eventId: Type.Optional(EventIdSchema),
   sectionId: Type.Optional(SectionIdSchema),
-  userId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'only this user\'s bookings', examples: [EXAMPLE_USER] })),
+  userId: Type.Optional(UserId('only this user\'s bookings')),
   status: Type.Optional(BookingStatusSchema),
   ...PageFields
 }, { additionalProperties: false })

@@ -23,6 +23,11 @@ export const ConfigSchema = Type.Object({
   EXPIRY_SWEEP_MS: Type.Integer({ minimum: 50, maximum: 600_000, default: 1000 }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, maximum: 86_400_000, default: 60_000 }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
+  HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 72_000 }),
+  CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 120_000 }),
+  MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
   AUTH_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
   AUTH_JWT_SECRET: Type.Optional(Type.String({ minLength: 1, description: 'at least 32 bytes (checked by plugins/auth.ts)' })),
   AUTH_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
@@ -43,6 +48,17 @@ declare module 'fastify' {
   }
 }
 
+/** Rules between variables, which the schema cannot say: the message names the variables. */
+function checkTogether (config: RawConfig): void {
+  if (config.HEADERS_TIMEOUT_MS > config.REQUEST_TIMEOUT_MS) {
+    throw new Error(`HEADERS_TIMEOUT_MS (${config.HEADERS_TIMEOUT_MS}) must not exceed REQUEST_TIMEOUT_MS (${config.REQUEST_TIMEOUT_MS})`)
+  }
+  // a booking may wait LOCK_WAIT_MS plus a second with nothing sent on its connection
+  if (config.CONNECTION_TIMEOUT_MS !== 0 && config.CONNECTION_TIMEOUT_MS <= config.LOCK_WAIT_MS + 1000) {
+    throw new Error(`CONNECTION_TIMEOUT_MS (${config.CONNECTION_TIMEOUT_MS}) must be 0 (none) or longer than LOCK_WAIT_MS + 1000 (${config.LOCK_WAIT_MS + 1000})`)
+  }
+}
+
 /** An explicit STORE wins; else MongoDB if MONGODB_URI is set, PostgreSQL if DATABASE_URL is, else embedded. */
 function resolveStore (config: RawConfig): StoreKind {
   return config.STORE ?? (config.MONGODB_URI !== undefined ? 'mongo' : config.DATABASE_URL !== undefined ? 'postgres' : 'embedded')
@@ -60,6 +76,7 @@ export default fp<ConfigPluginOptions>(async (fastify, opts) => {
     schema: ConfigSchema,
     data: opts.env ?? process.env
   })
+  checkTogether(fastify.config)
   fastify.config.STORE = resolveStore(fastify.config)
   fastify.log.level = fastify.config.LOG_LEVEL
 }, { name: 'config' })

@@ -1,9 +1,13 @@
+import { isUtf8 } from 'node:buffer'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import { Ajv, type ErrorObject } from 'ajv'
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { DomainError, ExpectedError, type ErrorCode } from '../lib/errors.ts'
 import type { BookingOutcome } from '../lib/metrics.ts'
 import { STATUS_OF, type ApiErrorCode } from '../lib/responses.ts'
+import { TEXT_PATTERN } from '../lib/schemas.ts'
 
 /** An error the HTTP layer itself answers (the rate limit), in the same envelope as domain errors. */
 export class HttpError extends ExpectedError {
@@ -69,6 +73,7 @@ function describe (error: ErrorObject, part: string): string {
   const where = field === '' ? part : `${part}.${field}`
   if (error.keyword === 'additionalProperties') return `${where} is not allowed`
   if (error.keyword === 'required') return `${where} is required`
+  if (error.keyword === 'pattern' && (error.params as { pattern?: string }).pattern === TEXT_PATTERN) return `${where} must not contain NUL (U+0000) or unpaired surrogates`
   return `${where} ${error.message ?? 'is invalid'}`
 }
 
@@ -140,10 +145,13 @@ export default fp(async (fastify) => {
 
   // POST /api/bookings/:id/cancel needs no body, but many clients send the JSON
   // content type with an empty one: read that as no body instead of an error.
+  // JSON is UTF-8 (RFC 8259): other bytes are refused, not decoded to U+FFFD.
   const parseJson = fastify.getDefaultJsonParser('error', 'error')
-  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '') done(null, undefined)
-    else parseJson(request, body as string, done)
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const bytes = body as Buffer
+    if (bytes.length === 0) done(null, undefined)
+    else if (!isUtf8(bytes)) done(new HttpError('INVALID_JSON', 'body is not valid UTF-8', 'invalid'), undefined)
+    else parseJson(request, bytes.toString('utf8'), done)
   })
 
   fastify.setErrorHandler(answerError)
@@ -155,3 +163,43 @@ export default fp(async (fastify) => {
     })
   })
 }, { name: 'errors', dependencies: ['metrics', 'schemas'] })
+
+/** A header line holding a character HTTP forbids in a header (NUL, other controls): its name, lower-case. */
+function headerWithBadChar (raw: ConnectionError['rawPacket'] | Buffer | undefined): string | undefined {
+  if (raw === undefined) return undefined
+  // a Buffer at run time (Fastify's type describes its JSON form)
+  const head = (Buffer.isBuffer(raw) ? raw : Buffer.from(raw.data)).toString('latin1').split('\r\n\r\n')[0]
+  // eslint-disable-next-line no-control-regex
+  const line = head.split('\r\n').slice(1).find(l => /[\x00-\x08\x0A-\x1F\x7F]/.test(l))
+  return line?.split(':')[0].trim().toLowerCase()
+}
+
+/**
+ * Answers what Node's HTTP parser refuses before a request exists (a request
+ * timeout, oversized headers, a malformed request such as a NUL in a header),
+ * in the envelope, then closes the connection. Written to the socket: there
+ * is no reply object. Passed to Fastify as its `clientErrorHandler` (app.ts).
+ */
+export function clientErrorHandler (this: FastifyInstance, err: ConnectionError, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  let status = 400
+  let error: Answer['error'] = { code: 'BAD_REQUEST', message: 'malformed HTTP request' }
+  const header = err.code === 'HPE_INVALID_HEADER_TOKEN' ? headerWithBadChar(err.rawPacket) : undefined
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408
+    error = { code: 'REQUEST_TIMEOUT', message: 'the request did not arrive in time' }
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431
+    error = { code: 'HEADERS_TOO_LARGE', message: 'request headers too large' }
+  } else if (header !== undefined) {
+    error = { code: 'VALIDATION_ERROR', message: `headers.${header} must not contain NUL or other control characters`, field: header }
+  }
+  this.log.info({ code: error.code, reason: err.message }, 'client error')
+  // as Node does: no answer once a response to this connection has started
+  const response = (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage
+  if (socket.writable && response?.headersSent !== true) {
+    const body = JSON.stringify({ success: false, error })
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
+}

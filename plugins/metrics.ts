@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { Histogram, Registry } from 'prom-client'
+import { Counter, Histogram, Registry } from 'prom-client'
 import { createMetrics, type BookingOutcome, type Metrics } from '../lib/metrics.ts'
 
 declare module 'fastify' {
@@ -25,6 +25,13 @@ export default fp(async (fastify) => {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [metrics.register]
   })
+  // the server's 'drop': a connection closed on accept because MAX_CONNECTIONS were open (plugins/http-limits.ts)
+  const droppedConnections = new Counter({
+    name: 'http_connections_dropped_total',
+    help: 'Connections closed as soon as they were accepted, because MAX_CONNECTIONS were open',
+    registers: [metrics.register]
+  })
+  fastify.server.on('drop', () => droppedConnections.inc())
   fastify.decorate('metrics', metrics)
   fastify.decorateRequest('outcome', null)
   fastify.addHook('onResponse', async (request, reply) => {

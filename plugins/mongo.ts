@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { MongoClient } from 'mongodb'
 import { createMongoStore } from '../lib/store/mongo-store.ts'
+import { unreachableError } from '../lib/unreachable.ts'
 import type { StoreObserver } from '../lib/store/store-errors.ts'
 
 /** The MongoDB store: one MongoClient on MONGODB_URI, connected on start, closed on shutdown. */
@@ -15,7 +16,11 @@ export default fp<{ observer: StoreObserver }>(async (fastify, { observer }) => 
     writeConcern: { w: 'majority' },
     retryWrites: true
   })
-  await client.connect()
+  try {
+    await client.connect()
+  } catch (err) {
+    throw unreachableError('MongoDB', MONGODB_URI, 27017, err)
+  }
   fastify.addHook('onClose', async () => { await client.close() })
   fastify.decorate('store', createMongoStore(client, { observer }))
 }, { name: 'mongo', dependencies: ['config'] })

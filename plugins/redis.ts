@@ -3,6 +3,7 @@ import { Redis } from 'ioredis'
 import { localLocker } from '../lib/lock/local-locker.ts'
 import type { Locker } from '../lib/lock/locker.ts'
 import { redlockLocker } from '../lib/lock/redlock-locker.ts'
+import { unreachableError } from '../lib/unreachable.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -35,8 +36,13 @@ export default fp(async (fastify) => {
     // a server back on its port is used again within this, not after ioredis' default 2 s backoff
     retryStrategy: (times: number) => Math.min(times * 50, RECONNECT_MAX_MS)
   }))
+  // each node's last error: connect() itself only says "Connection is closed."
+  const lastErrors: unknown[] = []
   clients.forEach((client, node) => {
-    client.on('error', (err) => fastify.log.debug({ err: err.message, node }, 'redis node error'))
+    client.on('error', (err) => {
+      lastErrors[node] = err
+      fastify.log.debug({ err: err.message, node }, 'redis node error')
+    })
   })
   fastify.decorate('redis', clients)
   fastify.addHook('onClose', async () => { for (const client of clients) client.disconnect() })
@@ -47,7 +53,8 @@ export default fp(async (fastify) => {
     const quorum = Math.floor(clients.length / 2) + 1
     if (up < quorum) {
       for (const client of clients) client.disconnect() // stop reconnecting: start-up is over
-      throw new Error(`REDIS_NODES: only ${up} of ${clients.length} Redis node(s) reachable, the lock needs ${quorum}`)
+      const down = results.flatMap((r, node) => r.status === 'rejected' ? [unreachableError('Redis', urls[node], 6379, lastErrors[node] ?? r.reason).message] : [])
+      throw new Error(`REDIS_NODES: only ${up} of ${clients.length} Redis node(s) reachable, the lock needs ${quorum}: ${down.join('; ')}`)
     }
     if (up < clients.length) fastify.log.warn({ up, nodes: clients.length }, 'some Redis nodes are down; locking on the quorum')
   }

@@ -1,5 +1,8 @@
 import fp from 'fastify-plugin'
+import { StoreUnavailableError } from '../lib/errors.ts'
 import type { Store, StoreKind } from '../lib/store/store.ts'
+import type { Config } from './config.ts'
+import { unreachableError } from '../lib/unreachable.ts'
 import embedded from './embedded.ts'
 import mongo from './mongo.ts'
 import postgres from './postgres.ts'
@@ -18,6 +21,12 @@ declare module 'fastify' {
  */
 const CLIENT_PLUGINS: Record<StoreKind, typeof embedded> = { embedded, postgres, mongo }
 
+/** The database server of a store kind, for start-up's one line when it does not answer. */
+const SERVERS: Partial<Record<StoreKind, { name: string, port: number, url: (config: Config) => string | undefined }>> = {
+  postgres: { name: 'PostgreSQL', port: 5432, url: config => config.DATABASE_URL },
+  mongo: { name: 'MongoDB', port: 27017, url: config => config.MONGODB_URI }
+}
+
 /** Registers the client plugin of the configured store (config STORE) and runs the store's idempotent migration. */
 export default fp(async (fastify) => {
   const { metrics } = fastify
@@ -29,6 +38,14 @@ export default fp(async (fastify) => {
       error: (errorKind) => metrics.storeErrors.inc({ kind: errorKind })
     }
   })
-  await fastify.store.init()
+  try {
+    await fastify.store.init()
+  } catch (err) {
+    // start-up names the server that did not answer (the error's own words are meant for HTTP clients)
+    const server = SERVERS[kind]
+    const url = server?.url(fastify.config)
+    if (err instanceof StoreUnavailableError && server !== undefined && url !== undefined) throw unreachableError(server.name, url, server.port, err.cause)
+    throw err
+  }
   fastify.log.info({ store: kind }, 'store ready')
 }, { name: 'store', dependencies: ['config', 'metrics'] })

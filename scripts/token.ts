@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util'
 import { SignJWT } from 'jose'
 import { devSecret } from '../lib/auth/dev-secret.ts'
 import { ROLES, SUB_PATTERN, type Role } from '../lib/auth/principal.ts'
+import { loadDotEnv } from '../lib/env-file.ts'
 
 const USAGE = `Usage: npm run -s token -- [--sub <id>] [--role <role>]... [--ttl <span>]
 
@@ -17,7 +18,7 @@ const USAGE = `Usage: npm run -s token -- [--sub <id>] [--role <role>]... [--ttl
   --ttl <span>    lifetime: seconds, or 30m, 12h, 7d (default 12h)
 
 Signed with AUTH_JWT_SECRET when set, else with DATA_DIR/auth-secret (the service's
-development mode). AUTH_ISSUER and AUTH_AUDIENCE, when set, become iss and aud.
+development mode); like the service, reads .env (the environment wins). AUTH_ISSUER and AUTH_AUDIENCE, when set, become iss and aud.
 `
 
 function fail (message: string): never {
@@ -41,6 +42,12 @@ try {
 if (values.help === true) {
   process.stdout.write(USAGE)
   process.exit(0)
+}
+// the service's .env: the same DATA_DIR and AUTH_* as `npm start`
+try {
+  loadDotEnv()
+} catch (err) {
+  fail((err as Error).message)
 }
 if (process.env.AUTH_JWKS_URL !== undefined) fail('AUTH_JWKS_URL is set: tokens come from your identity provider')
 if (!SUB_PATTERN.test(values.sub)) fail('--sub must be 1-128 printable ASCII characters')

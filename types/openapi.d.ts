@@ -441,7 +441,7 @@ export interface components {
                  * @description stable, for programs; each answer lists the codes of its status
                  * @enum {string}
                  */
-                code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "SOLD_OUT" | "LIMIT_EXCEEDED" | "INVALID_STATE" | "HOLD_EXPIRED" | "PAYLOAD_TOO_LARGE" | "URI_TOO_LONG" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "BUSY" | "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE" | "DEPENDENCY_DOWN";
+                code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "SOLD_OUT" | "LIMIT_EXCEEDED" | "INVALID_STATE" | "HOLD_EXPIRED" | "REQUEST_TIMEOUT" | "PAYLOAD_TOO_LARGE" | "URI_TOO_LONG" | "UNSUPPORTED_MEDIA_TYPE" | "HEADERS_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "BUSY" | "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE" | "DEPENDENCY_DOWN";
                 /** @description for people; names the offending field on validation errors */
                 message: string;
                 /** @description the offending input field, on VALIDATION_ERROR */

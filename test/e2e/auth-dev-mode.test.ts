@@ -21,7 +21,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 /** This process's environment without any AUTH_* variable, plus env. */
 function envWithoutAuth (env: Record<string, string>): Record<string, string> {
   const inherited = Object.entries(process.env).filter(([name, value]) => !name.startsWith('AUTH_') && value !== undefined)
-  return { ...Object.fromEntries(inherited) as Record<string, string>, ...env }
+  return { ...Object.fromEntries(inherited) as Record<string, string>, ENV_FILE: '', ...env }
 }
 
 /** `npm run -s token -- ...args` as a developer runs it. */

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import net from 'node:net'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { ConfigSchema } from '../../plugins/config.ts'
 import { withTestAuth } from './tokens.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -34,9 +35,46 @@ export async function freePort (): Promise<number> {
   return port
 }
 
-/** This process's environment without the identity settings a test server takes from its test alone. */
-function shellEnv (): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AUTH_') && name !== 'METRICS_TOKEN'))
+const CONFIG_VARIABLES = new Set([...Object.keys(ConfigSchema.properties), 'ENV_FILE'])
+
+/**
+ * This process's environment without the service's configuration: a test
+ * server takes its store, Redis, identity and limits from its test alone (a
+ * MONGODB_URI or DATABASE_URL exported for the test suites must not turn an
+ * embedded test server into a MongoDB one).
+ */
+export function shellEnv (): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !CONFIG_VARIABLES.has(name)))
+}
+
+/** The environment a test's server process gets: the test's, on 127.0.0.1, no .env, the test identity unless env sets AUTH_*. */
+function serverEnv (env: Record<string, string>, port: number): NodeJS.ProcessEnv {
+  // ENV_FILE empty: a developer's .env never reaches a test's server
+  return { ...shellEnv(), ENV_FILE: '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...withTestAuth(env) }
+}
+
+export interface Exited {
+  code: number | null
+  stdout: string[]
+  stderr: string[]
+}
+
+/** Runs server.ts expecting it to stop by itself (a failed start): its exit code and output lines. */
+export async function runToExit (env: Record<string, string>, { timeoutMs = 60_000 } = {}): Promise<Exited> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+    cwd: ROOT,
+    env: serverEnv(env, await freePort()),
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const stdout: string[] = []
+  const stderr: string[] = []
+  createInterface({ input: child.stdout }).on('line', line => stdout.push(line))
+  createInterface({ input: child.stderr }).on('line', line => stderr.push(line))
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  // 'close': exited, and its output read to the end
+  const [code] = await once(child, 'close') as [number | null]
+  clearTimeout(timer)
+  return { code, stdout, stderr }
 }
 
 export async function startServer (env: Record<string, string>, { timeoutMs = 60_000 } = {}): Promise<ServerProcess> {
@@ -44,7 +82,7 @@ export async function startServer (env: Record<string, string>, { timeoutMs = 60
   const url = `http://127.0.0.1:${port}`
   const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
     cwd: ROOT,
-    env: { ...shellEnv(), HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...withTestAuth(env) },
+    env: serverEnv(env, port),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const output: string[] = []
