@@ -194,8 +194,13 @@ export const ANSWERS = {
   unavailable: errorAnswer(['STORE_UNAVAILABLE', 'AUTH_UNAVAILABLE'], RETRY_AFTER),
   /** 503 of section operations (book, confirm, cancel): also a section that stayed busy */
   busy: errorAnswer(['BUSY', 'STORE_UNAVAILABLE', 'AUTH_UNAVAILABLE'], RETRY_AFTER),
-  notReady: errorAnswer(['DEPENDENCY_DOWN'], RETRY_AFTER)
+  notReady: errorAnswer(['DEPENDENCY_DOWN'], RETRY_AFTER),
+  requestTimeout: errorAnswer(['REQUEST_TIMEOUT']),
+  headersTooLarge: errorAnswer(['HEADERS_TOO_LARGE'])
 }
+
+/** What the connection answers before any route is matched, so any operation may get it (plugins/errors.ts adds it to each). */
+export const CONNECTION_ANSWERS = { 408: ANSWERS.requestTimeout, 431: ANSWERS.headersTooLarge }
 
 /** What every route with a principal may answer besides its own, and what a route reading a JSON body may. */
 export const GUARDED_ANSWERS = { 401: ANSWERS.unauthenticated, 500: ANSWERS.internal }

@@ -6,7 +6,7 @@ import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, Fast
 import fp from 'fastify-plugin'
 import { DomainError, ExpectedError, type ErrorCode } from '../lib/errors.ts'
 import type { BookingOutcome } from '../lib/metrics.ts'
-import { STATUS_OF, type ApiErrorCode } from '../lib/responses.ts'
+import { CONNECTION_ANSWERS, STATUS_OF, type ApiErrorCode } from '../lib/responses.ts'
 import { TEXT_PATTERN } from '../lib/schemas.ts'
 
 /** An error the HTTP layer itself answers (the rate limit), in the same envelope as domain errors. */
@@ -155,6 +155,12 @@ export default fp(async (fastify) => {
   })
 
   fastify.setErrorHandler(answerError)
+
+  // a request timeout or oversized headers is answered by the connection (clientErrorHandler), on any route
+  fastify.addHook('onRoute', (route) => {
+    const schema = route.schema as { response?: Record<string, unknown> } | undefined
+    if (schema?.response !== undefined) schema.response = { ...schema.response, ...CONNECTION_ANSWERS }
+  })
 
   fastify.setNotFoundHandler((request, reply) => {
     return reply.code(404).send({

@@ -559,6 +559,38 @@ export interface operations {
                     };
                 };
             };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
             /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
             500: {
                 headers: {
@@ -596,6 +628,38 @@ export interface operations {
                         /** @enum {boolean} */
                         success: true;
                         data: components["schemas"]["Health"];
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -671,6 +735,38 @@ export interface operations {
                     };
                 };
             };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
             /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
             500: {
                 headers: {
@@ -726,6 +822,38 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "VALIDATION_ERROR" | "BAD_REQUEST";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
                         } & {
                             [key: string]: unknown;
                         };
@@ -846,6 +974,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
             /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
             413: {
                 headers: {
@@ -872,6 +1016,22 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "UNSUPPORTED_MEDIA_TYPE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
                         } & {
                             [key: string]: unknown;
                         };
@@ -974,6 +1134,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
             /** @description `URI_TOO_LONG`: a path parameter is over 100 characters */
             414: {
                 headers: {
@@ -984,6 +1160,22 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "URI_TOO_LONG";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
                         } & {
                             [key: string]: unknown;
                         };
@@ -1117,6 +1309,38 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "FORBIDDEN";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
                         } & {
                             [key: string]: unknown;
                         };
@@ -1267,6 +1491,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
             /** @description `SOLD_OUT`: fewer than qty seats remained when the request was decided; `remaining` says how many; `LIMIT_EXCEEDED`: the user would pass the event's maxPerUser; `allowed` says how many more seats it may take */
             409: {
                 headers: {
@@ -1349,6 +1589,22 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "RATE_LIMITED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
                         } & {
                             [key: string]: unknown;
                         };
@@ -1482,6 +1738,38 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "FORBIDDEN";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
                         } & {
                             [key: string]: unknown;
                         };
@@ -1632,6 +1920,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
             /** @description `SOLD_OUT`: fewer than qty seats remained when the request was decided; `remaining` says how many; `LIMIT_EXCEEDED`: the user would pass the event's maxPerUser; `allowed` says how many more seats it may take */
             409: {
                 headers: {
@@ -1714,6 +2018,22 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "RATE_LIMITED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
                         } & {
                             [key: string]: unknown;
                         };
@@ -1834,6 +2154,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
             /** @description `URI_TOO_LONG`: a path parameter is over 100 characters */
             414: {
                 headers: {
@@ -1844,6 +2180,22 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "URI_TOO_LONG";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
                         } & {
                             [key: string]: unknown;
                         };
@@ -1984,6 +2336,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
             /** @description `INVALID_STATE`: the booking cannot make this transition (another paymentRef on a confirmed booking, or a cancelled one); `status` is its status */
             409: {
                 headers: {
@@ -2058,6 +2426,22 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "UNSUPPORTED_MEDIA_TYPE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
                         } & {
                             [key: string]: unknown;
                         };
@@ -2178,6 +2562,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
             /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
             413: {
                 headers: {
@@ -2220,6 +2620,22 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "UNSUPPORTED_MEDIA_TYPE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
                         } & {
                             [key: string]: unknown;
                         };
