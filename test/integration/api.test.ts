@@ -195,7 +195,7 @@ for (const setup of STORE_SETUPS) {
       const post = spec.paths['/bookings'].post
       t.equal(post.operationId, 'createBookingAlias')
       t.equal(spec.paths['/api/bookings'].post.operationId, 'createBooking')
-      t.same(Object.keys(post.responses).sort(), ['201', '400', '401', '403', '404', '409', '413', '415', '422', '429', '500', '503'])
+      t.same(Object.keys(post.responses).sort(), ['201', '400', '401', '403', '404', '408', '409', '413', '415', '422', '429', '431', '500', '503'])
       t.same(Object.keys(post.responses['201'].headers).sort(), ['Idempotent-Replayed', 'Location', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'])
       t.same(post.responses['409'].content['application/json'].schema.allOf[1].properties.error.properties.code.enum, ['SOLD_OUT', 'LIMIT_EXCEEDED'], '409 lists its codes')
       t.same(Object.keys(post.responses['404'].content['application/json'].examples), ['NOT_FOUND'], 'the 404 example is a NOT_FOUND')
