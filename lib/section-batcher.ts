@@ -105,6 +105,8 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     queue.pending = keep
   }
 
+  const earliestDeadline = (batch: Array<Pending<T, R>>): number => Math.min(...batch.map(e => e.deadline))
+
   /** The next batch: up to batchMax queued items, those already past their deadline answered BUSY; null when none is left. */
   function take (queue: Queue<T, R>): Array<Pending<T, R>> | null {
     const now = clock()
@@ -120,7 +122,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
    * first item's, ends by then. Items' deadlines are on the batcher's clock; the
    * store's and the lock servers' on the wall clock.
    */
-  const answerBy = (batch: Array<Pending<T, R>>): number => Date.now() + Math.min(...batch.map(e => e.deadline)) + WORK_MS - clock()
+  const answerBy = (batch: Array<Pending<T, R>>): number => Date.now() + earliestDeadline(batch) + WORK_MS - clock()
 
   /**
    * The seat-return counters as they are before the batch reads its section,
@@ -174,8 +176,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     const first = take(queue)
     if (first === null) return false
     const before = countsBefore(key, queue, first)
-    const start = clock()
-    const waitMs = Math.min(...first.map(e => e.deadline)) - start
+    const waitMs = earliestDeadline(first) - clock()
     try {
       return await underLock(key, waitMs, async () => {
         const ends = clock() + TURN_MS

@@ -4,7 +4,9 @@
  * status), the longest wait, and the time to recover once it is over.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { Test } from 'tap'
 import type { ApiClient } from './http-client.ts'
+import type { ServerProcess } from './server-process.ts'
 import { textTable } from './text-table.ts'
 
 /** One booking request: status 0 when no answer came (network error, client timeout). */
@@ -155,4 +157,18 @@ export async function underFault (options: FaultOptions): Promise<FaultRun> {
     recovery: recovered.answers,
     figures: { fault: options.fault, during, recoverMs: recovered.ms }
   }
+}
+
+/**
+ * What every fault must leave, whatever the dependency: only 201, 409 and 503
+ * answered, the instance up with no uncaught error, and bookings succeeding
+ * again (`recovered` says after what). Returns how many were answered 201.
+ */
+export function assertSurvived (t: Test, server: ServerProcess, answers: Answer[], recoverMs: number | null, recovered: string): number {
+  const statuses = [...new Set(answers.map(a => a.status))].sort()
+  t.same(statuses.filter(s => ![201, 409, 503].includes(s)), [], `only 201, 409 and 503 answered (${statuses.join(', ')})`)
+  t.equal(server.child.exitCode, null, 'the instance is still running')
+  t.notOk(server.output.some(line => /uncaught|unhandled/i.test(line)), 'no uncaught error logged')
+  t.not(recoverMs, null, `bookings succeed ${recovered}`)
+  return answers.filter(a => a.status === 201).length
 }
