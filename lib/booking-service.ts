@@ -30,8 +30,10 @@ export interface BookingServiceOptions {
   returns?: SeatReturns
   /** told when a return of seats could not be counted by a majority of the lock servers */
   onReturnUncounted?: (err: unknown) => void
-  /** most queued operations of one section decided in one transaction; 1 = one transaction per operation */
+  /** most queued operations decided in one transaction, over all its sections; 1 = one transaction per operation */
   batchMax: number
+  /** most batches run at once (each holds a database connection) */
+  batchConcurrency: number
   /** how long a request may wait for its section (queue and lock) before BUSY */
   lockWaitMs: number
   /** how long a section seen sold out is answered from memory; seats given back end it at once */
@@ -76,18 +78,25 @@ export function createBookingService (options: BookingServiceOptions) {
   const routes = createBookingRoutes(ROUTES_KEPT)
   const sections = createSectionBatcher<SectionOp, OpResult>({
     ...options,
-    async run (section, ops, deadline) {
+    concurrency: options.batchConcurrency,
+    async run (groups, deadline) {
       const started = Date.now()
-      const batch = await store.sectionBatch(section.eventId, section.sectionId, ops, deadline)
+      const batches = await store.sectionsBatch(groups.map(({ section, items }) => ({ ...section, ops: items })), deadline)
       // counted on the lock servers before anything of the batch is answered: then no
       // instance answers from its sold-out memory as if these seats were still gone
-      if (batch.returned > 0 && returns !== undefined) {
-        await returns.announce(sectionLockKey(section.eventId, section.sectionId), deadline).catch((err: unknown) => { options.onReturnUncounted?.(err) })
+      if (returns !== undefined) {
+        await Promise.all(batches.map(async (batch, i) => {
+          if (batch.returned === 0) return
+          const { eventId, sectionId } = groups[i].section
+          await returns.announce(sectionLockKey(eventId, sectionId), deadline).catch((err: unknown) => { options.onReturnUncounted?.(err) })
+        }))
       }
-      counted(batch)
-      // until the section's first hold ends (the database's clock), counted from before the batch began (this one's)
-      const stableForMs = batch.nextExpiry === null ? null : batch.nextExpiry.getTime() - batch.at.getTime() - (Date.now() - started)
-      return { results: batch.results, remaining: batch.remaining, stableForMs }
+      return batches.map(batch => {
+        counted(batch)
+        // until the section's first hold ends (the database's clock), counted from before the batch began (this one's)
+        const stableForMs = batch.nextExpiry === null ? null : batch.nextExpiry.getTime() - batch.at.getTime() - (Date.now() - started)
+        return { results: batch.results, remaining: batch.remaining, stableForMs }
+      })
     },
     // a retry of a booking made before the sell-out must still get its booking back, so keyed ones stay queued
     whenSoldOut: op => op.kind === 'book' && op.request.idempotencyKey === undefined ? SOLD_OUT : undefined,

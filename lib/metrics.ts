@@ -74,8 +74,14 @@ export function createMetrics (register: Registry) {
     }),
     batchSize: new Histogram({
       name: 'booking_batch_size',
-      help: 'Section operations (bookings, cancellations) decided together in one lock and one transaction',
+      help: 'Section operations (bookings, holds, confirms, cancellations) decided together in one transaction, over all its sections',
       buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+      registers
+    }),
+    batchSections: new Histogram({
+      name: 'booking_batch_sections',
+      help: 'Sections whose operations were decided together in one transaction (each under its own lock)',
+      buckets: [1, 2, 5, 10, 20, 50, 100],
       registers
     }),
     queueDepth: new Gauge({

@@ -1,12 +1,14 @@
 /**
- * A batch of operations on one section, decided in one transaction: written
- * once here, run by every store adapter through the few primitives of
- * `SectionTx`. The batch reads what it needs under the section's lock,
- * lib/section-decision.ts decides every operation at one moment (the
- * database's clock), and everything is applied in one guarded write.
+ * A batch of operations on one or several sections, decided in one
+ * transaction: written once here, run by every store adapter through the few
+ * primitives of `SectionsTx`. The batch locks its sections together, reads
+ * what it needs, lib/section-decision.ts decides each section's operations at
+ * one moment (the database's clock), and everything is applied in one
+ * guarded write.
  */
 import type { BookingRequest, Decision, StoredBooking } from './allocation.ts'
 import { RetryableConflict } from './errors.ts'
+import type { SectionRef } from './section-batcher.ts'
 import { newId } from './ids.ts'
 import type { Booking, BookingStatus } from './schemas.ts'
 import { decideSection, earliest } from './section-decision.ts'
@@ -97,67 +99,125 @@ export interface SectionBatchResult {
   at: Date
 }
 
-/** The primitives a store adapter supplies, all inside one transaction on one section. */
-export interface SectionTx {
+/** One section's operations in a batch. */
+export interface SectionGroup extends SectionRef {
+  ops: readonly SectionOp[]
+}
+
+/** What a batch writes to one section. */
+export interface SectionWrite extends SectionRef {
+  effects: SectionEffects
+}
+
+/** Seats each user holds plus has confirmed in an event, by eventId, then userId. */
+export type UserSeats = Map<string, Map<string, number>>
+
+/** The primitives a store adapter supplies, all inside one transaction. */
+export interface SectionsTx {
   /**
-   * Reads the section (and its event's rules) and keeps other writers off it
-   * until the transaction ends, and reads the section's bookings with these
-   * ids (every writer of a booking takes its section first); null when the
-   * event has no such section. The bookings may be read as they were just
-   * before the section lock was had: each change is guarded by its `from`, so
-   * a stale read costs a rerun, never a wrong write.
+   * Locks these sections, in this order (by sectionId: the order every writer
+   * keeps, so two batches cannot deadlock), keeping other writers off them
+   * until the transaction ends; reads each with its event's rules, and the
+   * bookings with these ids (every writer of a booking takes its section
+   * first). A section missing, or not of its event, is absent from the map.
+   * The bookings may be read as they were just before the locks were had:
+   * each change is guarded by its `from`, so a stale read costs a rerun,
+   * never a wrong write. `now` is the database's clock once the locks are had.
    */
-  lock: (bookingIds: string[]) => Promise<{ section: SectionState, bookings: StoredBooking[] } | null>
+  lock: (sections: readonly SectionRef[], bookingIds: readonly string[]) =>
+  Promise<{ sections: Map<string, SectionState>, bookings: StoredBooking[], now: Date }>
   /** The section's held bookings whose expiresAt <= now; and the earliest expiresAt after now of its other holds. */
-  dueHolds: (now: Date) => Promise<{ due: StoredBooking[], next: Date | null }>
+  dueHolds: (section: SectionRef, now: Date) => Promise<{ due: StoredBooking[], next: Date | null }>
   /** Bookings stored under these idempotency keys. */
   findKeys: (keys: string[]) => Promise<StoredBooking[]>
-  /** Seats each of these users holds plus has confirmed in the event, their rows locked in userId order. */
-  lockUserSeats: (userIds: string[]) => Promise<Map<string, number>>
+  /** Seats these users hold plus have confirmed in these events, their rows locked in (eventId, userId) order, as given. */
+  lockUserSeats: (users: ReadonlyArray<{ eventId: string, userIds: string[] }>) => Promise<UserSeats>
   /**
-   * Applies the effects at once, guarded by the database: refused (null) when
-   * remaining would fall below zero, a change finds its booking no longer in
-   * `from` (or a hold to confirm past its expiresAt), or a user's seats would
-   * pass maxPerUser. Returns remaining after.
+   * Applies every section's effects at once, guarded by the database: refused
+   * (null) when a section's remaining would fall below zero, a change finds
+   * its booking no longer in `from` (or a hold to confirm past its
+   * expiresAt), or a user's seats would pass the event's maxPerUser. The
+   * writes' users' seats are applied in the writes' order. Returns each
+   * section's remaining after, by sectionId.
    */
-  apply: (effects: SectionEffects) => Promise<number | null>
+  apply: (writes: readonly SectionWrite[]) => Promise<Map<string, number> | null>
 }
 
 const NOT_FOUND: OpResult = { kind: 'not_found' }
 
-/** Runs one batch inside the adapter's transaction. Throws RetryableConflict if the guard refused. */
-export async function runSectionBatch (tx: SectionTx, ops: readonly SectionOp[]): Promise<SectionBatchResult> {
-  const ids = [...new Set(ops.flatMap(op => op.kind === 'cancel' || op.kind === 'confirm' ? [op.bookingId] : []))]
-  const locked = await tx.lock(ids)
-  if (locked === null) return { results: ops.map(() => NOT_FOUND), remaining: null, expired: [], returned: 0, nextExpiry: null, at: new Date() }
-  const { section, bookings: named } = locked
-  const { now } = section
-  // one after the other, in the lock order every writer keeps: section, its bookings, then users
+const bySectionId = (a: SectionRef, b: SectionRef): number => a.sectionId < b.sectionId ? -1 : a.sectionId > b.sectionId ? 1 : 0
+const byText = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
+
+/**
+ * Runs one batch inside the adapter's transaction: one result per group, in
+ * the groups' order (one group per section). Throws RetryableConflict if the
+ * guard refused.
+ */
+export async function runSectionsBatch (tx: SectionsTx, groups: readonly SectionGroup[]): Promise<SectionBatchResult[]> {
+  const order = [...groups].sort(bySectionId)
+  if (order.some((g, i) => i > 0 && order[i - 1].sectionId === g.sectionId)) throw new Error('a batch has one group per section')
+  const named = order.flatMap(g => g.ops.flatMap(op => op.kind === 'cancel' || op.kind === 'confirm' ? [op.bookingId] : []))
+  const { sections, bookings, now } = await tx.lock(order.map(g => ({ eventId: g.eventId, sectionId: g.sectionId })), [...new Set(named)])
+
+  // one after the other, in the lock order every writer keeps: sections, their bookings, then users
   // (and a MongoDB session runs one operation at a time)
-  const dueRead = section.nextExpiry !== null && section.nextExpiry <= now
-  const { due, next } = dueRead ? await tx.dueHolds(now) : { due: [], next: null }
-  const keys = [...new Set(ops.flatMap(op => op.kind === 'book' && op.request.idempotencyKey !== undefined ? [op.request.idempotencyKey] : []))]
-  const existing = keys.length === 0 ? [] : await tx.findKeys(keys)
-  let userSeats = new Map<string, number>()
-  if (section.maxPerUser !== null) {
-    const users = new Set([...due, ...named].map(b => b.userId))
-    for (const op of ops) if (op.kind === 'book') users.add(op.request.userId)
-    if (users.size > 0) userSeats = await tx.lockUserSeats([...users].sort())
-  }
-  const { results, effects, expired, returned } = decideSection({
-    section,
-    ops,
-    existing: new Map(existing.map(b => [b.idempotencyKey as string, b])),
-    bookings: new Map([...due, ...named].map(b => [b._id, b])),
-    userSeats,
-    nextExpiry: dueRead ? { replace: true, at: next } : { replace: false, at: null },
-    newId
+  const found = order.flatMap(group => {
+    const section = sections.get(group.sectionId)
+    return section === undefined ? [] : [{ group, section: { ...section, now } }]
   })
-  const changed = effects.inserts.length > 0 || effects.changes.length > 0 || effects.nextExpiry.replace
-  const nextExpiry = effects.nextExpiry.replace ? effects.nextExpiry.at : earliest(section.nextExpiry, effects.nextExpiry.at)
-  if (!changed) return { results, remaining: section.remaining, expired, returned, nextExpiry, at: now }
-  const remaining = await tx.apply(effects)
-  // The section lock makes this unreachable; if it ever happens, decide again on fresh data.
-  if (remaining === null) throw new RetryableConflict('the guarded write refused the batch')
-  return { results, remaining, expired, returned, nextExpiry, at: now }
+  const due = new Map<string, { due: StoredBooking[], next: Date | null }>()
+  for (const { group, section } of found) {
+    if (section.nextExpiry !== null && section.nextExpiry <= now) due.set(group.sectionId, await tx.dueHolds(group, now))
+  }
+  const keys = [...new Set(order.flatMap(g => g.ops.flatMap(op => op.kind === 'book' && op.request.idempotencyKey !== undefined ? [op.request.idempotencyKey] : [])))]
+  // a key's booking made earlier in this batch (another section) is replayed as a stored one would be
+  const existing = new Map((keys.length === 0 ? [] : await tx.findKeys(keys)).map(b => [b.idempotencyKey as string, b]))
+  const ofSection = (sectionId: string): StoredBooking[] => [...(due.get(sectionId)?.due ?? []), ...bookings.filter(b => b.sectionId === sectionId)]
+
+  const users = new Map<string, Set<string>>()
+  for (const { group, section } of found) {
+    if (section.maxPerUser === null) continue
+    const ids = users.get(group.eventId) ?? new Set<string>()
+    for (const b of ofSection(group.sectionId)) ids.add(b.userId)
+    for (const op of group.ops) if (op.kind === 'book') ids.add(op.request.userId)
+    if (ids.size > 0) users.set(group.eventId, ids)
+  }
+  const seats: UserSeats = users.size === 0
+    ? new Map()
+    : await tx.lockUserSeats([...users].sort(([a], [b]) => byText(a, b)).map(([eventId, ids]) => ({ eventId, userIds: [...ids].sort(byText) })))
+
+  // each section decided in turn: users' seats and keys carried from one section to the next
+  const decided = new Map<string, { results: OpResult[], expired: ExpiredHold[], returned: number, nextExpiry: Date | null, section: SectionState }>()
+  const writes: SectionWrite[] = []
+  for (const { group, section } of found) {
+    const dueRead = due.get(group.sectionId)
+    const userSeats = seats.get(group.eventId) ?? new Map<string, number>()
+    const { results, effects, expired, returned } = decideSection({
+      section,
+      ops: group.ops,
+      existing,
+      bookings: new Map(ofSection(group.sectionId).map(b => [b._id, b])),
+      userSeats,
+      nextExpiry: dueRead === undefined ? { replace: false, at: null } : { replace: true, at: dueRead.next },
+      newId
+    })
+    for (const { userId, delta } of effects.userSeats) userSeats.set(userId, (userSeats.get(userId) ?? 0) + delta)
+    if (section.maxPerUser !== null) seats.set(group.eventId, userSeats)
+    for (const b of effects.inserts) if (b.idempotencyKey !== undefined) existing.set(b.idempotencyKey, b)
+    const nextExpiry = effects.nextExpiry.replace ? effects.nextExpiry.at : earliest(section.nextExpiry, effects.nextExpiry.at)
+    decided.set(group.sectionId, { results, expired, returned, nextExpiry, section })
+    if (effects.inserts.length > 0 || effects.changes.length > 0 || effects.nextExpiry.replace) {
+      writes.push({ eventId: group.eventId, sectionId: group.sectionId, effects })
+    }
+  }
+  const after = writes.length === 0 ? new Map<string, number>() : await tx.apply(writes)
+  // The section locks make this unreachable; if it ever happens, decide again on fresh data.
+  if (after === null) throw new RetryableConflict('the guarded write refused the batch')
+
+  return groups.map(group => {
+    const done = decided.get(group.sectionId)
+    if (done === undefined) return { results: group.ops.map(() => NOT_FOUND), remaining: null, expired: [], returned: 0, nextExpiry: null, at: now }
+    const { results, expired, returned, nextExpiry, section } = done
+    return { results, remaining: after.get(group.sectionId) ?? section.remaining, expired, returned, nextExpiry, at: now }
+  })
 }

@@ -1,15 +1,17 @@
 /**
- * Per-section queues: a crowd of operations on one section becomes a few
- * batches, each decided under one section lock in one transaction. Generic
- * over the operation: `run` decides a batch, the batcher only queues, takes
- * batches in arrival order, keeps each item's deadline (then BUSY) and the
- * section's sold-out memory, kept honest across instances by the seat-return
- * counters when there are several (lib/seat-returns.ts).
+ * Per-section queues, decided in batches across sections: a crowd of
+ * operations on one section, or spread over many, becomes a few batches, each
+ * decided under its sections' locks in one transaction. Generic over the
+ * operation: `run` decides a batch, the batcher only queues, forms batches
+ * (first come first served within each section, sections in the order their
+ * queues began), keeps each item's deadline (then BUSY) and each section's
+ * sold-out memory, kept honest across instances by the seat-return counters
+ * when there are several (lib/seat-returns.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { WORK_MS } from './deadline.ts'
 import { BusyError } from './errors.ts'
-import { LockUnavailableError, sectionLockKey, type Locker } from './lock/locker.ts'
+import { LockUnavailableError, sectionLockKey, type HeldLocks, type Locker } from './lock/locker.ts'
 import type { Metrics } from './metrics.ts'
 import { unchangedSince, type ReturnCounts, type SeatReturns } from './seat-returns.ts'
 import { createSoldOutMemory } from './sold-out-memory.ts'
@@ -28,11 +30,19 @@ export interface BatchOutcome<R> {
   stableForMs: number | null
 }
 
+/** One section's items in a batch. */
+export interface BatchGroup<T> {
+  section: SectionRef
+  items: T[]
+}
+
 export interface SectionBatcherOptions<T, R> {
   locker: Locker
-  metrics: Pick<Metrics, 'queueDepth' | 'batchSize' | 'lockAcquire' | 'lockFailures' | 'soldOutInvalidations'>
-  /** most queued items of one section decided in one batch; 1 = one lock and one transaction per item */
+  metrics: Pick<Metrics, 'queueDepth' | 'batchSize' | 'batchSections' | 'lockAcquire' | 'lockFailures' | 'soldOutInvalidations'>
+  /** most queued items decided in one batch, over all its sections; 1 = one lock and one transaction per item */
   batchMax: number
+  /** most batches this instance runs at once (each holds a database connection) */
+  concurrency: number
   /** how long an item may wait for its section (queue and lock) before BUSY */
   lockWaitMs: number
   /** how long a section seen sold out is remembered */
@@ -40,8 +50,12 @@ export interface SectionBatcherOptions<T, R> {
   /** the seat-return counters shared by the instances; absent with one instance (its own batches see every return) */
   returns?: SeatReturns
   clock?: () => number
-  /** decides one batch of one section's items by `deadline` (epoch ms: its first item's, past which it is answered); called while holding the section lock */
-  run: (section: SectionRef, items: T[], deadline: number) => Promise<BatchOutcome<R>>
+  /**
+   * Decides one batch, one group per section, by `deadline` (epoch ms: its
+   * first item's, past which it is answered); called while holding the
+   * groups' section locks. One outcome per group, in order.
+   */
+  run: (groups: Array<BatchGroup<T>>, deadline: number) => Promise<Array<BatchOutcome<R>>>
   /** the answer for a queued item once its section is known sold out; undefined keeps it queued */
   whenSoldOut: (item: T) => R | undefined
   /** seats an item may take: a batch that could take the section's last seats reads the seat-return counters first */
@@ -57,41 +71,42 @@ interface Pending<T, R> {
 }
 
 interface Queue<T, R> {
+  key: string
   section: SectionRef
   pending: Array<Pending<T, R>>
-  /** seats left after this instance's last batch of the section, while it stays busy */
+  /** seats left after this instance's last batch of the section, while its queue lasts */
   remaining?: number | null
+  /** the turn of this instance that has it now, if any */
+  turn?: object
+  /** not asked for before this (epoch ms): another instance holds its lock, or is let in after a turn */
+  notBefore: number
+}
+
+/** A section's share of one batch. */
+interface Group<T, R> {
+  queue: Queue<T, R>
+  entries: Array<Pending<T, R>>
 }
 
 const RETRY_AFTER_SECONDS = 1
 /** Longest one instance keeps a busy section's lock over back-to-back batches (well under any lock TTL). */
 const TURN_MS = 50
+/** How long a section whose lock another instance held waits before it is asked for again, with the in-process lock. */
+const RETRY_LOCAL_MS = 1
 
 const nextTurnOfLoop = async (): Promise<void> => { await new Promise<void>(resolve => setImmediate(resolve)) }
 
 export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>) {
   const { locker, metrics, batchMax, lockWaitMs, run, whenSoldOut, seatsAsked, returns } = options
+  const concurrency = Math.max(1, options.concurrency)
   const clock = options.clock ?? Date.now
   const soldOut = createSoldOutMemory(options.soldOutCacheMs, clock)
+  // in the order their queues began: the order sections join a batch
   const queues = new Map<string, Queue<T, R>>()
-  const running = new Map<string, Promise<void>>()
-
-  /** Runs the batch under the section lock, timing the wait; LockUnavailableError (counted) when not had in time. */
-  async function underLock<O> (key: string, waitMs: number, fn: () => Promise<O>): Promise<O> {
-    const start = clock()
-    try {
-      return await locker.withLock(key, waitMs, async () => {
-        metrics.lockAcquire.observe((clock() - start) / 1000)
-        return await fn()
-      })
-    } catch (err) {
-      if (err instanceof LockUnavailableError) {
-        metrics.lockAcquire.observe((clock() - start) / 1000)
-        metrics.lockFailures.inc({ reason: err.reason })
-      }
-      throw err
-    }
-  }
+  let running = 0
+  let scheduled = false
+  let wake: { at: number, timer: NodeJS.Timeout } | undefined
+  const settled = new Set<() => void>()
 
   /** Answers the queued items that a sold-out section can answer at once. */
   function shedSoldOut (queue: Queue<T, R>): void {
@@ -105,16 +120,36 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     queue.pending = keep
   }
 
-  const earliestDeadline = (batch: Array<Pending<T, R>>): number => Math.min(...batch.map(e => e.deadline))
+  const entriesOf = (batch: Array<Group<T, R>>): Array<Pending<T, R>> => batch.flatMap(g => g.entries)
+  const earliestDeadline = (batch: Array<Group<T, R>>): number => Math.min(...entriesOf(batch).map(e => e.deadline))
 
-  /** The next batch: up to batchMax queued items, those already past their deadline answered BUSY; null when none is left. */
-  function take (queue: Queue<T, R>): Array<Pending<T, R>> | null {
+  /**
+   * The next batch from these queues: up to batchMax queued items in all, in
+   * the queues' order, those already past their deadline answered BUSY.
+   */
+  function take (from: Array<Queue<T, R>>): Array<Group<T, R>> {
     const now = clock()
-    const taken = queue.pending.splice(0, batchMax)
-    metrics.queueDepth.dec(taken.length)
-    const batch = taken.filter(e => e.deadline > now)
-    for (const entry of taken) if (entry.deadline <= now) entry.reject(new BusyError(RETRY_AFTER_SECONDS, 'waited past the lock deadline'))
-    return batch.length === 0 ? null : batch
+    const batch: Array<Group<T, R>> = []
+    let room = batchMax
+    for (const queue of from) {
+      if (room === 0) break
+      const taken = queue.pending.splice(0, room)
+      metrics.queueDepth.dec(taken.length)
+      const entries = taken.filter(e => e.deadline > now)
+      for (const entry of taken) if (entry.deadline <= now) entry.reject(new BusyError(RETRY_AFTER_SECONDS, 'waited past the lock deadline'))
+      if (entries.length > 0) batch.push({ queue, entries })
+      room -= entries.length
+    }
+    return batch
+  }
+
+  /** Puts a group's items that still have time back at the front of their queue, in order; the others get BUSY. */
+  function putBack (group: Group<T, R>): void {
+    const now = clock()
+    const later = group.entries.filter(e => e.deadline > now)
+    for (const entry of group.entries) if (entry.deadline <= now) entry.reject(new BusyError(RETRY_AFTER_SECONDS))
+    group.queue.pending.unshift(...later)
+    metrics.queueDepth.inc(later.length)
   }
 
   /**
@@ -122,105 +157,179 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
    * first item's, ends by then. Items' deadlines are on the batcher's clock; the
    * store's and the lock servers' on the wall clock.
    */
-  const answerBy = (batch: Array<Pending<T, R>>): number => Date.now() + earliestDeadline(batch) + WORK_MS - clock()
+  const answerBy = (batch: Array<Group<T, R>>): number => Date.now() + earliestDeadline(batch) + WORK_MS - clock()
 
   /**
    * The seat-return counters as they are before the batch reads its section,
    * when the batch may take the last seats (else, should other instances take
    * them first, the section is just not remembered sold out until the next batch).
    */
-  function countsBefore (key: string, queue: Queue<T, R>, batch: Array<Pending<T, R>>): Promise<ReturnCounts | null> | undefined {
+  function countsBefore (group: Group<T, R>, by: number): Promise<ReturnCounts | null> | undefined {
     if (returns === undefined) return undefined
-    const asked = batch.reduce((sum, e) => sum + seatsAsked(e.item), 0)
-    const known = queue.remaining
-    return asked > 0 && (known === undefined || known === null || known <= asked) ? returns.read(key, answerBy(batch)) : undefined
+    const asked = group.entries.reduce((sum, e) => sum + seatsAsked(e.item), 0)
+    const known = group.queue.remaining
+    return asked > 0 && (known === undefined || known === null || known <= asked) ? returns.read(group.queue.key, by) : undefined
   }
 
-  /** Decides one batch under the section lock held by the caller; a store error fails its items only. */
-  async function decide (key: string, queue: Queue<T, R>, batch: Array<Pending<T, R>>, before: Promise<ReturnCounts | null> | undefined): Promise<void> {
-    let outcome: BatchOutcome<R>
-    let counts: ReturnCounts | null = null
-    try {
-      // read before the batch reads the section: a return counted after this is seen as a change;
-      // counters not read by the deadline are unknown, and the section is then not remembered sold out
-      if (before !== undefined) counts = await before
-      outcome = await run(queue.section, batch.map(e => e.item), answerBy(batch))
-    } catch (err) {
-      for (const entry of batch) entry.reject(err as Error)
-      return
-    }
-
-    metrics.batchSize.observe(batch.length)
+  /** What a section's batch outcome tells about its seats: sold out (remembered, its queue shed) or not. */
+  function learn (group: Group<T, R>, outcome: BatchOutcome<R>, counts: ReturnCounts | null): void {
+    const { queue } = group
     queue.remaining = outcome.remaining
-    outcome.results.forEach((result, i) => batch[i].resolve(result))
+    outcome.results.forEach((result, i) => { group.entries[i].resolve(result) })
     if (outcome.remaining === 0) {
       if (returns === undefined) {
-        soldOut.remember(key, null, outcome.stableForMs)
+        soldOut.remember(queue.key, null, outcome.stableForMs)
         shedSoldOut(queue)
       } else if (counts !== null) {
         // queued items arrived after the counters were read: the next batch decides them
-        soldOut.remember(key, counts, outcome.stableForMs)
+        soldOut.remember(queue.key, counts, outcome.stableForMs)
       }
     } else if (outcome.remaining !== null) {
       // seats are there (given back by a cancel, a release, an expiry, or never gone): not sold out
-      soldOut.forget(key)
+      soldOut.forget(queue.key)
+    }
+  }
+
+  /** Decides one batch under the locks of its sections held by the caller; a store error fails its items only. */
+  async function decide (batch: Array<Group<T, R>>): Promise<void> {
+    const by = answerBy(batch)
+    // read before the batch reads its sections: a return counted after this is seen as a change;
+    // counters not read by the deadline are unknown, and the section is then not remembered sold out
+    const before = batch.map(group => countsBefore(group, by))
+    let outcomes: Array<BatchOutcome<R>>
+    let counts: Array<ReturnCounts | null>
+    try {
+      counts = await Promise.all(before.map(async pending => pending === undefined ? null : await pending))
+      outcomes = await run(batch.map(g => ({ section: g.queue.section, items: g.entries.map(e => e.item) })), by)
+    } catch (err) {
+      for (const entry of entriesOf(batch)) entry.reject(err as Error)
+      return
+    }
+    metrics.batchSize.observe(entriesOf(batch).length)
+    metrics.batchSections.observe(batch.length)
+    batch.forEach((group, i) => { learn(group, outcomes[i], counts[i]) })
+  }
+
+  /** The locks of the batch's sections: those had; the others' items go back to wait for another instance to let go. */
+  async function lockFor (batch: Array<Group<T, R>>): Promise<{ held: HeldLocks, had: Array<Group<T, R>> } | null> {
+    const start = clock()
+    let held: HeldLocks
+    try {
+      held = await locker.lockSome(batch.map(g => g.queue.key), earliestDeadline(batch) - start)
+      metrics.lockAcquire.observe((clock() - start) / 1000)
+    } catch (err) {
+      if (!(err instanceof LockUnavailableError)) throw err
+      metrics.lockAcquire.observe((clock() - start) / 1000)
+      metrics.lockFailures.inc({ reason: err.reason })
+      if (err.reason === 'timeout') {
+        // the earliest deadline passed: items with time left wait on
+        batch.forEach(putBack)
+      } else {
+        const busy = new BusyError(RETRY_AFTER_SECONDS, 'lock servers unavailable')
+        for (const entry of entriesOf(batch)) entry.reject(busy)
+      }
+      return null
+    }
+    const had = batch.filter(g => held.keys.has(g.queue.key))
+    const pause = Math.max(locker.handoverMs, RETRY_LOCAL_MS)
+    for (const group of batch) {
+      if (held.keys.has(group.queue.key)) continue
+      putBack(group)
+      group.queue.notBefore = Date.now() + pause
+      group.queue.turn = undefined
+    }
+    return { held, had }
+  }
+
+  /**
+   * One turn with the locks of some sections: batches back to back while
+   * their items keep coming, for up to TURN_MS, so a busy section pays one
+   * lock round trip per turn rather than per batch.
+   */
+  async function turn (queuesOfTurn: Array<Queue<T, R>>): Promise<void> {
+    const first = take(queuesOfTurn)
+    if (first.length === 0) return
+    const locked = await lockFor(first)
+    if (locked === null) return
+    const { held, had } = locked
+    try {
+      const mine = had.map(g => g.queue)
+      const ends = clock() + TURN_MS
+      await decide(had)
+      while (mine.some(q => q.pending.length > 0) && clock() < ends) {
+        // items read from their sockets meanwhile join the next batch
+        await nextTurnOfLoop()
+        const batch = take(mine)
+        if (batch.length === 0) break
+        await decide(batch)
+      }
+      // a turn cut short with work left: other instances' pollers get the lock first
+      if (locker.handoverMs > 0) for (const queue of mine) if (queue.pending.length > 0) queue.notBefore = Date.now() + locker.handoverMs
+    } finally {
+      held.release()
+    }
+  }
+
+  /** Queues that may join a batch now: not busy, with items, not waiting for another instance's lock. */
+  function ready (now: number): { picked: Array<Queue<T, R>>, nextAt: number } {
+    const picked: Array<Queue<T, R>> = []
+    let items = 0
+    let nextAt = Infinity
+    for (const queue of queues.values()) {
+      if (queue.turn !== undefined || queue.pending.length === 0) continue
+      if (queue.notBefore > now) {
+        nextAt = Math.min(nextAt, queue.notBefore)
+        continue
+      }
+      picked.push(queue)
+      items += queue.pending.length
+      if (items >= batchMax) break
+    }
+    return { picked, nextAt }
+  }
+
+  function wakeAt (at: number): void {
+    if (wake !== undefined && wake.at <= at) return
+    clearTimeout(wake?.timer)
+    wake = { at, timer: setTimeout(() => { wake = undefined; schedule() }, Math.max(0, at - Date.now())) }
+  }
+
+  /** Starts batches while there is room and work. */
+  function dispatch (): void {
+    scheduled = false
+    while (running < concurrency) {
+      const { picked, nextAt } = ready(Date.now())
+      if (nextAt !== Infinity) wakeAt(nextAt)
+      if (picked.length === 0) break
+      const owner = {}
+      for (const queue of picked) queue.turn = owner
+      running++
+      void turn(picked).catch(err => {
+        // only a bug gets here: nothing queued is left unanswered
+        for (const queue of picked) if (queue.turn === owner) for (const entry of queue.pending.splice(0)) entry.reject(err as Error)
+      }).finally(() => {
+        running--
+        for (const queue of picked) {
+          // a queue let go mid-turn (its lock was another's) may be in another turn by now
+          if (queue.turn !== owner) continue
+          queue.turn = undefined
+          if (queue.pending.length === 0) queues.delete(queue.key)
+        }
+        if (running === 0 && queues.size === 0) for (const done of settled) done()
+        schedule()
+      })
     }
   }
 
   /**
-   * One turn with the section's lock: batches back to back while items keep
-   * coming, for up to TURN_MS, so a busy section pays one lock round trip per
-   * turn rather than per batch. True when the turn ended with items still queued.
+   * One turn of the event loop first: requests already read from their sockets
+   * join the batch. Without it an in-process store (PGlite answers without
+   * yielding) would decide one request per batch.
    */
-  async function turn (key: string, queue: Queue<T, R>): Promise<boolean> {
-    const first = take(queue)
-    if (first === null) return false
-    const before = countsBefore(key, queue, first)
-    const waitMs = earliestDeadline(first) - clock()
-    try {
-      return await underLock(key, waitMs, async () => {
-        const ends = clock() + TURN_MS
-        await decide(key, queue, first, before)
-        while (queue.pending.length > 0 && clock() < ends) {
-          // items read from their sockets meanwhile join the next batch
-          await nextTurnOfLoop()
-          const batch = take(queue)
-          if (batch === null) break
-          await decide(key, queue, batch, countsBefore(key, queue, batch))
-        }
-        return queue.pending.length > 0
-      })
-    } catch (err) {
-      // only getting the lock throws here: the first batch was not run
-      if (err instanceof LockUnavailableError && err.reason === 'timeout') {
-        // the earliest deadline passed; items with time left go back to the front, in order
-        const later = first.filter(e => e.deadline > clock())
-        for (const entry of first) if (!later.includes(entry)) entry.reject(new BusyError(RETRY_AFTER_SECONDS))
-        queue.pending.unshift(...later)
-        metrics.queueDepth.inc(later.length)
-        return false
-      }
-      const error = err instanceof LockUnavailableError ? new BusyError(RETRY_AFTER_SECONDS, 'lock servers unavailable') : err as Error
-      for (const entry of first) entry.reject(error)
-      return false
-    }
-  }
-
-  /** Drains one section's queue turn by turn; a lone item waits no timer, only its turn of the event loop. */
-  async function drainQueue (key: string, queue: Queue<T, R>): Promise<void> {
-    try {
-      while (queue.pending.length > 0) {
-        // One turn of the event loop first: requests already read from their sockets
-        // join this batch. Without it an in-process store (PGlite answers without
-        // yielding) would decide one request per batch.
-        await nextTurnOfLoop()
-        // a turn cut short with work left: other instances' pollers get the lock first
-        if (await turn(key, queue) && locker.handoverMs > 0) await sleep(locker.handoverMs)
-      }
-    } finally {
-      queues.delete(key)
-      running.delete(key)
-    }
+  function schedule (): void {
+    if (scheduled) return
+    scheduled = true
+    setImmediate(dispatch)
   }
 
   return {
@@ -235,12 +344,12 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
       return await new Promise<R>((resolve, reject) => {
         let queue = queues.get(key)
         if (queue === undefined) {
-          queue = { section, pending: [] }
+          queue = { key, section, pending: [], notBefore: 0 }
           queues.set(key, queue)
         }
         queue.pending.push({ item, deadline, resolve, reject })
         metrics.queueDepth.inc()
-        if (!running.has(key)) running.set(key, drainQueue(key, queue))
+        if (queue.turn === undefined) schedule()
       })
     },
 
@@ -267,7 +376,14 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
 
     /** Resolves once every queued item has been decided (graceful shutdown). */
     async drain (): Promise<void> {
-      while (running.size > 0) await Promise.allSettled([...running.values()])
+      while (running > 0 || queues.size > 0) {
+        await new Promise<void>(resolve => {
+          const done = (): void => { settled.delete(done); resolve() }
+          settled.add(done)
+          // a queue that waits for another instance's lock settles later; look again then
+          void sleep(50).then(done)
+        })
+      }
     }
   }
 }

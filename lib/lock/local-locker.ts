@@ -1,36 +1,67 @@
-import { LockUnavailableError, type Locker } from './locker.ts'
+import { LockUnavailableError, withLockVia, type HeldLocks, type Locker } from './locker.ts'
 
 /**
- * In-process FIFO lock per key: the lock when no Redis is configured (one
- * instance), and the first stage of the RedLock locker so that one instance
- * sends one contender per key to Redis, not one per request.
+ * In-process locks: the lock when no Redis is configured (one instance).
+ * A key released is handed to its first waiter, first come first served.
  */
 export function localLocker (): Locker {
-  // key present = held; the array holds the waiters, first come first served
+  // key present = held; the array holds the waiters' wake-ups, in order
   const waiters = new Map<string, Array<() => void>>()
 
-  async function acquire (key: string, waitMs: number): Promise<void> {
-    const queue = waiters.get(key)
-    if (queue === undefined) {
-      waiters.set(key, [])
-      return
-    }
-    await new Promise<void>((resolve, reject) => {
-      const wake = (): void => { clearTimeout(timer); resolve() }
-      const timer = setTimeout(() => {
-        const i = queue.indexOf(wake)
-        if (i !== -1) queue.splice(i, 1)
-        reject(new LockUnavailableError('timeout', key))
-      }, Math.max(0, waitMs))
-      queue.push(wake)
-    })
-  }
-
   function release (key: string): void {
-    const queue = waiters.get(key)
-    const next = queue?.shift()
+    const next = waiters.get(key)?.shift()
     if (next !== undefined) next() // hand over directly: the key stays held
     else waiters.delete(key)
+  }
+
+  function held (keys: string[]): HeldLocks {
+    let released = false
+    return {
+      keys: new Set(keys),
+      release: () => {
+        if (released) return
+        released = true
+        for (const key of keys) release(key)
+      }
+    }
+  }
+
+  /** Takes the keys that are free. */
+  function takeFree (keys: readonly string[]): string[] {
+    const free = [...new Set(keys)].filter(key => !waiters.has(key))
+    for (const key of free) waiters.set(key, [])
+    return free
+  }
+
+  async function lockSome (keys: readonly string[], waitMs: number): Promise<HeldLocks> {
+    const free = takeFree(keys)
+    if (free.length > 0 || keys.length === 0) return held(free)
+    // none free: the first of them let go is handed over, with any others free by then
+    const first = await new Promise<string>((resolve, reject) => {
+      const wakes = new Map<string, () => void>()
+      const cancel = (): void => {
+        for (const [key, wake] of wakes) {
+          const queue = waiters.get(key)
+          const i = queue?.indexOf(wake) ?? -1
+          if (i !== -1) queue?.splice(i, 1)
+        }
+      }
+      const timer = setTimeout(() => {
+        cancel()
+        reject(new LockUnavailableError('timeout', keys.join(', ')))
+      }, Math.max(0, waitMs))
+      for (const key of new Set(keys)) {
+        const wake = (): void => {
+          clearTimeout(timer)
+          wakes.delete(key)
+          cancel()
+          resolve(key)
+        }
+        wakes.set(key, wake)
+        waiters.get(key)?.push(wake)
+      }
+    })
+    return held([first, ...takeFree(keys.filter(key => key !== first))])
   }
 
   return {
@@ -38,14 +69,8 @@ export function localLocker (): Locker {
     nodes: [],
     available: () => true,
     handoverMs: 0,
-    async withLock (key, waitMs, fn) {
-      await acquire(key, waitMs)
-      try {
-        return await fn()
-      } finally {
-        release(key)
-      }
-    },
+    lockSome,
+    withLock: withLockVia(lockSome),
     close: async () => {}
   }
 }

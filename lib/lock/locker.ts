@@ -6,6 +6,13 @@ export interface LockNode {
   ping: () => Promise<unknown>
 }
 
+/** Locks had together: some of the keys asked for (never none), held until released. */
+export interface HeldLocks {
+  readonly keys: ReadonlySet<string>
+  /** lets go of every key; not awaited: an expired or unreachable lock needs no release, its TTL frees it */
+  release: () => void
+}
+
 /** The lock port: serializes writers of one section, within and across instances. */
 export interface Locker {
   readonly kind: 'local' | 'redlock'
@@ -16,11 +23,16 @@ export interface Locker {
   /** how long a holder that let go with work left waits before asking again, so other instances' pollers get a turn (0 in-process) */
   readonly handoverMs: number
   /**
-   * Runs fn while holding the exclusive lock on `key`, waiting at most `waitMs`
-   * to get it (then LockUnavailableError, fn not run). The lock is released when
-   * fn settles. Holding it is an optimisation, not the guard: a lock that
-   * expires mid-fn must not break correctness, the database refuses oversell.
+   * Asks for the exclusive locks on `keys` together (one round trip to the
+   * lock servers) and resolves with those had as soon as there is one; while
+   * none can be had it asks again, for at most `waitMs` (then
+   * LockUnavailableError('timeout')). Holding a lock is an optimisation, not
+   * the guard: one that expires while held must not break correctness, the
+   * database refuses oversell. Each key has one asker per instance (the
+   * section batcher's).
    */
+  lockSome: (keys: readonly string[], waitMs: number) => Promise<HeldLocks>
+  /** Runs fn holding the lock on `key` (lockSome of one key), released when fn settles. */
   withLock: <T>(key: string, waitMs: number, fn: () => Promise<T>) => Promise<T>
   close: () => Promise<void>
 }
@@ -39,4 +51,16 @@ export class LockUnavailableError extends Error {
 /** `booking:<eventId>:<sectionId>`: the one lock every writer of a section takes. */
 export function sectionLockKey (eventId: string, sectionId: string): string {
   return `booking:${eventId}:${sectionId}`
+}
+
+/** withLock over a locker's lockSome: the one way both lockers run a function under one lock. */
+export function withLockVia (lockSome: Locker['lockSome']): Locker['withLock'] {
+  return async (key, waitMs, fn) => {
+    const held = await lockSome([key], waitMs)
+    try {
+      return await fn()
+    } finally {
+      held.release()
+    }
+  }
 }

@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import Redlock, { ExecutionError, ResourceLockedError, type Lock } from 'redlock'
-import { localLocker } from './local-locker.ts'
-import { LockUnavailableError, type Locker } from './locker.ts'
+import { LockUnavailableError, withLockVia, type HeldLocks, type Locker } from './locker.ts'
 
 export interface RedlockLockerOptions {
   /** lock lifetime: an instance that dies holding a lock blocks the section at most this long */
@@ -30,9 +29,11 @@ async function byDeadline<T> (promise: Promise<T>, deadline: number, late: () =>
 
 /**
  * RedLock over one or several independent Redis servers (quorum N/2+1).
- * Requests of this instance first queue on an in-process lock, so each
- * instance has at most one contender per key polling Redis. Every attempt
- * ends by the request's deadline. An attempt that finds fewer than a quorum
+ * The section batcher is each key's one asker per instance; the keys of a
+ * batch are asked for together, and those had are used (a key another
+ * instance holds is asked for again later), so instances share a crowd of
+ * sections rather than wait on each other. Every attempt ends by the
+ * request's deadline. An attempt that finds fewer than a quorum
  * of servers answering makes the quorum known down: until a probe finds it
  * back, every request is refused at once instead of polling until its deadline.
  */
@@ -44,7 +45,6 @@ export function redlockLocker (clients: Redis[], options: RedlockLockerOptions):
   const redlock = new Redlock(clients, { driftFactor: 0.01, retryCount: 0, retryDelay, retryJitter: retryDelay })
   // redlock reports every failed vote as an 'error' event too; failures are handled where they are thrown
   redlock.on('error', () => {})
-  const local = localLocker()
   let quorumDown = false
   let probe: NodeJS.Timeout | undefined
   let closed = false
@@ -95,23 +95,44 @@ export function redlockLocker (clients: Redis[], options: RedlockLockerOptions):
     return lock
   }
 
-  async function acquire (key: string, deadline: number): Promise<Lock> {
-    for (;;) {
-      if (quorumDown) throw new LockUnavailableError('unavailable', key)
+  /** Asks for every key at once; the keys had, or none (then the first failure, for its reason). */
+  async function attemptAll (keys: readonly string[], deadline: number): Promise<{ had: Map<string, Lock>, failure?: ExecutionError }> {
+    const had = new Map<string, Lock>()
+    let failure: ExecutionError | undefined
+    await Promise.all(keys.map(async key => {
       try {
         const lock = await attempt(key, deadline)
-        if (lock === null) throw new LockUnavailableError('timeout', key)
-        return lock
+        if (lock !== null) had.set(key, lock)
       } catch (err) {
         if (!(err instanceof ExecutionError)) throw err
-        if (await failureReason(err, deadline) === 'unavailable') {
-          markDown()
-          throw new LockUnavailableError('unavailable', key)
-        }
-        const pause = retryDelay + Math.random() * retryDelay
-        if (Date.now() + pause >= deadline) throw new LockUnavailableError('timeout', key)
-        await sleep(pause)
+        failure ??= err
       }
+    }))
+    return { had, failure }
+  }
+
+  async function lockSome (keys: readonly string[], waitMs: number): Promise<HeldLocks> {
+    const deadline = Date.now() + waitMs
+    const name = keys.join(', ')
+    for (;;) {
+      if (quorumDown) throw new LockUnavailableError('unavailable', name)
+      const { had, failure } = await attemptAll([...new Set(keys)], deadline)
+      if (had.size > 0) {
+        return {
+          keys: new Set(had.keys()),
+          // not awaited: the callers need not wait for the servers. Each server runs commands
+          // in the order sent, so this instance's next attempt finds them released.
+          release: () => { for (const lock of had.values()) lock.release().catch(() => {}) }
+        }
+      }
+      if (failure === undefined) throw new LockUnavailableError('timeout', name)
+      if (await failureReason(failure, deadline) === 'unavailable') {
+        markDown()
+        throw new LockUnavailableError('unavailable', name)
+      }
+      const pause = retryDelay + Math.random() * retryDelay
+      if (Date.now() + pause >= deadline) throw new LockUnavailableError('timeout', name)
+      await sleep(pause)
     }
   }
 
@@ -124,21 +145,8 @@ export function redlockLocker (clients: Redis[], options: RedlockLockerOptions):
       ping: async () => await client.ping()
     })),
     available: () => !quorumDown,
-    async withLock (key, waitMs, fn) {
-      const deadline = Date.now() + waitMs
-      if (quorumDown) throw new LockUnavailableError('unavailable', key)
-      return await local.withLock(key, waitMs, async () => {
-        const lock = await acquire(key, deadline)
-        try {
-          return await fn()
-        } finally {
-          // not awaited: fn's callers need not wait for the servers. Each server runs
-          // commands in the order sent, so this instance's next attempt finds it released.
-          // An expired or unreachable lock needs no release: the TTL frees it.
-          lock.release().catch(() => {})
-        }
-      })
-    },
+    lockSome,
+    withLock: withLockVia(lockSome),
     close: async () => {
       closed = true
       clearTimeout(probe)

@@ -6,7 +6,7 @@
  */
 import type { StoredBooking } from '../allocation.ts'
 import type { BookingListQuery, Event, Page, PageQuery } from '../schemas.ts'
-import type { SectionTx } from '../section-batch.ts'
+import type { SectionsTx } from '../section-batch.ts'
 import type { SectionRef } from '../section-batcher.ts'
 import type { DriverErrors } from './store-errors.ts'
 
@@ -46,6 +46,6 @@ export interface StoreDriver extends StoreReads<AbortSignal> {
   insertEvent: (event: Event, ownerId: string, signal?: AbortSignal) => Promise<void>
   /** Sections with holds past their expiresAt (on the database's clock), most overdue first. */
   dueSections: (limit: number, signal?: AbortSignal) => Promise<SectionRef[]>
-  /** Runs fn in one transaction on one section: committed when fn resolves, rolled back when it throws. */
-  inSection: <T>(eventId: string, sectionId: string, fn: (tx: SectionTx) => Promise<T>, signal?: AbortSignal) => Promise<T>
+  /** Runs fn in one transaction: committed when fn resolves, rolled back when it throws. */
+  inSections: <T>(fn: (tx: SectionsTx) => Promise<T>, signal?: AbortSignal) => Promise<T>
 }

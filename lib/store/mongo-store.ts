@@ -9,7 +9,7 @@
  * again on fresh data; lockSection writes it first so that happens early.
  */
 import type { ClientSession, MongoClient } from 'mongodb'
-import type { SectionTx } from '../section-batch.ts'
+import type { SectionState, SectionsTx } from '../section-batch.ts'
 import type { StoreDriver } from './driver.ts'
 import {
   BOOKING_INDEXES, BOOKINGS, EVENT_INDEXES, EVENTS, FILL_SECTION_COUNTERS, FIRST_TO_EXPIRE, NEWEST_FIRST,
@@ -29,21 +29,31 @@ function mongoDriver (client: MongoClient): StoreDriver {
   const userSeats = db.collection<UserSeatsDocument>(USER_SEATS)
 
   // A session runs one operation at a time: every call below is awaited before the next.
-  function sectionTx (session: ClientSession, eventId: string, sectionId: string): SectionTx {
-    const eid = parseId(eventId)
-    const sid = parseId(sectionId)
+  function sectionsTx (session: ClientSession): SectionsTx {
     return {
-      async lock (ids) {
-        if (eid === null || sid === null) return null
-        const { filter, update, projection } = lockSection(eid, sid)
-        const event = await events.findOneAndUpdate(filter, update, { session, projection, returnDocument: 'after' })
-        const section = event === null ? null : sectionState(event)
-        if (section === null) return null
+      async lock (refs, ids) {
+        const sections = new Map<string, SectionState>()
+        let now: Date | undefined
+        for (const { eventId, sectionId } of refs) {
+          const eid = parseId(eventId)
+          const sid = parseId(sectionId)
+          if (eid === null || sid === null) continue
+          const { filter, update, projection } = lockSection(eid, sid)
+          const event = await events.findOneAndUpdate(filter, update, { session, projection, returnDocument: 'after' })
+          const section = event === null ? null : sectionState(event)
+          if (section === null) continue
+          sections.set(sectionId, section)
+          // the batch's moment: once every lock is had
+          if (now === undefined || section.now > now) now = section.now
+        }
         const oids = ids.flatMap(id => parseId(id) ?? [])
-        const docs = oids.length === 0 ? [] : await bookings.find({ _id: { $in: oids }, sectionId: sid }, { session }).toArray()
-        return { section, bookings: docs.map(bookingFromDocument) }
+        const sids = [...sections.keys()].flatMap(id => parseId(id) ?? [])
+        const docs = oids.length === 0 || sids.length === 0 ? [] : await bookings.find({ _id: { $in: oids }, sectionId: { $in: sids } }, { session }).toArray()
+        // no section found: nothing is decided at that moment, so this instance's clock will do
+        return { sections, bookings: docs.map(bookingFromDocument), now: now ?? new Date() }
       },
-      async dueHolds (now) {
+      async dueHolds ({ sectionId }, now) {
+        const sid = parseId(sectionId)
         if (sid === null) return { due: [], next: null }
         const due = await bookings.find(dueHoldsFilter(sid, now), { session }).toArray()
         const [later] = await bookings.find(laterHoldsFilter(sid, now), { session, projection: { expiresAt: 1 } })
@@ -54,36 +64,47 @@ function mongoDriver (client: MongoClient): StoreDriver {
         const docs = await bookings.find({ idempotencyKey: { $in: keys } }, { session }).toArray()
         return docs.map(bookingFromDocument)
       },
-      async lockUserSeats (userIds) {
-        if (eid === null) return new Map()
-        const docs = await userSeats.find({ _id: { $in: userIds.map(u => userSeatsId(eid, u)) } }, { session }).toArray()
-        return new Map(docs.map(d => [d.userId, d.seats]))
+      async lockUserSeats (users) {
+        const ids = users.flatMap(({ eventId, userIds }) => {
+          const eid = parseId(eventId)
+          return eid === null ? [] : userIds.map(u => userSeatsId(eid, u))
+        })
+        const docs = ids.length === 0 ? [] : await userSeats.find({ _id: { $in: ids } }, { session }).toArray()
+        const seats = new Map(users.map(({ eventId }) => [eventId, new Map<string, number>()]))
+        for (const d of docs) seats.get(d.eventId.toHexString())?.set(d.userId, d.seats)
+        return seats
       },
-      async apply (effects) {
-        if (eid === null || sid === null) return null
-        const { inserts, changes, at } = effects
-        const section = sectionUpdate(eid, sid, effects)
-        const updated = await events.findOneAndUpdate(section.filter, section.update,
-          { session, projection: sectionProjection(sid), returnDocument: 'after' })
-        const after = updated?.sections?.[0]
-        if (after === undefined) return null
-        // A racing duplicate idempotency key fails here (11000): the retry replays the stored booking.
-        if (inserts.length > 0) await bookings.insertMany(inserts.map(bookingToDocument), { session })
-        if (changes.length > 0) {
-          // one change per booking (lib/section-decision.ts): each must find its booking still in `from`
-          const { modifiedCount } = await bookings.bulkWrite(
-            changes.map(c => ({ updateOne: bookingChangeUpdate(sid, c, at) })), { session, ordered: true })
-          if (modifiedCount !== changes.length) return null
+      async apply (writes) {
+        const remaining = new Map<string, number>()
+        for (const { eventId, sectionId, effects } of writes) {
+          const eid = parseId(eventId)
+          const sid = parseId(sectionId)
+          if (eid === null || sid === null) return null
+          const { inserts, changes, at } = effects
+          const section = sectionUpdate(eid, sid, effects)
+          const updated = await events.findOneAndUpdate(section.filter, section.update,
+            { session, projection: sectionProjection(sid), returnDocument: 'after' })
+          const after = updated?.sections?.[0]
+          if (after === undefined) return null
+          // A racing duplicate idempotency key fails here (11000): the retry replays the stored booking.
+          if (inserts.length > 0) await bookings.insertMany(inserts.map(bookingToDocument), { session })
+          if (changes.length > 0) {
+            // one change per booking (lib/section-decision.ts): each must find its booking still in `from`
+            const { modifiedCount } = await bookings.bulkWrite(
+              changes.map(c => ({ updateOne: bookingChangeUpdate(sid, c, at) })), { session, ordered: true })
+            if (modifiedCount !== changes.length) return null
+          }
+          if (effects.userSeats.length > 0) {
+            const updates = effects.userSeats.map(u => userSeatsUpdate(eid, u.userId, u.delta, effects.maxPerUser))
+            if (updates.some(u => u === null)) return null
+            // a gain over the cap throws a duplicate key (retryable); a give-back without its seats matches nothing
+            const { matchedCount, upsertedCount } = await userSeats.bulkWrite(
+              updates.flatMap(u => u === null ? [] : [{ updateOne: u }]), { session, ordered: true })
+            if (matchedCount + upsertedCount !== updates.length) return null
+          }
+          remaining.set(sectionId, after.remaining)
         }
-        if (effects.userSeats.length > 0) {
-          const updates = effects.userSeats.map(u => userSeatsUpdate(eid, u.userId, u.delta, effects.maxPerUser))
-          if (updates.some(u => u === null)) return null
-          // a gain over the cap throws a duplicate key (retryable); a give-back without its seats matches nothing
-          const { matchedCount, upsertedCount } = await userSeats.bulkWrite(
-            updates.flatMap(u => u === null ? [] : [{ updateOne: u }]), { session, ordered: true })
-          if (matchedCount + upsertedCount !== updates.length) return null
-        }
-        return after.remaining
+        return remaining
       }
     }
   }
@@ -161,13 +182,13 @@ function mongoDriver (client: MongoClient): StoreDriver {
     },
 
     /** withTransaction retries TransientTransactionError and unknown commit results itself. */
-    async inSection (eventId, sectionId, fn, signal) {
+    async inSections (fn, signal) {
       const session = client.startSession()
       try {
         // past the request's deadline the caller has had its answer: no attempt (nor rerun) starts then
         return await session.withTransaction(async (s) => {
           signal?.throwIfAborted()
-          return await fn(sectionTx(s, eventId, sectionId))
+          return await fn(sectionsTx(s))
         }, TRANSACTION_OPTIONS)
       } finally {
         await session.endSession()

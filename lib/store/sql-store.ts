@@ -1,13 +1,14 @@
 /**
  * The SQL store: one adapter for PostgreSQL and the embedded PGlite, which run
- * the same SQL. The section row lock (SELECT ... FOR UPDATE) and the guarded
- * update (remaining >= taken - returned, CHECK remaining >= 0) keep seats from
- * being sold twice; the distributed lock only keeps transactions from queueing
- * on that row.
+ * the same SQL. The section row locks (SELECT ... FOR UPDATE, in id order) and
+ * the guarded update (remaining >= taken - returned, CHECK remaining >= 0) keep
+ * seats from being sold twice; the distributed lock only keeps transactions
+ * from queueing on those rows. A batch of many sections costs the same four
+ * round trips as a batch of one: BEGIN, lock, apply, COMMIT.
  */
 import type { StoredBooking } from '../allocation.ts'
 import type { BookingStatus, Event, Page } from '../schemas.ts'
-import type { SectionState, SectionTx } from '../section-batch.ts'
+import type { SectionState, SectionsTx, SectionWrite } from '../section-batch.ts'
 import type { StoreDriver } from './driver.ts'
 import { MIGRATION_LOCK_ID, SCHEMA_STATEMENTS } from './sql-schema.ts'
 import { isRetryableSqlError, isSqlUnavailable, type SqlClient, type SqlQueryable } from './sql-client.ts'
@@ -115,107 +116,144 @@ const EVENT_SELECT = `SELECT e.id, e.name, e.created_at, e.hold_seconds, e.max_p
   FROM events e JOIN sections s ON s.event_id = e.id`
 
 /**
- * A batch's whole write in one statement: the guarded section update, then the
- * inserts (and the status changes and users' seats) only if it matched.
- * Batches that only insert, nearly all of them, use a statement that never
- * reads the bookings table: a plan cached while it was small stays cheap as it grows.
+ * A batch's whole write in one statement: the guarded updates of its sections,
+ * then the inserts (and the status changes and users' seats) only if every
+ * section's guard passed; else the caller rolls back. Batches that only
+ * insert, nearly all of them, use a statement that never reads the bookings
+ * table: a plan cached while it was small stays cheap as it grows.
  */
-const UPDATE_SECTION = `upd AS (
-    UPDATE sections SET remaining = remaining + $2::int, held = held + $3::int, sold = sold + $4::int, bookings = bookings + $5::int,
-      next_expiry = CASE WHEN $6::boolean THEN $7::timestamptz ELSE LEAST(next_expiry, $7::timestamptz) END
-      WHERE id = $1 AND remaining + $2::int >= 0 RETURNING remaining
+const UPDATE_SECTIONS = `upd AS (
+    UPDATE sections s SET remaining = s.remaining + d.remaining, held = s.held + d.held, sold = s.sold + d.sold,
+      bookings = s.bookings + d.bookings,
+      next_expiry = CASE WHEN d.replace THEN d.next_expiry ELSE LEAST(s.next_expiry, d.next_expiry) END
+    FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::int[], $6::boolean[], $7::timestamptz[])
+         AS d(id, remaining, held, sold, bookings, replace, next_expiry)
+    WHERE s.id = d.id AND s.remaining + d.remaining >= 0
+    RETURNING s.id, s.remaining
   )`
+/** Every section's guard passed. */
+const ALL_UPDATED = '(SELECT count(*) FROM upd) = $8::int'
 const INSERT_BOOKINGS = `ins AS (
     INSERT INTO bookings (id, event_id, section_id, user_id, qty, unit_price, amount, status,
                           idempotency_key, request_hash, created_at, event_owner, expires_at)
-    SELECT b.id, $8::text, $1, b.user_id, b.qty, $9::numeric, b.amount, CASE WHEN b.expires_at IS NULL THEN 'confirmed' ELSE 'held' END,
-           b.idempotency_key, b.request_hash, $10::timestamptz, $11::text, b.expires_at
-    FROM unnest($12::text[], $13::text[], $14::int[], $15::numeric[], $16::text[], $17::text[], $18::timestamptz[])
-         AS b(id, user_id, qty, amount, idempotency_key, request_hash, expires_at)
-    WHERE EXISTS (SELECT 1 FROM upd)
+    SELECT b.id, b.event_id, b.section_id, b.user_id, b.qty, b.unit_price, b.amount,
+           CASE WHEN b.expires_at IS NULL THEN 'confirmed' ELSE 'held' END,
+           b.idempotency_key, b.request_hash, $9::timestamptz, b.event_owner, b.expires_at
+    FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::int[], $15::numeric[], $16::numeric[],
+                $17::text[], $18::text[], $19::timestamptz[], $20::text[])
+         AS b(id, event_id, section_id, user_id, qty, unit_price, amount, idempotency_key, request_hash, expires_at, event_owner)
+    WHERE ${ALL_UPDATED}
     RETURNING 1
   )`
 /**
  * A hold is confirmed only while its expires_at is after the batch's moment: the database decides, in this statement.
- * The ids were read as this section's (lock); no section_id here, for the same reason as there.
+ * The ids were read as their sections' (lock); no section_id here, for the same reason as there.
  */
 const CHANGE_BOOKINGS = `chg AS (
     UPDATE bookings b SET status = c.to_status,
-      cancelled_at = CASE WHEN c.to_status = 'cancelled' THEN $10::timestamptz ELSE b.cancelled_at END,
-      confirmed_at = CASE WHEN c.confirms THEN $10::timestamptz ELSE b.confirmed_at END,
+      cancelled_at = CASE WHEN c.to_status = 'cancelled' THEN $9::timestamptz ELSE b.cancelled_at END,
+      confirmed_at = CASE WHEN c.confirms THEN $9::timestamptz ELSE b.confirmed_at END,
       payment_ref = CASE WHEN c.confirms THEN c.payment_ref ELSE b.payment_ref END
-    FROM unnest($19::text[], $20::text[], $21::text[], $22::text[], $26::boolean[]) AS c(id, from_status, to_status, payment_ref, confirms)
+    FROM unnest($21::text[], $22::text[], $23::text[], $24::text[], $25::boolean[]) AS c(id, from_status, to_status, payment_ref, confirms)
     WHERE b.id = c.id AND b.status = c.from_status
-      AND (NOT c.confirms OR b.expires_at > $10::timestamptz)
-      AND EXISTS (SELECT 1 FROM upd)
+      AND (NOT c.confirms OR b.expires_at > $9::timestamptz)
+      AND ${ALL_UPDATED}
     RETURNING 1
   )`
 /**
- * Users' seats: gains inserted or added in userId order (the lock order of
- * every writer), each new total guarded by the cap; give-backs subtracted
- * apart, since a negative row would fail the table's CHECK before ON CONFLICT.
+ * Users' seats, one net change per event and user: gains inserted or added in
+ * (eventId, userId) order (the lock order of every writer), each new total
+ * guarded by the event's cap; give-backs subtracted apart, since a negative
+ * row would fail the table's CHECK before ON CONFLICT.
  */
 const USER_SEATS = `usr_gain AS (
     INSERT INTO event_user_seats AS t (event_id, user_id, seats)
-    SELECT $8::text, u.user_id, u.delta FROM unnest($23::text[], $24::int[]) AS u(user_id, delta)
-    WHERE u.delta > 0 AND EXISTS (SELECT 1 FROM upd) ORDER BY u.user_id
+    SELECT u.event_id, u.user_id, u.delta FROM unnest($26::text[], $27::text[], $28::int[]) AS u(event_id, user_id, delta)
+    WHERE u.delta > 0 AND ${ALL_UPDATED} ORDER BY u.event_id, u.user_id
     ON CONFLICT (event_id, user_id) DO UPDATE SET seats = t.seats + excluded.seats
-      WHERE t.seats + excluded.seats <= $25::int
+      WHERE t.seats + excluded.seats <= (SELECT e.max_per_user FROM events e WHERE e.id = t.event_id)
     RETURNING 1
   ), usr_back AS (
     UPDATE event_user_seats t SET seats = t.seats + u.delta
-    FROM unnest($23::text[], $24::int[]) AS u(user_id, delta)
-    WHERE u.delta < 0 AND t.event_id = $8::text AND t.user_id = u.user_id AND EXISTS (SELECT 1 FROM upd)
+    FROM unnest($26::text[], $27::text[], $28::int[]) AS u(event_id, user_id, delta)
+    WHERE u.delta < 0 AND t.event_id = u.event_id AND t.user_id = u.user_id AND ${ALL_UPDATED}
     RETURNING 1
   )`
-const APPLY_SQL = `WITH ${UPDATE_SECTION}, ${INSERT_BOOKINGS}
-  SELECT (SELECT remaining FROM upd) AS remaining, 0 AS changed, 0 AS users`
-const APPLY_WITH_CHANGES_SQL = `WITH ${UPDATE_SECTION}, ${INSERT_BOOKINGS}, ${CHANGE_BOOKINGS}, ${USER_SEATS}
-  SELECT (SELECT remaining FROM upd) AS remaining, (SELECT count(*)::int FROM chg) AS changed, (SELECT count(*)::int FROM usr_gain) + (SELECT count(*)::int FROM usr_back) AS users`
+const REMAINING = '(SELECT json_object_agg(id, remaining) FROM upd) AS remaining'
+const APPLY_SQL = `WITH ${UPDATE_SECTIONS}, ${INSERT_BOOKINGS}
+  SELECT ${REMAINING}, 0 AS changed, 0 AS users`
+const APPLY_WITH_CHANGES_SQL = `WITH ${UPDATE_SECTIONS}, ${INSERT_BOOKINGS}, ${CHANGE_BOOKINGS}, ${USER_SEATS}
+  SELECT ${REMAINING}, (SELECT count(*)::int FROM chg) AS changed,
+    (SELECT count(*)::int FROM usr_gain) + (SELECT count(*)::int FROM usr_back) AS users`
 
-interface LockRow {
+interface LockedRow {
+  id: string
+  event_id: string
   remaining: number
   price: number
   owner: string
   hold_seconds: number | null
   max_per_user: number | null
-  next_expiry: Date | null
-  now: Date
-  /** as JSON: timestamps are ISO strings there */
-  bookings?: BookingRow[] | null
+  /** as JSON: an ISO string */
+  next_expiry: string | null
 }
 
-const LOCK_COLUMNS = `s.remaining, s.price::float8 AS price, e.owner_id AS owner, e.hold_seconds, e.max_per_user, s.next_expiry,
-  clock_timestamp() AS now`
-const LOCK_FROM = 'FROM sections s JOIN events e ON e.id = s.event_id WHERE s.id = $1 AND s.event_id = $2 FOR UPDATE OF s'
-const LOCK_SQL = `SELECT ${LOCK_COLUMNS} ${LOCK_FROM}`
-const LOCK_WITH_BOOKINGS_SQL = `SELECT ${LOCK_COLUMNS},
-  (SELECT json_agg(b) FROM (SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = ANY($3::text[])) b) AS bookings ${LOCK_FROM}`
+/**
+ * The batch's sections locked in id order (ORDER BY under FOR UPDATE locks
+ * rows in that order), with their events' rules, in one round trip with the
+ * bookings the batch names: those by id alone (with `section_id = ...` a
+ * planner whose statistics predate a busy section scans its every booking),
+ * their sections compared after. The database's clock, read once the locks
+ * are had, is the batch's: holds expire and are confirmed by it, never by an
+ * instance's.
+ */
+const LOCK_SQL = `WITH locked AS (
+    SELECT s.id, s.event_id, s.remaining, s.price::float8 AS price, e.owner_id AS owner, e.hold_seconds, e.max_per_user, s.next_expiry
+    FROM sections s JOIN events e ON e.id = s.event_id
+    WHERE s.id = ANY($1::text[]) ORDER BY s.id FOR UPDATE OF s
+  )
+  SELECT (SELECT json_agg(l) FROM locked l) AS sections,
+    (SELECT json_agg(b) FROM (SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = ANY($2::text[])) b) AS bookings,
+    clock_timestamp() AS now`
 
-function sectionTx (tx: SqlQueryable, eventId: string, sectionId: string): SectionTx {
-  let section: SectionState
+/** Each event's users' net change of seats over the batch's sections, in (eventId, userId) order. */
+function netUserSeats (writes: readonly SectionWrite[]): Array<{ eventId: string, userId: string, delta: number }> {
+  const net = new Map<string, { eventId: string, userId: string, delta: number }>()
+  for (const { eventId, effects } of writes) {
+    for (const { userId, delta } of effects.userSeats) {
+      const key = `${eventId}\n${userId}`
+      const entry = net.get(key) ?? { eventId, userId, delta: 0 }
+      entry.delta += delta
+      net.set(key, entry)
+    }
+  }
+  return [...net.values()].filter(u => u.delta !== 0)
+    .sort((a, b) => a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0)
+}
+
+function sectionsTx (tx: SqlQueryable): SectionsTx {
   return {
-    async lock (ids) {
-      // The database's clock is the batch's: holds expire and are confirmed by it, never by an instance's.
-      // The named bookings come in the same round trip, by id alone (with `section_id = ...` a planner
-      // whose statistics predate a busy section scans its every booking), their section compared here.
-      const { rows } = await tx.query<LockRow>(ids.length === 0 ? LOCK_SQL : LOCK_WITH_BOOKINGS_SQL,
-        ids.length === 0 ? [sectionId, eventId] : [sectionId, eventId, ids])
-      if (rows.length === 0) return null
-      const row = rows[0]
-      section = {
-        remaining: row.remaining,
-        price: row.price,
-        owner: row.owner,
-        holdSeconds: row.hold_seconds,
-        maxPerUser: row.max_per_user,
-        nextExpiry: row.next_expiry === null ? null : new Date(row.next_expiry),
-        now: new Date(row.now)
+    async lock (sections, ids) {
+      const { rows: [row] } = await tx.query<{ sections: LockedRow[] | null, bookings: BookingRow[] | null, now: Date }>(
+        LOCK_SQL, [sections.map(s => s.sectionId), ids])
+      const now = new Date(row.now)
+      const eventOf = new Map(sections.map(s => [s.sectionId, s.eventId]))
+      const locked = new Map<string, SectionState>()
+      for (const s of row.sections ?? []) {
+        if (eventOf.get(s.id) !== s.event_id) continue
+        locked.set(s.id, {
+          remaining: s.remaining,
+          price: s.price,
+          owner: s.owner,
+          holdSeconds: s.hold_seconds,
+          maxPerUser: s.max_per_user,
+          nextExpiry: s.next_expiry === null ? null : new Date(s.next_expiry),
+          now
+        })
       }
-      const bookings = (row.bookings ?? []).filter(b => b.section_id === sectionId).map(toBooking)
-      return { section, bookings }
+      return { sections: locked, bookings: (row.bookings ?? []).filter(b => locked.has(b.section_id)).map(toBooking), now }
     },
-    async dueHolds (now) {
+    async dueHolds ({ sectionId }, now) {
       // no FOR UPDATE here or below: every writer of a section's bookings holds its section row first
       const due = await tx.query<BookingRow>(
         `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE section_id = $1 AND status = 'held' AND expires_at <= $2`, [sectionId, now])
@@ -228,29 +266,39 @@ function sectionTx (tx: SqlQueryable, eventId: string, sectionId: string): Secti
       const { rows } = await tx.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = ANY($1::text[])`, [keys])
       return rows.map(toBooking)
     },
-    async lockUserSeats (userIds) {
-      const { rows } = await tx.query<{ user_id: string, seats: number }>(
-        'SELECT user_id, seats FROM event_user_seats WHERE event_id = $1 AND user_id = ANY($2::text[]) ORDER BY user_id FOR UPDATE',
-        [eventId, userIds])
-      return new Map(rows.map(r => [r.user_id, r.seats]))
+    async lockUserSeats (users) {
+      const pairs = users.flatMap(({ eventId, userIds }) => userIds.map(userId => ({ eventId, userId })))
+      const { rows } = await tx.query<{ event_id: string, user_id: string, seats: number }>(
+        `SELECT t.event_id, t.user_id, t.seats FROM event_user_seats t
+         JOIN unnest($1::text[], $2::text[]) AS u(event_id, user_id) ON t.event_id = u.event_id AND t.user_id = u.user_id
+         ORDER BY t.event_id, t.user_id FOR UPDATE OF t`,
+        [pairs.map(p => p.eventId), pairs.map(p => p.userId)])
+      const seats = new Map(users.map(({ eventId }) => [eventId, new Map<string, number>()]))
+      for (const r of rows) seats.get(r.event_id)?.set(r.user_id, r.seats)
+      return seats
     },
-    async apply (effects) {
-      const { inserts, changes, userSeats, at } = effects
+    async apply (writes) {
+      const inserts = writes.flatMap(w => w.effects.inserts)
+      const changes = writes.flatMap(w => w.effects.changes)
+      const users = netUserSeats(writes)
       const params: unknown[] = [
-        sectionId, effects.remaining, effects.held, effects.sold, inserts.length, effects.nextExpiry.replace, effects.nextExpiry.at,
-        eventId, section.price, at, section.owner,
-        inserts.map(b => b._id), inserts.map(b => b.userId), inserts.map(b => b.qty), inserts.map(b => b.amount),
-        inserts.map(b => b.idempotencyKey ?? null), inserts.map(b => b.requestHash ?? null), inserts.map(b => b.expiresAt ?? null)]
-      if (changes.length === 0 && userSeats.length === 0) {
-        const { rows: [row] } = await tx.query<{ remaining: number | null }>(APPLY_SQL, params)
-        return row.remaining
+        writes.map(w => w.sectionId), writes.map(w => w.effects.remaining), writes.map(w => w.effects.held), writes.map(w => w.effects.sold),
+        writes.map(w => w.effects.inserts.length), writes.map(w => w.effects.nextExpiry.replace), writes.map(w => w.effects.nextExpiry.at),
+        writes.length, writes[0].effects.at,
+        inserts.map(b => b._id), inserts.map(b => b.eventId), inserts.map(b => b.sectionId), inserts.map(b => b.userId), inserts.map(b => b.qty),
+        inserts.map(b => b.unitPrice), inserts.map(b => b.amount), inserts.map(b => b.idempotencyKey ?? null), inserts.map(b => b.requestHash ?? null),
+        inserts.map(b => b.expiresAt ?? null), inserts.map(b => b.eventOwner ?? '')]
+      const withChanges = changes.length > 0 || users.length > 0
+      if (withChanges) {
+        params.push(
+          changes.map(c => c.id), changes.map(c => c.from), changes.map(c => c.to), changes.map(c => c.paymentRef ?? null), changes.map(c => c.confirms),
+          users.map(u => u.eventId), users.map(u => u.userId), users.map(u => u.delta))
       }
-      params.push(
-        changes.map(c => c.id), changes.map(c => c.from), changes.map(c => c.to), changes.map(c => c.paymentRef ?? null),
-        userSeats.map(u => u.userId), userSeats.map(u => u.delta), effects.maxPerUser, changes.map(c => c.confirms))
-      const { rows: [row] } = await tx.query<{ remaining: number | null, changed: number, users: number }>(APPLY_WITH_CHANGES_SQL, params)
-      // every change was locked above and every user's row too: all of them apply, or a guard refused
-      return row.remaining !== null && row.changed === changes.length && row.users === userSeats.length ? row.remaining : null
+      const { rows: [row] } = await tx.query<{ remaining: Record<string, number> | null, changed: number, users: number }>(
+        withChanges ? APPLY_WITH_CHANGES_SQL : APPLY_SQL, params)
+      const remaining = new Map(Object.entries(row.remaining ?? {}))
+      // every section, change and user's row was locked above: all of them apply, or a guard refused
+      return remaining.size === writes.length && row.changed === changes.length && row.users === users.length ? remaining : null
     }
   }
 }
@@ -346,7 +394,7 @@ function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
       return rows.map(r => ({ eventId: r.event_id, sectionId: r.id }))
     },
 
-    inSection: async (eventId, sectionId, fn, signal) => await client.transaction(async (tx) => await fn(sectionTx(tx, eventId, sectionId)), signal)
+    inSections: async (fn, signal) => await client.transaction(async (tx) => await fn(sectionsTx(tx)), signal)
   }
 }
 

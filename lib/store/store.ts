@@ -6,7 +6,7 @@
 import { roundMoney } from '../allocation.ts'
 import { newId } from '../ids.ts'
 import type { Event, EventInput } from '../schemas.ts'
-import { runSectionBatch, type SectionBatchResult, type SectionOp } from '../section-batch.ts'
+import { runSectionsBatch, type SectionBatchResult, type SectionGroup } from '../section-batch.ts'
 import type { SectionRef } from '../section-batcher.ts'
 import type { StoreDriver, StoreKind, StoreReads } from './driver.ts'
 import { storeRunner, type StoreObserver } from './store-errors.ts'
@@ -28,14 +28,16 @@ export interface Store extends StoreReads<number> {
   createEvent: (input: EventInput, ownerId: string, deadline?: number) => Promise<Event>
 
   /**
-   * Atomic, one transaction for the whole batch, all on one section: every
-   * operation is decided (lib/section-batch.ts) and applied with one write
-   * guarded by `remaining >= taken - returned`. Idempotency keys are unique in
+   * Atomic, one transaction for the whole batch, over one or several
+   * sections (one group each): every operation is decided
+   * (lib/section-batch.ts) and applied with one write guarded by each
+   * section's `remaining >= taken - returned`. Idempotency keys are unique in
    * the database, so a racing duplicate aborts and retries the transaction
-   * instead of booking twice. Either every result takes effect or none does;
-   * a StoreUnavailableError at the deadline leaves it unknown which.
+   * instead of booking twice. One result per group, in order. Either every
+   * result takes effect or none does; a StoreUnavailableError at the
+   * deadline leaves it unknown which.
    */
-  sectionBatch: (eventId: string, sectionId: string, ops: readonly SectionOp[], deadline?: number) => Promise<SectionBatchResult>
+  sectionsBatch: (groups: readonly SectionGroup[], deadline?: number) => Promise<SectionBatchResult[]>
 
   /** Sections with holds past their expiresAt (on the database's clock), most overdue first: the sweeper's work. */
   dueSections: (limit: number, deadline?: number) => Promise<SectionRef[]>
@@ -73,8 +75,8 @@ export function createStore (driver: StoreDriver, observer?: StoreObserver): Sto
     getEvent: async (id, deadline) => await read(async signal => await driver.getEvent(id, signal), deadline),
     listEvents: async (query, deadline) => await read(async signal => await driver.listEvents(query, signal), deadline),
 
-    sectionBatch: async (eventId, sectionId, ops, deadline) => await run.transaction('book', async signal =>
-      await driver.inSection(eventId, sectionId, async (tx) => await runSectionBatch(tx, ops), signal), deadline),
+    sectionsBatch: async (groups, deadline) => await run.transaction('book', async signal =>
+      await driver.inSections(async (tx) => await runSectionsBatch(tx, groups), signal), deadline),
     dueSections: async (limit, deadline) => await read(async signal => await driver.dueSections(limit, signal), deadline),
 
     findByIdempotencyKey: async (key, deadline) => await read(async signal => await driver.findByIdempotencyKey(key, signal), deadline),

@@ -66,6 +66,28 @@ t.test('a holder elsewhere past the deadline: timeout, fn not run', { skip: awai
   t.equal(await b.withLock(k, 1000, async () => 'after'), 'after', 'released lock is free again')
 })
 
+t.test('locks asked for together: those free are had at once, one held elsewhere is left out', { skip: await missing('redis') }, async t => {
+  const a = await instance(t, [REDIS_URL])
+  const b = await instance(t, [REDIS_URL])
+  const [k1, k2, k3] = [key(), key(), key()]
+  const elsewhere = await a.lockSome([k2], 1000)
+  const some = await b.lockSome([k1, k2, k3], 1000)
+  t.same([...some.keys].sort(), [k1, k3].sort(), 'the two free keys, without waiting for the third')
+  const err = await failure(a.lockSome([k1, k3], 60))
+  t.equal(err.reason, 'timeout', 'the keys had are held: none can be had elsewhere')
+  elsewhere.release()
+  some.release()
+  // the releases went out on other connections: ask until they have landed
+  let had: string[] = []
+  for (let attempt = 0; attempt < 50 && had.length < 3; attempt++) {
+    const all = await a.lockSome([k1, k2, k3], 1000)
+    had = [...all.keys]
+    all.release()
+    if (had.length < 3) await sleep(10)
+  }
+  t.same(had.sort(), [k1, k2, k3].sort(), 'all three once let go')
+})
+
 t.test('an instance that dies holding the lock blocks the section only for the TTL', { skip: await missing('redis') }, async t => {
   const k = key()
   const dead = clientsFor(t, [REDIS_URL])[0]

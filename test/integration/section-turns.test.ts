@@ -39,7 +39,7 @@ t.test('two instances on one busy section both sell, neither answers BUSY', { sk
     await client.connect()
     return createBookingService({
       store, locker: redlockLocker([client], { ttlMs: 5000 }), metrics: createMetrics(new Registry()),
-      batchMax: 8, lockWaitMs: LOCK_WAIT_MS, soldOutCacheMs: 0, holdTtlMs: 600_000
+      batchConcurrency: 4, batchMax: 8, lockWaitMs: LOCK_WAIT_MS, soldOutCacheMs: 0, holdTtlMs: 600_000
     })
   }
   const instances = [await instance(), await instance()]

@@ -9,9 +9,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
 import type { BookingRequest, Decision } from '../../lib/allocation.ts'
 import type { Booking } from '../../lib/schemas.ts'
-import type { OpResult } from '../../lib/section-batch.ts'
+import type { OpResult, SectionOp } from '../../lib/section-batch.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { invariantProblems } from '../helpers/invariant.ts'
+import { sectionBatch } from '../helpers/section-batch.ts'
 
 const ORGANIZER = 'organizer-1'
 /** Long enough that a hold never expires during a test that does not wait for it. */
@@ -35,7 +36,7 @@ export function holdsContract (t: Test, store: () => Store): void {
     return { event, ids: event.sections.map(s => ({ eventId: event._id, sectionId: s._id })) }
   }
 
-  const batch = async (ids: Ids, ...ops: Parameters<Store['sectionBatch']>[2]) => await store().sectionBatch(ids.eventId, ids.sectionId, ops)
+  const batch = async (ids: Ids, ...ops: SectionOp[]) => await sectionBatch(store(), ids.eventId, ids.sectionId, ops)
   const book = async (request: BookingRequest) => (await batch(request, { kind: 'book', request })).results[0]
   const confirm = async (ids: Ids, bookingId: string, paymentRef?: string) =>
     (await batch(ids, paymentRef === undefined ? { kind: 'confirm', bookingId } : { kind: 'confirm', bookingId, paymentRef })).results[0]
@@ -225,6 +226,21 @@ export function holdsContract (t: Test, store: () => Store): void {
     const all = results.flat()
     t.equal(all.filter(r => r.kind === 'confirmed').length, 6, 'three seats for each of the two users')
     t.ok(all.every(r => r.kind === 'confirmed' || r.kind === 'limit_exceeded'), 'the rest are refused by the cap')
+    await assertInvariant(t, event._id)
+  })
+
+  t.test('maxPerUser: one batch over two sections counts the user\'s seats across both, and applies them', async t => {
+    const { event, ids: [a, b] } = await newEvent([10, 10], { maxPerUser: 3 })
+    const results = await store().sectionsBatch([
+      { ...a, ops: [{ kind: 'book', request: hold(a, 2, 'x2') }] },
+      { ...b, ops: [{ kind: 'book', request: buy(b, 2, 'x2') }, { kind: 'book', request: buy(b, 1, 'x2') }] }
+    ])
+    const outcomes = results.flatMap(r => r.results)
+    // sections are decided in id order: whichever comes first takes its seats, the other gets what the cap leaves
+    t.ok(outcomes.every(o => o.kind === 'held' || o.kind === 'confirmed' || o.kind === 'limit_exceeded'), outcomes.map(o => o.kind).join(', '))
+    const seats = outcomes.reduce((n, o) => n + ('booking' in o ? o.booking.qty : 0), 0)
+    t.equal(seats, 3, 'the user got exactly the cap over the batch')
+    t.same(await book(buy(a, 1, 'x2')), { kind: 'limit_exceeded', allowed: 0 }, 'the batch\'s seats were stored for the cap')
     await assertInvariant(t, event._id)
   })
 }

@@ -8,6 +8,7 @@ import { publicBooking, type BookingRequest, type Decision } from '../../lib/all
 import type { Booking } from '../../lib/schemas.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { invariantProblems } from '../helpers/invariant.ts'
+import { sectionBatch } from '../helpers/section-batch.ts'
 import type { OpenedStore, StoreAdapter } from './adapters.ts'
 import { holdsContract } from './contract-holds.ts'
 
@@ -47,7 +48,7 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
 
   /** A batch of bookings only: the decisions, or null when the section is unknown. */
   async function bookBatch (eventId: string, sectionId: string, requests: BookingRequest[]): Promise<{ decisions: Decision[] | null, remaining: number }> {
-    const { results, remaining } = await store.sectionBatch(eventId, sectionId, requests.map(request => ({ kind: 'book' as const, request })))
+    const { results, remaining } = await sectionBatch(store, eventId, sectionId, requests.map(request => ({ kind: 'book' as const, request })))
     if (remaining === null) return { decisions: null, remaining: 0 }
     return { decisions: results as Decision[], remaining }
   }
@@ -62,7 +63,7 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
   async function cancelBooking (id: string): Promise<{ booking: Booking, changed: boolean } | null> {
     const booking = await store.getBooking(id)
     if (booking === null) return null
-    const { results: [result] } = await store.sectionBatch(booking.eventId, booking.sectionId, [{ kind: 'cancel', bookingId: id }])
+    const { results: [result] } = await sectionBatch(store, booking.eventId, booking.sectionId, [{ kind: 'cancel', bookingId: id }])
     return result.kind === 'cancelled' ? result : null
   }
 
@@ -228,7 +229,7 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     const ids = { eventId: event._id, sectionId: event.sections[0]._id }
     const { decisions } = await bookBatch(ids.eventId, ids.sectionId, [request(ids, 2, 'early')])
     const early = (decisions![0] as Extract<Decision, { kind: 'confirmed' }>).booking
-    const { results, remaining } = await store.sectionBatch(ids.eventId, ids.sectionId, [
+    const { results, remaining } = await sectionBatch(store, ids.eventId, ids.sectionId, [
       { kind: 'book', request: request(ids, 2, 'late') },
       { kind: 'cancel', bookingId: early._id },
       { kind: 'cancel', bookingId: early._id }
@@ -240,12 +241,74 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     await assertInvariant(t, store, event._id)
   })
 
+  t.test('one batch over sections of two events: each section decided as if alone', async t => {
+    const first = await newEvent([2, 1])
+    const second = await newEvent([1])
+    const [a, b] = first.sections.map(s => ({ eventId: first._id, sectionId: s._id }))
+    const c = { eventId: second._id, sectionId: second.sections[0]._id }
+    const results = await store.sectionsBatch([
+      { ...a, ops: [{ kind: 'book', request: request(a, 2, 'x') }] },
+      { ...b, ops: [{ kind: 'book', request: request(b, 2, 'y') }, { kind: 'book', request: request(b, 1, 'z') }] },
+      { ...c, ops: [{ kind: 'book', request: request(c, 1, 'w') }] }
+    ])
+    t.same(results.map(r => r.results.map(o => o.kind)), [['confirmed'], ['sold_out', 'confirmed'], ['confirmed']],
+      'a request that does not fit is sold out only in its own section; a smaller one after it still fits')
+    t.same(results.map(r => r.remaining), [0, 0, 0])
+    t.same((await store.getEvent(first._id))!.sections.map(s => s.remaining), [0, 0])
+    t.equal((await store.getEvent(second._id))!.sections[0].remaining, 0)
+    await assertInvariant(t, store, first._id)
+    await assertInvariant(t, store, second._id)
+  })
+
+  t.test('one batch: a section that is not there, or not of its event, is not found; the others are booked', async t => {
+    const event = await newEvent([3])
+    const other = await newEvent([3])
+    const ids = { eventId: event._id, sectionId: event.sections[0]._id }
+    const wrongEvent = { eventId: event._id, sectionId: other.sections[0]._id }
+    const missing = { eventId: event._id, sectionId: '0123456789abcdef01234567' }
+    const results = await store.sectionsBatch([
+      { ...wrongEvent, ops: [{ kind: 'book', request: request(wrongEvent, 1, 'u') }] },
+      { ...ids, ops: [{ kind: 'book', request: request(ids, 1, 'u') }] },
+      { ...missing, ops: [{ kind: 'book', request: request(missing, 1, 'u') }] }
+    ])
+    t.same(results.map(r => [r.results[0].kind, r.remaining]), [['not_found', null], ['confirmed', 2], ['not_found', null]])
+    t.equal((await store.getEvent(other._id))!.sections[0].remaining, 3, 'the other event is untouched')
+  })
+
+  t.test('one batch: an idempotency key sent to two sections books once, the other is refused as reused', async t => {
+    const event = await newEvent([3, 3])
+    const [a, b] = event.sections.map(s => ({ eventId: event._id, sectionId: s._id }))
+    const key = `two-sections-${Date.now()}`
+    const results = await store.sectionsBatch([
+      { ...a, ops: [{ kind: 'book', request: request(a, 1, 'k', key) }] },
+      { ...b, ops: [{ kind: 'book', request: request(b, 1, 'k', key) }] }
+    ])
+    t.same(results.map(r => r.results[0].kind).sort(), ['confirmed', 'key_reused'])
+    t.same((await store.getEvent(event._id))!.sections.map(s => s.remaining).sort(), [2, 3], 'one seat taken in all')
+    await assertInvariant(t, store, event._id)
+  })
+
+  t.test('one batch: a confirm, a cancel and bookings in different sections all apply together', async t => {
+    const event = await newEvent([2, 2])
+    const [a, b] = event.sections.map(s => ({ eventId: event._id, sectionId: s._id }))
+    const { decisions } = await bookBatch(a.eventId, a.sectionId, [request(a, 2, 'gone')])
+    const gone = (decisions![0] as Extract<Decision, { kind: 'confirmed' }>).booking
+    const results = await store.sectionsBatch([
+      { ...a, ops: [{ kind: 'cancel', bookingId: gone._id }, { kind: 'book', request: request(a, 1, 'next') }] },
+      { ...b, ops: [{ kind: 'book', request: request(b, 2, 'all') }, { kind: 'cancel', bookingId: gone._id }] }
+    ])
+    t.same(results.map(r => r.results.map(o => o.kind)), [['cancelled', 'confirmed'], ['confirmed', 'not_found']],
+      'a booking is found in its own section only')
+    t.same(results.map(r => r.remaining), [1, 0])
+    await assertInvariant(t, store, event._id)
+  })
+
   t.test('a cancellation only finds bookings of its own section', async t => {
     const event = await newEvent([2, 2])
     const [s0, s1] = event.sections
     const { decisions } = await bookBatch(event._id, s0._id, [request({ eventId: event._id, sectionId: s0._id }, 1, 'u')])
     const booking = (decisions![0] as Extract<Decision, { kind: 'confirmed' }>).booking
-    const { results } = await store.sectionBatch(event._id, s1._id, [{ kind: 'cancel', bookingId: booking._id }])
+    const { results } = await sectionBatch(store, event._id, s1._id, [{ kind: 'cancel', bookingId: booking._id }])
     t.same(results, [{ kind: 'not_found' }])
     t.equal((await store.getBooking(booking._id))?.status, 'confirmed', 'nothing changed')
     t.same((await store.getEvent(event._id))!.sections.map(s => s.remaining), [1, 2])

@@ -8,7 +8,7 @@ import { createBookingService, type BookingServiceOptions } from '../../lib/book
 import type { Principal } from '../../lib/auth/principal.ts'
 import { BusyError, NotFoundError, SoldOutError } from '../../lib/errors.ts'
 import { localLocker } from '../../lib/lock/local-locker.ts'
-import { sectionLockKey } from '../../lib/lock/locker.ts'
+import { sectionLockKey, type Locker } from '../../lib/lock/locker.ts'
 import { createMetrics } from '../../lib/metrics.ts'
 import { PGlite } from '@electric-sql/pglite'
 import { pgliteClient } from '../../lib/store/pglite-client.ts'
@@ -31,20 +31,29 @@ t.teardown(async () => await db.close())
 /** The real store, with its batch transactions counted. */
 function counting (inner: Store) {
   const calls = { bookBatch: 0 }
-  const wrapped: Store = { ...inner, sectionBatch: async (...args) => { calls.bookBatch++; return await inner.sectionBatch(...args) } }
+  const wrapped: Store = { ...inner, sectionsBatch: async (...args) => { calls.bookBatch++; return await inner.sectionsBatch(...args) } }
   return { store: wrapped, calls }
 }
 
 function service (overrides: Partial<BookingServiceOptions> & { store: Store }) {
   const metrics = createMetrics(new Registry())
   const locker = overrides.locker ?? localLocker()
-  const svc = createBookingService({ locker, metrics, batchMax: 256, lockWaitMs: 5000, soldOutCacheMs: 60_000, holdTtlMs: 600_000, ...overrides })
+  const svc = createBookingService({ locker, metrics, batchMax: 256, batchConcurrency: 4, lockWaitMs: 5000, soldOutCacheMs: 60_000, holdTtlMs: 600_000, ...overrides })
   return { svc, metrics, locker }
 }
 
 async function section (capacity: number) {
-  const event = await store.createEvent({ name: 'Svc', sections: [{ name: 'A', price: 10, capacity }] }, 'organizer')
-  return { eventId: event._id, sectionId: event.sections[0]._id }
+  return (await sections([capacity]))[0]
+}
+
+async function sections (capacities: number[]) {
+  const event = await store.createEvent({ name: 'Svc', sections: capacities.map((capacity, i) => ({ name: `S${i}`, price: 10, capacity })) }, 'organizer')
+  return event.sections.map(s => ({ eventId: event._id, sectionId: s._id }))
+}
+
+async function remainingOf (ids: Array<{ eventId: string, sectionId: string }>): Promise<number[]> {
+  const event = await store.getEvent(ids[0].eventId)
+  return ids.map(({ sectionId }) => event!.sections.find(s => s._id === sectionId)!.remaining)
 }
 
 async function batchCount (metrics: ReturnType<typeof createMetrics>): Promise<number> {
@@ -148,7 +157,7 @@ t.test('back-to-back batches of a busy section share one turn of its lock', asyn
   const ids = await section(100)
   const inner = localLocker()
   let turns = 0
-  const locker = { ...inner, withLock: async <T>(key: string, waitMs: number, fn: () => Promise<T>) => { turns++; return await inner.withLock(key, waitMs, fn) } }
+  const locker: Locker = { ...inner, lockSome: async (keys, waitMs) => { turns++; return await inner.lockSome(keys, waitMs) } }
   // a clock that stands still: the turn ends when the queue does, never on time
   const { svc, metrics } = service({ store, locker, batchMax: 5, clock: () => 0 })
   const result = await outcomes(Array.from({ length: 60 }, (_, i) => svc.book(SERVICE, { ...ids, qty: 1, userId: `turn${i}` })))
@@ -156,4 +165,68 @@ t.test('back-to-back batches of a busy section share one turn of its lock', asyn
   t.equal(await batchCount(metrics), 12, 'batches of at most 5')
   t.equal(turns, 1, 'one lock for all 12 batches')
   t.equal((await store.getEvent(ids.eventId))!.sections[0].remaining, 40)
+})
+
+t.test('requests spread over sections are decided together: one transaction for all', async (t: Test) => {
+  const ids = await sections([10, 10, 10, 10])
+  const { store: counted, calls } = counting(store)
+  const { svc, metrics } = service({ store: counted, batchConcurrency: 1 })
+  const result = await outcomes(ids.flatMap((section, s) => Array.from({ length: 5 }, (_, i) => svc.book(SERVICE, { ...section, qty: 1, userId: `spread${s}-${i}` }))))
+  t.same([result.ok, result.soldOut, result.other], [20, 0, []])
+  t.equal(calls.bookBatch, 1, 'one transaction')
+  const { values } = await metrics.batchSections.get()
+  t.equal(values.find(v => v.metricName === 'booking_batch_sections_sum')?.value, 4, 'its batch held the four sections')
+  t.same(await remainingOf(ids), [5, 5, 5, 5])
+})
+
+t.test('batchMax counts items over all sections; each section first come first served, never sold out while it has seats', async (t: Test) => {
+  const ids = await sections([2, 2, 2])
+  const sizes: number[] = []
+  const recorded: Store = { ...store, sectionsBatch: async (groups, deadline) => { sizes.push(groups.reduce((n, g) => n + g.ops.length, 0)); return await store.sectionsBatch(groups, deadline) } }
+  const { svc } = service({ store: recorded, batchMax: 2, batchConcurrency: 1 })
+  const asked = ids.flatMap((section, s) => Array.from({ length: 3 }, (_, i) => ({ section, userId: `fcfs${s}-${i}` })))
+  const settled = await Promise.allSettled(asked.map(({ section, userId }) => svc.book(SERVICE, { ...section, qty: 1, userId })))
+  const winners = settled.flatMap((s, i) => s.status === 'fulfilled' ? [asked[i].userId] : [])
+  t.same(winners.sort(), ['fcfs0-0', 'fcfs0-1', 'fcfs1-0', 'fcfs1-1', 'fcfs2-0', 'fcfs2-1'], 'the first two of each section')
+  t.ok(settled.every(s => s.status === 'fulfilled' || s.reason instanceof SoldOutError), 'the third of each is sold out, nothing else')
+  t.ok(sizes.length > 0 && sizes.every(n => n <= 2), `at most 2 operations per transaction: ${sizes.join(', ')}`)
+  t.same(await remainingOf(ids), [0, 0, 0])
+})
+
+t.test('a section whose lock another instance holds waits while the others go on, and is never told sold out', async (t: Test) => {
+  const ids = await sections([3, 3, 3])
+  const taken = sectionLockKey(ids[1].eventId, ids[1].sectionId)
+  const inner = localLocker()
+  // another instance holds section 1 for a while
+  const elsewhere = await inner.lockSome([taken], 0)
+  const asks: string[][] = []
+  const locker: Locker = { ...inner, lockSome: async (keys, waitMs) => { asks.push([...keys]); return await inner.lockSome(keys, waitMs) } }
+  const { svc } = service({ store, locker, batchConcurrency: 1 })
+  const first = ids.map((section, i) => svc.book(SERVICE, { ...section, qty: 1, userId: `held${i}` }))
+  const early = await Promise.race([Promise.all([first[0], first[2]]), new Promise(resolve => setTimeout(() => resolve('waiting'), 2000))])
+  t.not(early, 'waiting', 'sections 0 and 2 were decided while section 1 was held elsewhere')
+  t.same(await remainingOf(ids), [2, 3, 2], 'section 1 untouched so far')
+  elsewhere.release()
+  const later = await first[1]
+  t.equal(later.booking.status, 'confirmed', 'section 1 booked once its lock was free, not sold out')
+  t.ok(asks[0].length === 3, 'the three locks were asked for together')
+  t.same(await remainingOf(ids), [2, 2, 2])
+})
+
+t.test('at most batchConcurrency batches run at once', async (t: Test) => {
+  const ids = await sections(Array.from({ length: 8 }, () => 5))
+  let now = 0
+  let most = 0
+  const slow: Store = {
+    ...store,
+    sectionsBatch: async (groups, deadline) => {
+      most = Math.max(most, ++now)
+      await new Promise(resolve => setTimeout(resolve, 20))
+      try { return await store.sectionsBatch(groups, deadline) } finally { now-- }
+    }
+  }
+  const { svc } = service({ store: slow, batchMax: 1, batchConcurrency: 3 })
+  const result = await outcomes(ids.map((section, i) => svc.book(SERVICE, { ...section, qty: 1, userId: `conc${i}` })))
+  t.same([result.ok, result.other], [8, []])
+  t.equal(most, 3, 'three at once, never more')
 })

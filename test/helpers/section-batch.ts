@@ -1,0 +1,8 @@
+import type { SectionBatchResult, SectionOp } from '../../lib/section-batch.ts'
+import type { Store } from '../../lib/store/store.ts'
+
+/** A batch of one section's operations, as the batcher sends it when only that section has work. */
+export async function sectionBatch (store: Store, eventId: string, sectionId: string, ops: readonly SectionOp[]): Promise<SectionBatchResult> {
+  const [result] = await store.sectionsBatch([{ eventId, sectionId, ops }])
+  return result
+}
