@@ -26,8 +26,9 @@ export class DeadlineExceededError extends Error {
 export async function beforeDeadline<T> (what: string, deadline: number | undefined, fn: (signal?: AbortSignal) => Promise<T>): Promise<T> {
   if (deadline === undefined) return await fn()
   const controller = new AbortController()
-  const late = new DeadlineExceededError(what)
+  // made only when the deadline passes: an Error's stack costs more than the rest of this
   if (deadline <= Date.now()) {
+    const late = new DeadlineExceededError(what)
     controller.abort(late)
     throw late
   }
@@ -36,6 +37,7 @@ export async function beforeDeadline<T> (what: string, deadline: number | undefi
   try {
     return await Promise.race([work, new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
+        const late = new DeadlineExceededError(what)
         controller.abort(late)
         reject(late)
       }, deadline - Date.now())

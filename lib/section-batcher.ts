@@ -74,8 +74,6 @@ interface Queue<T, R> {
   key: string
   section: SectionRef
   pending: Array<Pending<T, R>>
-  /** seats left after this instance's last batch of the section, while its queue lasts */
-  remaining?: number | null
   /** the turn of this instance that has it now, if any */
   turn?: object
   /** not asked for before this (epoch ms): another instance holds its lock, or is let in after a turn */
@@ -94,6 +92,9 @@ const TURN_MS = 50
 /** How long a section whose lock another instance held waits before it is asked for again, with the in-process lock. */
 const RETRY_LOCAL_MS = 1
 
+/** Sections whose seats left after this instance's last batch are remembered (a hint: a few MB at most). */
+const REMAINING_KEPT = 100_000
+
 const nextTurnOfLoop = async (): Promise<void> => { await new Promise<void>(resolve => setImmediate(resolve)) }
 
 export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>) {
@@ -107,6 +108,14 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   let scheduled = false
   let wake: { at: number, timer: NodeJS.Timeout } | undefined
   const settled = new Set<() => void>()
+  /** seats left after this instance's last batch of each section, the most recent last */
+  const lastRemaining = new Map<string, number | null>()
+
+  function rememberRemaining (key: string, remaining: number | null): void {
+    lastRemaining.delete(key)
+    lastRemaining.set(key, remaining)
+    if (lastRemaining.size > REMAINING_KEPT) lastRemaining.delete(lastRemaining.keys().next().value as string)
+  }
 
   /** Answers the queued items that a sold-out section can answer at once. */
   function shedSoldOut (queue: Queue<T, R>): void {
@@ -167,14 +176,14 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   function countsBefore (group: Group<T, R>, by: number): Promise<ReturnCounts | null> | undefined {
     if (returns === undefined) return undefined
     const asked = group.entries.reduce((sum, e) => sum + seatsAsked(e.item), 0)
-    const known = group.queue.remaining
+    const known = lastRemaining.get(group.queue.key)
     return asked > 0 && (known === undefined || known === null || known <= asked) ? returns.read(group.queue.key, by) : undefined
   }
 
   /** What a section's batch outcome tells about its seats: sold out (remembered, its queue shed) or not. */
   function learn (group: Group<T, R>, outcome: BatchOutcome<R>, counts: ReturnCounts | null): void {
     const { queue } = group
-    queue.remaining = outcome.remaining
+    rememberRemaining(queue.key, outcome.remaining)
     outcome.results.forEach((result, i) => { group.entries[i].resolve(result) })
     if (outcome.remaining === 0) {
       if (returns === undefined) {

@@ -87,27 +87,37 @@ export function redlockLocker (clients: Redis[], options: RedlockLockerOptions):
     return clients.length - failed < quorum ? 'unavailable' : 'timeout'
   }
 
-  /** One attempt, settled by the deadline; a lock it gets later is let go at once (nobody waits for it any more). */
-  async function attempt (key: string, deadline: number): Promise<Lock | null> {
-    const pending = redlock.acquire([key], options.ttlMs)
+  /** One attempt on these keys, all or none; settled by the deadline; a lock it gets later is let go at once (nobody waits for it any more). */
+  async function attempt (keys: string[], deadline: number): Promise<Lock | null> {
+    const pending = redlock.acquire(keys, options.ttlMs)
     const lock = await byDeadline<Lock | null>(pending, deadline, () => null)
     if (lock === null) pending.then(async late => { await late.release() }).catch(() => {})
     return lock
   }
 
-  /** Asks for every key at once; the keys had, or none (then the first failure, for its reason). */
-  async function attemptAll (keys: readonly string[], deadline: number): Promise<{ had: Map<string, Lock>, failure?: ExecutionError }> {
+  /**
+   * Asks for the keys: first all of them in one script per server (one round
+   * trip, the usual case: nobody else holds any); if another holder has one,
+   * each key on its own, at once. The keys had, by the lock that holds them;
+   * none had: the first failure, for its reason.
+   */
+  async function attemptAll (keys: string[], deadline: number): Promise<{ had: Map<string, Lock>, failure?: ExecutionError }> {
     const had = new Map<string, Lock>()
     let failure: ExecutionError | undefined
-    await Promise.all(keys.map(async key => {
+    const tryKeys = async (some: string[]): Promise<void> => {
       try {
-        const lock = await attempt(key, deadline)
-        if (lock !== null) had.set(key, lock)
+        const lock = await attempt(some, deadline)
+        if (lock !== null) for (const key of some) had.set(key, lock)
       } catch (err) {
         if (!(err instanceof ExecutionError)) throw err
         failure ??= err
       }
-    }))
+    }
+    await tryKeys(keys)
+    if (had.size === 0 && keys.length > 1 && failure !== undefined && Date.now() < deadline) {
+      failure = undefined
+      await Promise.all(keys.map(async key => { await tryKeys([key]) }))
+    }
     return { had, failure }
   }
 
@@ -122,7 +132,7 @@ export function redlockLocker (clients: Redis[], options: RedlockLockerOptions):
           keys: new Set(had.keys()),
           // not awaited: the callers need not wait for the servers. Each server runs commands
           // in the order sent, so this instance's next attempt finds them released.
-          release: () => { for (const lock of had.values()) lock.release().catch(() => {}) }
+          release: () => { for (const lock of new Set(had.values())) lock.release().catch(() => {}) }
         }
       }
       if (failure === undefined) throw new LockUnavailableError('timeout', name)
