@@ -12,7 +12,7 @@
 import type autocannon from 'autocannon'
 import type { BatchName, BenchOptions } from './options.ts'
 import { withUndo } from './cleanup.ts'
-import { confirmsViaApi, confirmsViaSql, newConfirmLog, paymentRefOf, type ConfirmLog } from './checkout-check.ts'
+import { bookingOf, confirmsViaApi, confirmsViaSql, newConfirmLog, note, paymentRefOf, recordConfirm, type ConfirmLog } from './checkout-check.ts'
 import { checkViaApi, checkViaSql, combine, type CheckPart, type Expected } from './invariants.ts'
 import { DRAIN_SECONDS } from './load.ts'
 import { progress } from './progress.ts'
@@ -37,19 +37,6 @@ interface HoldLog {
   problems: string[]
 }
 
-/** Keeps the first few problems: one broken answer is usually thousands. */
-function note (problems: string[], problem: string): void {
-  if (problems.length < 5) problems.push(problem)
-}
-
-function dataOf (body: string): { _id?: string, status?: string, paymentRef?: string } | undefined {
-  try {
-    return (JSON.parse(body) as { data?: { _id?: string, status?: string, paymentRef?: string } }).data
-  } catch {
-    return undefined
-  }
-}
-
 /** Holds in turn for each user; each 201's booking id goes to `ids`. */
 function holdRequests (bodies: string[], ids: string[], log: HoldLog): autocannon.Request[] {
   let next = 0
@@ -60,7 +47,7 @@ function holdRequests (bodies: string[], ids: string[], log: HoldLog): autocanno
     setupRequest: (request: autocannon.Request) => ({ ...request, body: bodies[next++ % bodies.length] }),
     onResponse: (status: number, body: string) => {
       if (status !== 201) return
-      const data = dataOf(body)
+      const data = bookingOf(body)
       if (data?._id === undefined || data.status !== 'held') note(log.problems, `a hold answered 201 with ${body.slice(0, 200)}`)
       else ids.push(data._id)
     }
@@ -83,15 +70,7 @@ function confirmRequests (ids: string[], log: ConfirmLog): autocannon.Request[] 
       const id = ids[Math.min(next++, ids.length - 1)]
       return { ...request, path: `/api/bookings/${id}/confirm`, body: JSON.stringify({ paymentRef: paymentRefOf(id) }) }
     },
-    onResponse: (status: number, body: string) => {
-      if (status !== 200) return
-      const data = dataOf(body)
-      if (data?._id === undefined || data.status !== 'confirmed' || data.paymentRef !== paymentRefOf(data._id)) {
-        note(log.problems, `a confirm answered 200 with ${body.slice(0, 200)}`)
-      } else {
-        log.ids.add(data._id)
-      }
-    }
+    onResponse: (status: number, body: string) => { recordConfirm(log, status, body) }
   }]
 }
 

@@ -18,6 +18,8 @@ export interface CheckPart {
   sections: number
   storedBookings: number
   soldSeats: number
+  /** section id -> remaining seats at the check (onsale: did a sold-out section really sell out) */
+  remaining: Record<string, number>
   problems: string[]
 }
 
@@ -32,9 +34,10 @@ export interface InvariantResult {
 async function part (via: CheckPart['via'], check: () => Promise<InvariantCheck>): Promise<CheckPart> {
   try {
     const { sections, storedBookings, problems } = await check()
-    return { via, sections: sections.length, storedBookings, soldSeats: sections.reduce((n, s) => n + s.soldSeats, 0), problems }
+    const remaining = Object.fromEntries(sections.map(s => [s._id, s.remaining]))
+    return { via, sections: sections.length, storedBookings, soldSeats: sections.reduce((n, s) => n + s.soldSeats, 0), remaining, problems }
   } catch (err) {
-    return { via, sections: 0, storedBookings: 0, soldSeats: 0, problems: [err instanceof Error ? err.message : String(err)] }
+    return { via, sections: 0, storedBookings: 0, soldSeats: 0, remaining: {}, problems: [err instanceof Error ? err.message : String(err)] }
   }
 }
 

@@ -1,7 +1,7 @@
 /** Command-line options of `npm run bench`, parsed with node:util parseArgs. */
 import { parseArgs } from 'node:util'
 
-export const SCENARIOS = ['health', 'hot', 'hot-noauth', 'spread', 'soldout', 'soldout-nocache', 'checkout', 'list'] as const
+export const SCENARIOS = ['health', 'hot', 'hot-noauth', 'spread', 'soldout', 'soldout-nocache', 'checkout', 'onsale', 'list'] as const
 export const STORES = ['embedded', 'postgres'] as const
 export const BATCHES = ['1', 'default'] as const
 
@@ -30,6 +30,9 @@ export const USAGE = `Usage: npm run bench -- [options]
   --warmup <s>          seconds of warm-up before each measured run (default 2; 1 with --quick)
   --connections <n>     concurrent connections (default 100)
   --scenarios <list>    ${SCENARIOS.join(',')} (default: all)
+                        onsale: reads, bookings, holds and confirms of those holds on one event of 20 sections,
+                        a few of which sell out during the run; hot, spread and onsale also print the server's
+                        CPU-ms per booking (its process_cpu_seconds_total from GET /metrics, before and after)
   --stores <list>       ${STORES.join(',')} (default: all; postgres is skipped when PostgreSQL or Redis is unreachable)
   --batch <list>        ${BATCHES.join(',')}: BATCH_MAX=1 and/or the default BATCH_MAX (default: both; hot-noauth and soldout-nocache run with the default only)
   --list-bookings <n>   bookings seeded for the list scenario (default 100000; 10000 with --quick)

@@ -2,14 +2,15 @@
  * The report: ratios measured in the same run (each scenario against the
  * HTTP ceiling `health`, default batching against BATCH_MAX=1, `hot` with
  * authentication against `hot-noauth` without), the table as plain text and
- * markdown, the checkout lines (holds/s and confirms/s), the targets, and the
- * JSON with every raw number.
+ * markdown, the checkout lines (holds/s and confirms/s), the onsale lines, the
+ * server's CPU per booking, the targets, and the JSON with every raw number.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import os from 'node:os'
 import { join } from 'node:path'
 import type { BenchOptions, StoreName } from './options.ts'
+import { cpuLine } from './cpu.ts'
 import type { LoadResult } from './load.ts'
 import { LIST_USERS, labelOf, serverErrors, writesPerSec, writesSeats, type Row } from './scenarios.ts'
 import { inheritedEnv } from './server.ts'
@@ -123,7 +124,25 @@ function checkoutPart (row: Row | undefined, ratios: Map<Row, Ratios>, unit: str
   return `${writesPerSec(row)!.toFixed(0)} ${unit} (${pct(ratios.get(row)!.vsHealth)} of health, p99 ${row.run.latencyMs.p99} ms)`
 }
 
-/** Lines that go under the table: the checkout lines, what authentication costs, what the list rows ran on, rows that could not run. */
+/**
+ * `onsale on postgres, batch default: N req/s (x% of health), bookings+holds M/s, confirms K/s, reads R/s,
+ * p99 y ms; sections sold out: s of 20 (...); invariant ok`. A section counts as sold out once it answered 409 SOLD_OUT.
+ */
+export function onsaleLine (row: Row, vsHealth: number | null): string {
+  const head = `onsale on ${row.store}, batch ${row.batch}`
+  const run = row.run
+  const stats = row.onsale?.run
+  if (run == null || stats == null) return `${head}: n/a${row.error === undefined ? '' : ' (did not complete)'}`
+  const perSec = (answers: Record<string, number>): string => ((answers['200'] ?? 0) / run.seconds).toFixed(0)
+  const times = Object.values(stats.soldOutAtSeconds)
+  const when = times.length === 0 ? '' : ` (first 409 at ${Math.min(...times).toFixed(1)} to ${Math.max(...times).toFixed(1)} s, ${stats.smallCapacity} seat${stats.smallCapacity === 1 ? '' : 's'} each)`
+  const invariant = row.invariant === null ? 'not checked' : row.invariant.ok ? 'ok' : 'FAILED'
+  return `${head}: ${run.reqPerSec.toFixed(0)} req/s (${pct(vsHealth)} of health), bookings+holds ${run.createdPerSec.toFixed(0)}/s, ` +
+    `confirms ${perSec(stats.answers.confirm)}/s, reads ${perSec(stats.answers.read)}/s, p99 ${run.latencyMs.p99} ms; ` +
+    `sections sold out: ${times.length} of ${stats.sections}${when}; invariant ${invariant}`
+}
+
+/** Lines that go under the table: the checkout and onsale lines, what authentication costs, what the list rows ran on, the CPU per booking, rows that could not run. */
 export function tableNotes (rows: Row[], ratios: Map<Row, Ratios>): string[] {
   const out: string[] = []
   for (const row of rows) {
@@ -132,6 +151,7 @@ export function tableNotes (rows: Row[], ratios: Map<Row, Ratios>): string[] {
       out.push(`checkout on ${row.store}, batch ${row.batch}: ${checkoutPart(row, ratios, 'holds/s')}, then ${checkoutPart(confirm, ratios, 'confirms/s')}; ` +
         `invariant ${row.invariant === null ? 'not checked' : row.invariant.ok ? 'ok (capacity == remaining + held + sold, every 200 confirm confirmed)' : 'FAILED'}`)
     }
+    if (row.scenario === 'onsale') out.push(onsaleLine(row, ratios.get(row)!.vsHealth))
     const cost = authCost(row, ratios, rows)
     if (cost !== null) out.push(`auth on / AUTH_DISABLED on ${row.store}: ${cost}`)
     if (row.scenario === 'list' && row.seed !== null) {
@@ -141,6 +161,8 @@ export function tableNotes (rows: Row[], ratios: Map<Row, Ratios>): string[] {
     }
     if (row.error !== undefined) out.push(`${labelOf(row)}: did not complete: ${row.error.split('\n')[0]}`)
   }
+  // together, as one comparison
+  for (const row of rows) if (row.cpu !== null) out.push(cpuLine(labelOf(row), row.cpu, row.scenario === 'onsale' ? 'booking or hold' : 'booking'))
   return out
 }
 
@@ -275,7 +297,8 @@ export function writeResults (dir: string, report: Report): string[] {
     markdownTable(rows, ratios),
     '',
     '`vs health`: req/s as a share of the mean GET /health req/s (measured before and after the booking scenarios) on the same machine and run; `default/b1`: bookings/s with the default BATCH_MAX over BATCH_MAX=1; ' +
-      '`hot-noauth`: `hot` on a server with AUTH_DISABLED=true, no token sent; bookings/s of `checkout-hold` = holds/s (201 held), of `checkout-confirm` = confirms/s (200 confirmed).',
+      '`hot-noauth`: `hot` on a server with AUTH_DISABLED=true, no token sent; bookings/s of `checkout-hold` = holds/s (201 held), of `checkout-confirm` = confirms/s (200 confirmed), of `onsale` = bookings + holds/s (201s); ' +
+      '`cpu:` the server process\'s own CPU over the measured run (process_cpu_seconds_total) per 201, PostgreSQL\'s and Redis\'s not included.',
     ...tableNotes(rows, ratios).map(line => `- ${line}`),
     ...(skippedLines.length > 0 ? ['', ...skippedLines] : []),
     ...(targets.length > 0 ? ['', 'Targets (the issue states them for PostgreSQL + Redis):', '', ...targets.map(t => `- ${t.met === null ? 'n/a' : t.met ? 'met' : '**missed**'}: ${t.store}, ${t.target}: ${t.measured}`)] : []),

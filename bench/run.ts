@@ -19,6 +19,7 @@ import {
   BOOKING_SCENARIOS, batchesOf, labelOf, newRow, runBooking, runHealth, runList, serverErrors, writesPerSec, type Context, type Row, type RowScenario
 } from './scenarios.ts'
 import { runCheckout } from './checkout.ts'
+import { runOnsale } from './onsale.ts'
 import { SERVER_VARIABLES } from './server.ts'
 import { openStore } from './stores.ts'
 
@@ -66,6 +67,15 @@ function plan (opts: BenchOptions, store: StoreName): Step[] {
       })
     }
   }
+  if (opts.scenarios.includes('onsale')) {
+    for (const batch of opts.batches) {
+      steps.push({
+        label: `${labelOf({ scenario: 'onsale', store, batch })}: reads, bookings, holds, confirms; a few sections sell out`,
+        run: async ctx => [await runOnsale(ctx, batch)],
+        failed: e => [errorRow('onsale', store, batch, e)]
+      })
+    }
+  }
   if (steps.length > 1) steps.push(health)
   if (opts.scenarios.includes('list')) {
     steps.push({
@@ -84,7 +94,7 @@ function summary (row: Row): string {
   const statuses = Object.entries(run.status).map(([code, n]) => `${code}: ${n}`).join(', ')
   const invariant = row.invariant === null ? '' : `, invariant ${row.invariant.ok ? 'ok' : 'FAILED'}`
   const perSec = writesPerSec(row)
-  const unit = row.scenario === 'checkout-hold' ? 'holds/s' : row.scenario === 'checkout-confirm' ? 'confirms/s' : 'bookings/s'
+  const unit = row.scenario === 'checkout-hold' ? 'holds/s' : row.scenario === 'checkout-confirm' ? 'confirms/s' : row.scenario === 'onsale' ? 'bookings+holds/s' : 'bookings/s'
   const bookings = perSec === null ? '' : `, ${perSec.toFixed(0)} ${unit}`
   return `  -> ${run.reqPerSec.toFixed(0)} req/s${bookings}, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms, ` +
     `answers {${statuses}}${run.errors > 0 ? `, ${run.errors} errors` : ''}${invariant}`
@@ -179,7 +189,7 @@ async function main (): Promise<number> {
   const files = writeResults(RESULTS_DIR, { env, options: opts, skipped, rows, ratios, targets, failures })
 
   progress.log(`\n${headerLine(env, opts)}`)
-  progress.log('vs health = req/s / mean GET /health req/s (same store, same run, measured before and after the booking scenarios); default/b1 = bookings/s, default BATCH_MAX / BATCH_MAX=1; hot-noauth = hot on a server with AUTH_DISABLED=true, no token sent; bookings/s of checkout-hold = holds/s (201 held), of checkout-confirm = confirms/s (200 confirmed)\n')
+  progress.log('vs health = req/s / mean GET /health req/s (same store, same run, measured before and after the booking scenarios); default/b1 = bookings/s, default BATCH_MAX / BATCH_MAX=1; hot-noauth = hot on a server with AUTH_DISABLED=true, no token sent; bookings/s of checkout-hold = holds/s (201 held), of checkout-confirm = confirms/s (200 confirmed), of onsale = bookings + holds/s (201s)\n')
   progress.log(textTable(rows, ratios))
   for (const line of tableNotes(rows, ratios)) progress.log(line)
   for (const [store, reason] of Object.entries(skipped)) progress.log(`\n${store} skipped: ${reason}`)

@@ -12,8 +12,12 @@
  *   the sold-out memory saves;
  * - checkout: holds on one hot section, then confirms of those holds
  *   (bench/checkout.ts), two rows: checkout-hold and checkout-confirm;
+ * - onsale: what an on-sale sends to one event of 20 sections, a few of
+ *   which sell out during the run: reads, bookings, holds, confirms
+ *   (bench/onsale.ts);
  * - list / list-user: GET /bookings pages (by event, by event + user) over
  *   bookings seeded through the API (seeding is not measured).
+ * hot, spread and onsale also record the server's CPU per booking (bench/cpu.ts).
  * Requests authenticate as bench/auth.ts says: an organizer's token creates
  * the events, one service's token books on behalf of the users and lists.
  */
@@ -21,8 +25,11 @@ import type autocannon from 'autocannon'
 import { type BatchName, type BenchOptions, type StoreName } from './options.ts'
 import { NO_AUTH, type BenchAuth } from './auth.ts'
 import { withUndo } from './cleanup.ts'
+import { withCpuCost, type CpuCost } from './cpu.ts'
 import { checkViaApi, checkViaSql, combine, type CheckPart, type Expected, type InvariantResult } from './invariants.ts'
 import { runLoad, type LoadResult, type LoadSpec } from './load.ts'
+import type { OnsalePhaseStats } from './onsale-check.ts'
+import type { OnsaleKind } from './onsale-mix.ts'
 import { progress } from './progress.ts'
 import { createEvent } from '../test/helpers/create-event.ts'
 import { benchClient, bookingBody, inheritedEnv, withServer, type Stopped } from './server.ts'
@@ -39,19 +46,19 @@ const SEED_MAX_SECONDS = 900
 export type BookingScenario = 'hot' | 'hot-noauth' | 'spread' | 'soldout' | 'soldout-nocache'
 /** The two rows of the checkout scenario: its holds, then the confirms of those holds. */
 export type CheckoutRow = 'checkout-hold' | 'checkout-confirm'
-export type RowScenario = 'health' | BookingScenario | CheckoutRow | 'list' | 'list-user'
+export type RowScenario = 'health' | BookingScenario | CheckoutRow | 'onsale' | 'list' | 'list-user'
 export const BOOKING_SCENARIOS: readonly BookingScenario[] = ['hot', 'hot-noauth', 'spread', 'soldout', 'soldout-nocache']
 
 export function isBookingScenario (scenario: string): scenario is BookingScenario {
   return (BOOKING_SCENARIOS as readonly string[]).includes(scenario)
 }
 
-/** Rows whose requests take or sell seats: the booking scenarios and checkout's two (their 5xx count against the targets). */
+/** Rows whose requests take or sell seats: the booking scenarios, checkout's two and onsale (their 5xx count against the targets). */
 export function writesSeats (scenario: string): boolean {
-  return isBookingScenario(scenario) || scenario === 'checkout-hold' || scenario === 'checkout-confirm'
+  return isBookingScenario(scenario) || scenario === 'checkout-hold' || scenario === 'checkout-confirm' || scenario === 'onsale'
 }
 
-/** The bookings/s column: 201s per second (bookings, holds), or 200s per second for checkout-confirm (confirms). */
+/** The bookings/s column: 201s per second (bookings, holds; onsale: both), or 200s per second for checkout-confirm (confirms). */
 export function writesPerSec (row: Pick<Row, 'scenario' | 'run'>): number | null {
   if (row.run === null || !writesSeats(row.scenario)) return null
   return row.scenario === 'checkout-confirm' ? count(row.run, 200) / row.run.seconds : row.run.createdPerSec
@@ -83,6 +90,10 @@ export interface Row {
   /** 201s answered before the warm-up (soldout: the booking that sells the section out) */
   setupCreated: number
   invariant: InvariantResult | null
+  /** hot, spread, onsale: the server's CPU over the measured run, per 201 */
+  cpu: CpuCost | null
+  /** onsale: the mix, and what each phase sent and got on its own event */
+  onsale?: { mix: Readonly<Record<OnsaleKind, number>>, warmup: OnsalePhaseStats | null, run: OnsalePhaseStats | null }
   server: { env: Record<string, string>, exits: Array<Stopped['exit']> }
   notes: string[]
   /** set when the scenario could not complete */
@@ -96,13 +107,14 @@ export interface Context {
   auth: BenchAuth
 }
 
-/** What a correct server answers: 409 only where the section is sold out. */
+/** What a correct server answers: 409 only where the section is sold out (onsale: sections sell out during the run). */
 export function expectedStatuses (scenario: RowScenario): number[] {
+  if (scenario === 'onsale') return [200, 201, 409]
   return soldOutScenario(scenario) ? [409] : isBookingScenario(scenario) || scenario === 'checkout-hold' ? [201] : [200]
 }
 
 export function newRow (scenario: RowScenario, store: StoreName, batch: BatchName | '-', request: string): Row {
-  return { scenario, store, batch, request, expect: expectedStatuses(scenario), warmup: null, run: null, seed: null, setupCreated: 0, invariant: null, server: { env: {}, exits: [] }, notes: [] }
+  return { scenario, store, batch, request, expect: expectedStatuses(scenario), warmup: null, run: null, seed: null, setupCreated: 0, invariant: null, cpu: null, server: { env: {}, exits: [] }, notes: [] }
 }
 
 /** The server's configuration: the database, its identity settings, LOG_LEVEL=warn, BATCH_MAX=1 or the default, and inherited tuning variables. */
@@ -146,18 +158,32 @@ export type Phase = 'warm-up' | 'run'
 /** A phase's load; connections default to --connections (a run of `amount` requests may need fewer). */
 export type PhaseSpec = Omit<LoadSpec, 'label' | 'duration' | 'connections' | 'pipelining'> & { connections?: number }
 
-/** The warm-up, then the measured run: one spec for both, or one per phase (checkout confirms each phase's own holds). */
-export async function warmAndMeasure (ctx: Context, row: Row, spec: PhaseSpec | ((phase: Phase) => PhaseSpec)): Promise<void> {
+/**
+ * The warm-up, then the measured run: one spec for both, or one per phase
+ * (checkout confirms each phase's own holds; onsale sizes the run's event
+ * after the warm-up's rate). `cpu`: read the server's CPU right before and
+ * right after the measured run (row.cpu).
+ */
+export async function warmAndMeasure (
+  ctx: Context, row: Row, spec: PhaseSpec | ((phase: Phase) => PhaseSpec | Promise<PhaseSpec>), { cpu = false } = {}
+): Promise<void> {
   const { opts } = ctx
   const label = `  ${labelOf(row)}`
-  const specOf = (phase: Phase): LoadSpec => {
-    const s = typeof spec === 'function' ? spec(phase) : spec
+  const specOf = async (phase: Phase): Promise<LoadSpec> => {
+    const s = typeof spec === 'function' ? await spec(phase) : spec
     const duration = phase === 'run' ? opts.duration : opts.warmup
     progress.log(`  ${phase === 'run' ? 'measuring' : 'warm-up'} ${s.amount === undefined ? `${duration} s` : `${s.amount} requests`}`)
     return { ...s, connections: s.connections ?? opts.connections, pipelining: opts.pipelining, label: `${label}: ${phase === 'run' ? 'measuring' : 'warm-up'}`, duration }
   }
-  row.warmup = await runLoad(specOf('warm-up'))
-  row.run = await runLoad(specOf('run'))
+  row.warmup = await runLoad(await specOf('warm-up'))
+  const run = await specOf('run')
+  if (cpu) {
+    const measured = await withCpuCost(run.url, async () => await runLoad(run))
+    row.run = measured.result
+    row.cpu = measured.cpu
+  } else {
+    row.run = await runLoad(run)
+  }
   for (const [phase, result] of [['warm-up', row.warmup], ['run', row.run]] as const) {
     if (!result.drained) row.notes.push(`${phase}: no graceful end (autocannon internals changed?): requests in flight were cut off`)
     if (result.errors > 0) row.notes.push(`${phase}: ${result.errors} connection error(s), ${result.timeouts} of them timeouts (no answer in 10 s)`)
@@ -203,9 +229,9 @@ export async function runBooking (ctx: Context, scenario: BookingScenario, batch
         row.setupCreated = 1
       }
       if (scenario === 'spread') {
-        await warmAndMeasure(ctx, row, { url: server.url, method: 'POST', path: '/bookings', headers: auth.service, requests: roundRobinBookings(bodies) })
+        await warmAndMeasure(ctx, row, { url: server.url, method: 'POST', path: '/bookings', headers: auth.service, requests: roundRobinBookings(bodies) }, { cpu: true })
       } else {
-        await warmAndMeasure(ctx, row, { url: server.url, method: 'POST', path: '/bookings', headers: auth.service, body: bodies[0] })
+        await warmAndMeasure(ctx, row, { url: server.url, method: 'POST', path: '/bookings', headers: auth.service, body: bodies[0] }, { cpu: scenario === 'hot' })
       }
       expected = {
         created: row.setupCreated + count(row.warmup, 201) + count(row.run, 201),
