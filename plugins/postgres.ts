@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import pg from 'pg'
-import { pgClient } from '../lib/store/pg-client.ts'
+import { GuardedClient, pgClient } from '../lib/store/pg-client.ts'
 import { createSqlStore } from '../lib/store/sql-store.ts'
 import type { StoreObserver } from '../lib/store/store-errors.ts'
 
@@ -10,6 +10,7 @@ export default fp<{ observer: StoreObserver }>(async (fastify, { observer }) => 
   if (DATABASE_URL === undefined) throw new Error('STORE=postgres needs DATABASE_URL (e.g. postgres://postgres@localhost:5432/postgres)')
   const pool = new pg.Pool({
     connectionString: DATABASE_URL,
+    Client: GuardedClient,
     max: PG_POOL_SIZE,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000

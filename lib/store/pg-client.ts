@@ -76,7 +76,21 @@ async function onConnection<T> (pool: pg.Pool, signal: AbortSignal | undefined, 
   }
 }
 
-/** A SqlClient over a pg Pool. The pool belongs to the caller (plugins/postgres.ts), who ends it. */
+/**
+ * pg's Client with an `error` listener from birth: a server that drops a
+ * session can make pg emit `error` on a client nobody listens to at that
+ * moment (still connecting, or between the pool's hands and ours), which
+ * would end the process. Errors still reach the queries in flight, the pool
+ * still removes the client, and onConnection still destroys it.
+ */
+export class GuardedClient extends pg.Client {
+  constructor (config?: string | pg.ClientConfig) {
+    super(config)
+    this.on('error', () => {})
+  }
+}
+
+/** A SqlClient over a pg Pool (made with `Client: GuardedClient`). The pool belongs to the caller (plugins/postgres.ts), who ends it. */
 export function pgClient (pool: pg.Pool): SqlClient {
   const prepared = preparedNames()
   const run = async <R>(conn: pg.PoolClient, text: string, params?: unknown[]): Promise<{ rows: R[] }> =>

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import t from 'tap'
 import { isSqlUnavailable } from '../../lib/store/sql-client.ts'
-import { pgClient } from '../../lib/store/pg-client.ts'
+import { GuardedClient, pgClient } from '../../lib/store/pg-client.ts'
 import { createEvent } from '../helpers/create-event.ts'
 import { withSql } from '../helpers/databases.ts'
 import { assertSurvived, figuresTable, underFault, type Answer, type FaultFigures, type FaultOptions } from '../helpers/fault-load.ts'
@@ -34,7 +34,7 @@ const CLIENT_BACKENDS = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity 
 
 t.test('a session terminated between two queries of a transaction: an error to the caller, not an uncaught error', { skip }, async t => {
   const cluster = await throwawayPgCluster(t)
-  const pool = new pg.Pool({ connectionString: cluster.url, max: 2 })
+  const pool = new pg.Pool({ connectionString: cluster.url, Client: GuardedClient, max: 2 })
   pool.on('error', () => {}) // idle clients: plugins/postgres.ts logs these
   t.teardown(async () => { await pool.end() })
   const client = pgClient(pool)

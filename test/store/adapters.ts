@@ -7,7 +7,7 @@ import { PGlite } from '@electric-sql/pglite'
 import { MongoClient } from 'mongodb'
 import pg from 'pg'
 import { createMongoStore } from '../../lib/store/mongo-store.ts'
-import { pgClient } from '../../lib/store/pg-client.ts'
+import { GuardedClient, pgClient } from '../../lib/store/pg-client.ts'
 import { pgliteClient } from '../../lib/store/pglite-client.ts'
 import { createSqlStore } from '../../lib/store/sql-store.ts'
 import type { Store } from '../../lib/store/store.ts'
@@ -47,7 +47,7 @@ export const STORE_ADAPTERS: StoreAdapter[] = [
     needs: ['postgres'],
     location: async (t) => await createTestDatabase(t),
     async open (url) {
-      const pool = new pg.Pool({ connectionString: url, max: 10 })
+      const pool = new pg.Pool({ connectionString: url, Client: GuardedClient, max: 10 })
       pool.on('error', () => {}) // idle clients killed by the database drop at teardown
       const store = createSqlStore(pgClient(pool), { kind: 'postgres' })
       await store.init()
