@@ -75,11 +75,14 @@ export default async function app (fastify: FastifyInstance, opts: ConfigPluginO
   // finish, then no idle keep-alive socket holds the process open.
   let closing = false
   fastify.addHook('preClose', async () => { closing = true })
-  fastify.addHook('onSend', async (request, reply) => {
+  // Callback hooks, not async ones: an async onSend costs a promise and delays
+  // every answer's write by a microtask (~5% of the cheapest answers).
+  fastify.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id)
     if (closing) reply.header('connection', 'close')
+    done(null, payload)
   })
-  fastify.addHook('onResponse', async (request, reply) => {
+  fastify.addHook('onResponse', (request, reply, done) => {
     request.log.info({
       method: request.method,
       route: request.routeOptions.url ?? 'unmatched',
@@ -87,6 +90,7 @@ export default async function app (fastify: FastifyInstance, opts: ConfigPluginO
       statusCode: reply.statusCode,
       durationMs: Math.round(reply.elapsedTime * 100) / 100
     }, 'request')
+    done()
   })
 
   // public: liveness and readiness, metrics (their own token), event availability, the docs

@@ -13,7 +13,7 @@ import {
 } from './errors.ts'
 import type { Locker } from './lock/locker.ts'
 import type { Metrics } from './metrics.ts'
-import { pageQuery, type Booking, type BookingListAsk, type Event, type EventInput, type Page, type PageAsk } from './schemas.ts'
+import { MAX_QTY, pageQuery, type Booking, type BookingListAsk, type Event, type EventInput, type Page, type PageAsk } from './schemas.ts'
 import type { OpResult, SectionBatchResult, SectionOp } from './section-batch.ts'
 import { createBookingRoutes, type BookingRoute } from './booking-routes.ts'
 import type { SeatReturns } from './seat-returns.ts'
@@ -161,10 +161,26 @@ export function createBookingService (options: BookingServiceOptions) {
     return may(actor, route) ? route : null
   }
 
+  /**
+   * The sold-out storm's answers, one per qty, made once: a rejection that
+   * already has a handler, so answering from memory allocates no Error and
+   * skips Node's unhandled-rejection bookkeeping (~8% of the answer in a CPU
+   * profile, and most of its GC). Sharing is safe: a SoldOutError is never
+   * changed once made.
+   */
+  const soldOutAnswers = new Map<number, Promise<never>>()
+
   /** The sold-out storm's answer: no lock, no transaction, no throw (an exception unwinding an async function costs ~7% of it). */
   function soldOutFromMemory (qty: number): Promise<BookingResult> {
     metrics.soldOutAnswers.inc({ source: 'memory' })
-    return Promise.reject(new SoldOutError(0, qty))
+    let refused = soldOutAnswers.get(qty)
+    if (refused === undefined) {
+      refused = Promise.reject(new SoldOutError(0, qty))
+      refused.catch(() => {})
+      // the schema's qty range: the map stays that small
+      if (Number.isInteger(qty) && qty >= 1 && qty <= MAX_QTY) soldOutAnswers.set(qty, refused)
+    }
+    return refused
   }
 
   return {
@@ -207,18 +223,19 @@ export function createBookingService (options: BookingServiceOptions) {
       const { eventId, sectionId, qty, idempotencyKey, hold } = ask
       const userId = bookingUser(actor, ask.userId)
       if (typeof userId !== 'string') return Promise.reject(userId)
-      const deadline = lockDeadline()
       const section = { eventId, sectionId }
       const request: BookingRequest = { eventId, sectionId, qty, userId }
       if (hold === true) request.holdDefaultMs = options.holdTtlMs
       if (idempotencyKey !== undefined) {
         request.idempotencyKey = scopedIdempotencyKey(actor, idempotencyKey)
-        return decide(section, request, deadline)
+        return decide(section, request, lockDeadline())
       }
       // The sold-out storm: answered from memory (checked current across instances), with no lock and no transaction.
       const soldOut = sections.soldOutNow(section)
       if (soldOut === true) return soldOutFromMemory(qty)
-      if (soldOut === false) return decide(section, request, deadline)
+      if (soldOut === false) return decide(section, request, lockDeadline())
+      // the wait for the check counts against the request's deadline: taken now, as it arrived
+      const deadline = lockDeadline()
       return soldOut.then(known => known ? soldOutFromMemory(qty) : decide(section, request, deadline))
     },
 

@@ -34,12 +34,14 @@ export default fp(async (fastify) => {
   fastify.server.on('drop', () => droppedConnections.inc())
   fastify.decorate('metrics', metrics)
   fastify.decorateRequest('outcome', null)
-  fastify.addHook('onResponse', async (request, reply) => {
+  // a callback hook, as every per-request hook of the app: an async one costs a promise per answer
+  fastify.addHook('onResponse', (request, reply, done) => {
     httpDuration.observe({
       method: request.method,
       // the route pattern, never the raw URL: label values stay a closed set
       route: request.routeOptions.url ?? 'unmatched',
       status_code: String(reply.statusCode)
     }, reply.elapsedTime / 1000)
+    done()
   })
 }, { name: 'metrics' })

@@ -24,6 +24,8 @@ export interface TokenVerifierOptions {
   cacheMs?: number
   /** most verified tokens remembered */
   cacheSize?: number
+  /** now, epoch ms (tests move it) */
+  clock?: () => number
 }
 
 export interface TokenVerifier {
@@ -80,23 +82,34 @@ export function createTokenVerifier (options: TokenVerifierOptions): TokenVerifi
     ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
     ...(options.audience === undefined ? {} : { audience: options.audience })
   }
-  const cache = new LRUCache<string, Principal>({ max: options.cacheSize ?? 10_000 })
+  const clock = options.clock ?? Date.now
+  /** Verified tokens by their exact string, each trusted until an instant (epoch ms): cacheMs after its check, never past its exp. */
+  const cache = new LRUCache<string, { principal: Principal, until: number }>({ max: options.cacheSize ?? 10_000 })
+
+  function known (token: string): Principal | undefined {
+    const entry = cache.get(token)
+    if (entry === undefined) return undefined
+    if (entry.until > clock()) return entry.principal
+    cache.delete(token)
+    return undefined
+  }
 
   async function verify (token: string): Promise<Principal> {
-    const known = cache.get(token)
-    if (known !== undefined) return known
+    const principal = known(token)
+    if (principal !== undefined) return principal
+    const now = clock()
     let payload
     try {
-      ({ payload } = await jwtVerify(token, key, verifyOptions))
+      ({ payload } = await jwtVerify(token, key, { ...verifyOptions, currentDate: new Date(now) }))
     } catch (err) {
       throw refusal(err, jwksUrl !== undefined)
     }
-    const principal = principalOf(payload)
-    if (typeof principal === 'string') throw new UnauthenticatedError(principal)
-    const ttl = Math.min(cacheMs, (payload.exp as number) * 1000 - Date.now())
-    if (ttl > 0) cache.set(token, principal, { ttl })
-    return principal
+    const verified = principalOf(payload)
+    if (typeof verified === 'string') throw new UnauthenticatedError(verified)
+    const until = Math.min(now + cacheMs, (payload.exp as number) * 1000)
+    if (until > now) cache.set(token, { principal: verified, until })
+    return verified
   }
 
-  return { known: (token) => cache.get(token), verify }
+  return { known, verify }
 }
