@@ -21,7 +21,16 @@ const RETURNS_TIMEOUT_MS = 1000
  * outlives seats given back on another instance.
  */
 export default fp(async (fastify) => {
-  const { BATCH_MAX, LOCK_WAIT_MS, SOLD_OUT_CACHE_MS, HOLD_TTL_MS, EXPIRY_SWEEP_MS, STORE, DATABASE_URL, MONGODB_URI, DATA_DIR, PG_POOL_SIZE, MONGODB_POOL_SIZE } = fastify.config
+  const { BATCH_MAX, BATCH_CONCURRENCY, LOCK_WAIT_MS, SOLD_OUT_CACHE_MS, HOLD_TTL_MS, EXPIRY_SWEEP_MS, STORE, DATABASE_URL, MONGODB_URI, DATA_DIR, PG_POOL_SIZE, MONGODB_POOL_SIZE } = fastify.config
+  /**
+   * Never more batches than the store has connections (the embedded store runs one
+   * transaction at a time); BATCH_MAX=1 is the seed's path: a transaction per request
+   * on every connection.
+   */
+  const batchConcurrency = (): number => {
+    const connections = STORE === 'postgres' ? PG_POOL_SIZE : STORE === 'mongo' ? MONGODB_POOL_SIZE : 1
+    return BATCH_MAX === 1 ? connections : Math.min(BATCH_CONCURRENCY, connections)
+  }
   const returns = fastify.redis.length === 0
     ? undefined
     : redisSeatReturns(fastify.redis, { timeoutMs: Math.min(LOCK_WAIT_MS, RETURNS_TIMEOUT_MS) })
@@ -32,8 +41,7 @@ export default fp(async (fastify) => {
     locker: fastify.locker,
     metrics: fastify.metrics,
     batchMax: BATCH_MAX,
-    // one batch per connection the store has (the embedded store runs one transaction at a time)
-    batchConcurrency: STORE === 'postgres' ? PG_POOL_SIZE : STORE === 'mongo' ? MONGODB_POOL_SIZE : 1,
+    batchConcurrency: batchConcurrency(),
     lockWaitMs: LOCK_WAIT_MS,
     soldOutCacheMs: SOLD_OUT_CACHE_MS,
     holdTtlMs: HOLD_TTL_MS

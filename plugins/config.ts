@@ -18,6 +18,7 @@ export const ConfigSchema = Type.Object({
   LOCK_TTL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000 }),
   LOCK_WAIT_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 5000 }),
   BATCH_MAX: Type.Integer({ minimum: 1, maximum: 10_000, default: 256 }),
+  BATCH_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 200, default: 2 }),
   SOLD_OUT_CACHE_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 1000 }),
   HOLD_TTL_MS: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 600_000 }),
   EXPIRY_SWEEP_MS: Type.Integer({ minimum: 50, maximum: 600_000, default: 1000 }),

@@ -102,10 +102,22 @@ export function pgClient (pool: pg.Pool): SqlClient {
     },
     async transaction (fn, signal) {
       return await onConnection(pool, signal, async (conn, failed) => {
-        const tx: SqlQueryable = { query: async <R>(text: string, params?: unknown[]) => await run<R>(conn, text, params) }
+        // BEGIN is sent, not awaited: pg sends the first query the moment BEGIN is answered, with
+        // no turn of this busy event loop between (a round trip saved per batch); BEGIN's failure is that query's
+        let begun: Promise<unknown> | undefined = conn.query('BEGIN')
+        begun.catch(() => {}) // awaited below; never an unhandled rejection meanwhile
+        const tx: SqlQueryable = {
+          query: async <R>(text: string, params?: unknown[]) => {
+            if (begun === undefined) return await run<R>(conn, text, params)
+            const first = begun
+            begun = undefined
+            const [, rows] = await Promise.all([first, run<R>(conn, text, params)])
+            return rows
+          }
+        }
         try {
-          await conn.query('BEGIN')
           const result = await fn(tx)
+          if (begun !== undefined) await begun
           await conn.query('COMMIT')
           return result
         } catch (err) {
