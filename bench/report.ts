@@ -201,7 +201,8 @@ export function evaluateTargets (rows: Row[], ratios: Map<Row, Ratios>): Target[
       const gain = memory.run!.reqPerSec / nocache.run!.reqPerSec
       out.push({ store, target: 'soldout (memory on) req/s vs SOLD_OUT_CACHE_MS=0, same run', measured: `${gain.toFixed(1)}x (${memory.run!.reqPerSec.toFixed(0)} vs ${nocache.run!.reqPerSec.toFixed(0)} req/s)`, met: null })
     }
-    for (const scenario of ['checkout-hold', 'checkout-confirm']) {
+    // spread: demand over 100 sections, decided in batches across them
+    for (const scenario of ['spread', 'checkout-hold', 'checkout-confirm']) {
       const row = find(scenario, 'default')
       if (row === undefined) continue
       const { vsHealth } = ratios.get(row)!
