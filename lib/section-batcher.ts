@@ -246,6 +246,8 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
       putBack(group)
       group.queue.notBefore = Date.now() + pause
       group.queue.turn = undefined
+      // every item past its deadline: nothing left to ask for the lock for
+      if (group.queue.pending.length === 0) queues.delete(group.queue.key)
     }
     return { held, had }
   }

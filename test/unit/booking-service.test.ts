@@ -230,3 +230,23 @@ t.test('at most batchConcurrency batches run at once', async (t: Test) => {
   t.same([result.ok, result.other], [8, []])
   t.equal(most, 3, 'three at once, never more')
 })
+
+t.test('a section left out of a batch whose items all ran out of time is forgotten: drain resolves', async (t: Test) => {
+  const ids = await sections([3, 3])
+  const inner = localLocker()
+  const second = sectionLockKey(ids[1].eventId, ids[1].sectionId)
+  // the locks come late, and the second section's is held by another instance
+  const locker: Locker = {
+    ...inner,
+    lockSome: async (keys, waitMs) => {
+      await new Promise(resolve => setTimeout(resolve, 80))
+      return await inner.lockSome(keys.filter(k => k !== second), waitMs)
+    }
+  }
+  const { svc } = service({ store, locker, lockWaitMs: 50, batchConcurrency: 1 })
+  const asked = [svc.book(SERVICE, { ...ids[0], qty: 1, userId: 'late0' }), svc.book(SERVICE, { ...ids[1], qty: 1, userId: 'late1' })]
+  const settled = await Promise.allSettled(asked)
+  t.ok(settled[1].status === 'rejected' && settled[1].reason instanceof BusyError, 'the left-out section\'s request is BUSY, not sold out')
+  const drained = await Promise.race([svc.drain().then(() => 'drained'), new Promise(resolve => setTimeout(() => resolve('stuck'), 2000))])
+  t.equal(drained, 'drained', 'nothing is left queued')
+})
