@@ -200,19 +200,25 @@ interface LockedRow {
 
 /**
  * The batch's sections locked in id order (ORDER BY under FOR UPDATE locks
- * rows in that order), with their events' rules, in one round trip with the
- * bookings the batch names: those by id alone (with `section_id = ...` a
- * planner whose statistics predate a busy section scans its every booking),
- * their sections compared after. The database's clock, read once the locks
- * are had, is the batch's: holds expire and are confirmed by it, never by an
- * instance's.
+ * rows in that order), with their events' rules. The database's clock, read
+ * once the locks are had, is the batch's: holds expire and are confirmed by
+ * it, never by an instance's.
  */
-const LOCK_SQL = `WITH locked AS (
+const LOCK_SECTIONS = `WITH locked AS (
     SELECT s.id, s.event_id, s.remaining, s.price::float8 AS price, e.owner_id AS owner, e.hold_seconds, e.max_per_user, s.next_expiry
     FROM sections s JOIN events e ON e.id = s.event_id
     WHERE s.id = ANY($1::text[]) ORDER BY s.id FOR UPDATE OF s
   )
-  SELECT (SELECT json_agg(l) FROM locked l) AS sections,
+  SELECT (SELECT json_agg(l) FROM locked l) AS sections`
+const LOCK_SQL = `${LOCK_SECTIONS}, NULL::json AS bookings, clock_timestamp() AS now`
+/**
+ * The same, with the bookings the batch names, in the same round trip: by id
+ * alone (with `section_id = ...` a planner whose statistics predate a busy
+ * section scans its every booking), their sections compared after. A
+ * statement of its own: a plan cached while the bookings table was empty
+ * (the batches before the first confirm) would scan it whole.
+ */
+const LOCK_WITH_BOOKINGS_SQL = `${LOCK_SECTIONS},
     (SELECT json_agg(b) FROM (SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = ANY($2::text[])) b) AS bookings,
     clock_timestamp() AS now`
 
@@ -234,8 +240,9 @@ function netUserSeats (writes: readonly SectionWrite[]): Array<{ eventId: string
 function sectionsTx (tx: SqlQueryable): SectionsTx {
   return {
     async lock (sections, ids) {
+      const ofSections = sections.map(s => s.sectionId)
       const { rows: [row] } = await tx.query<{ sections: LockedRow[] | null, bookings: BookingRow[] | null, now: Date }>(
-        LOCK_SQL, [sections.map(s => s.sectionId), ids])
+        ids.length === 0 ? LOCK_SQL : LOCK_WITH_BOOKINGS_SQL, ids.length === 0 ? [ofSections] : [ofSections, ids])
       const now = new Date(row.now)
       const eventOf = new Map(sections.map(s => [s.sectionId, s.eventId]))
       const locked = new Map<string, SectionState>()
