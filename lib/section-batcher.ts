@@ -14,6 +14,7 @@ import { BusyError } from './errors.ts'
 import { LockUnavailableError, sectionLockKey, type HeldLocks, type Locker } from './lock/locker.ts'
 import type { Metrics } from './metrics.ts'
 import { unchangedSince, type ReturnCounts, type SeatReturns } from './seat-returns.ts'
+import { createRecentMap } from './recent-map.ts'
 import { createSoldOutMemory } from './sold-out-memory.ts'
 
 export interface SectionRef {
@@ -95,6 +96,9 @@ const RETRY_LOCAL_MS = 1
 /** Sections whose seats left after this instance's last batch are remembered (a hint: a few MB at most). */
 const REMAINING_KEPT = 100_000
 
+/** How often shutdown's drain looks whether everything queued was decided. */
+const DRAIN_POLL_MS = 10
+
 const nextTurnOfLoop = async (): Promise<void> => { await new Promise<void>(resolve => setImmediate(resolve)) }
 
 export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>) {
@@ -107,14 +111,13 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   let running = 0
   let scheduled = false
   let wake: { at: number, timer: NodeJS.Timeout } | undefined
-  const settled = new Set<() => void>()
-  /** seats left after this instance's last batch of each section, the most recent last */
-  const lastRemaining = new Map<string, number | null>()
+  /** seats left after this instance's last batch of each section */
+  const lastRemaining = createRecentMap<number | null>(REMAINING_KEPT)
 
-  function rememberRemaining (key: string, remaining: number | null): void {
-    lastRemaining.delete(key)
-    lastRemaining.set(key, remaining)
-    if (lastRemaining.size > REMAINING_KEPT) lastRemaining.delete(lastRemaining.keys().next().value as string)
+  /** A queue no turn has any more: forgotten once it holds nothing. */
+  function letGo (queue: Queue<T, R>): void {
+    queue.turn = undefined
+    if (queue.pending.length === 0) queues.delete(queue.key)
   }
 
   /** Answers the queued items that a sold-out section can answer at once. */
@@ -183,7 +186,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   /** What a section's batch outcome tells about its seats: sold out (remembered, its queue shed) or not. */
   function learn (group: Group<T, R>, outcome: BatchOutcome<R>, counts: ReturnCounts | null): void {
     const { queue } = group
-    rememberRemaining(queue.key, outcome.remaining)
+    lastRemaining.set(queue.key, outcome.remaining)
     outcome.results.forEach((result, i) => { group.entries[i].resolve(result) })
     if (outcome.remaining === 0) {
       if (returns === undefined) {
@@ -245,9 +248,8 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
       if (held.keys.has(group.queue.key)) continue
       putBack(group)
       group.queue.notBefore = Date.now() + pause
-      group.queue.turn = undefined
       // every item past its deadline: nothing left to ask for the lock for
-      if (group.queue.pending.length === 0) queues.delete(group.queue.key)
+      letGo(group.queue)
     }
     return { held, had }
   }
@@ -322,11 +324,8 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
         running--
         for (const queue of picked) {
           // a queue let go mid-turn (its lock was another's) may be in another turn by now
-          if (queue.turn !== owner) continue
-          queue.turn = undefined
-          if (queue.pending.length === 0) queues.delete(queue.key)
+          if (queue.turn === owner) letGo(queue)
         }
-        if (running === 0 && queues.size === 0) for (const done of settled) done()
         schedule()
       })
     }
@@ -387,14 +386,8 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
 
     /** Resolves once every queued item has been decided (graceful shutdown). */
     async drain (): Promise<void> {
-      while (running > 0 || queues.size > 0) {
-        await new Promise<void>(resolve => {
-          const done = (): void => { settled.delete(done); resolve() }
-          settled.add(done)
-          // a queue that waits for another instance's lock settles later; look again then
-          void sleep(50).then(done)
-        })
-      }
+      // a queue waiting for another instance's lock has no turn to await: look again shortly
+      while (running > 0 || queues.size > 0) await sleep(DRAIN_POLL_MS)
     }
   }
 }
