@@ -1,10 +1,10 @@
 /**
- * A batch of operations on one or several sections, decided in one
- * transaction: written once here, run by every store adapter through the few
- * primitives of `SectionsTx`. The batch locks its sections together, reads
- * what it needs, lib/section-decision.ts decides each section's operations at
- * one moment (the database's clock), and everything is applied in one
- * guarded write.
+ * A batch of operations on one or several sections, decided together:
+ * written once here, run by every store adapter through the few primitives
+ * of `SectionsTx`. The batch reads its sections together (locking them, or
+ * guarding its write by what it read), reads what it needs,
+ * lib/section-decision.ts decides each section's operations at one moment
+ * (the database's clock), and everything is applied in one guarded write.
  */
 import type { BookingRequest, Decision, StoredBooking } from './allocation.ts'
 import { RetryableConflict } from './errors.ts'
@@ -112,7 +112,10 @@ export interface SectionWrite extends SectionRef {
 /** Seats each user holds plus has confirmed in an event, by eventId, then userId. */
 export type UserSeats = Map<string, Map<string, number>>
 
-/** The primitives a store adapter supplies, all inside one transaction. */
+/**
+ * The primitives a store adapter supplies, inside one transaction, or (SQL)
+ * as statements of their own whose reads the guarded write proves still true.
+ */
 export interface SectionsTx {
   /**
    * Locks these sections, in this order (by sectionId: the order every writer
@@ -123,6 +126,8 @@ export interface SectionsTx {
    * The bookings may be read as they were just before the locks were had:
    * each change is guarded by its `from`, so a stale read costs a rerun,
    * never a wrong write. `now` is the database's clock once the locks are had.
+   * Unlocked (SQL's first try), the same read without the locks: the write is
+   * then also guarded by each section's remaining being still as read here.
    */
   lock: (sections: readonly SectionRef[], bookingIds: readonly string[]) =>
   Promise<{ sections: Map<string, SectionState>, bookings: StoredBooking[], now: Date }>
@@ -134,7 +139,8 @@ export interface SectionsTx {
   lockUserSeats: (users: ReadonlyArray<{ eventId: string, userIds: string[] }>) => Promise<UserSeats>
   /**
    * Applies every section's effects at once, guarded by the database: refused
-   * (null) when a section's remaining would fall below zero, a change finds
+   * (null, or a retryable error that leaves nothing written) when a section's
+   * remaining would fall below zero (or, unlocked, is no longer as read), a change finds
    * its booking no longer in `from` (or a hold to confirm past its
    * expiresAt), or a user's seats would pass the event's maxPerUser. The
    * writes' users' seats are applied in the writes' order. Returns each

@@ -46,6 +46,10 @@ export interface StoreDriver extends StoreReads<AbortSignal> {
   insertEvent: (event: Event, ownerId: string, signal?: AbortSignal) => Promise<void>
   /** Sections with holds past their expiresAt (on the database's clock), most overdue first. */
   dueSections: (limit: number, signal?: AbortSignal) => Promise<SectionRef[]>
-  /** Runs fn in one transaction: committed when fn resolves, rolled back when it throws. */
+  /**
+   * Runs fn atomically: its write takes effect when fn resolves, none of it
+   * when it throws. MongoDB: one transaction. SQL: a read and one guarded
+   * statement first, then, if that write was refused, one locking transaction.
+   */
   inSections: <T>(fn: (tx: SectionsTx) => Promise<T>, signal?: AbortSignal) => Promise<T>
 }

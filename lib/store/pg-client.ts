@@ -100,6 +100,7 @@ export function pgClient (pool: pg.Pool): SqlClient {
       if (signal === undefined) return await pool.query(prepared(text, params)) as unknown as { rows: R[] }
       return await onConnection(pool, signal, async conn => await run<R>(conn, text, params))
     },
+    session: async (fn, signal) => await onConnection(pool, signal, async conn => await fn({ query: async (text, params) => await run(conn, text, params) })),
     async transaction (fn, signal) {
       return await onConnection(pool, signal, async (conn, failed) => {
         // BEGIN is sent, not awaited: pg sends the first query the moment BEGIN is answered, with

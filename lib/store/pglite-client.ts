@@ -8,6 +8,8 @@ import type { SqlClient } from './sql-client.ts'
 export function pgliteClient (db: PGlite): SqlClient {
   return {
     query: async (text, params) => await db.query(text, params),
-    transaction: async (fn) => await db.transaction(async (tx) => await fn({ query: async (text, params) => await tx.query(text, params) }))
+    transaction: async (fn) => await db.transaction(async (tx) => await fn({ query: async (text, params) => await tx.query(text, params) })),
+    // one database in this process: every statement runs on it
+    session: async (fn) => await fn({ query: async (text, params) => await db.query(text, params) })
   }
 }

@@ -12,6 +12,8 @@ export interface SqlClient {
   query: <R = Record<string, any>>(text: string, params?: unknown[], signal?: AbortSignal) => Promise<{ rows: R[] }>
   /** Runs fn inside BEGIN/COMMIT on one connection; rolls back if fn throws. */
   transaction: <T>(fn: (tx: SqlQueryable) => Promise<T>, signal?: AbortSignal) => Promise<T>
+  /** Runs fn's statements on one connection, each its own transaction (no BEGIN, no COMMIT). */
+  session: <T>(fn: (conn: SqlQueryable) => Promise<T>, signal?: AbortSignal) => Promise<T>
 }
 
 /** SQLSTATEs after which the same transaction may simply be run again. */

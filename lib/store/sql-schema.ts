@@ -92,6 +92,16 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
   'CREATE INDEX IF NOT EXISTS bookings_event_owner ON bookings (event_owner, created_at DESC, id DESC)',
   "CREATE INDEX IF NOT EXISTS bookings_held ON bookings (section_id, expires_at) WHERE status = 'held'",
 
+  // a batch's write refused as a whole: raised from inside the one statement, so none of it stays, in a
+  // transaction or not; serialization_failure, which every caller retries
+  `CREATE OR REPLACE FUNCTION booking_batch_guard(ok boolean) RETURNS boolean LANGUAGE plpgsql AS $$
+  BEGIN
+    IF NOT ok THEN
+      RAISE EXCEPTION 'the guarded write refused the batch' USING ERRCODE = '40001';
+    END IF;
+    RETURN ok;
+  END $$`,
+
   // seats each user holds plus has confirmed in an event with maxPerUser: the guard of the cap
   `CREATE TABLE IF NOT EXISTS event_user_seats (
     event_id text NOT NULL,

@@ -1,10 +1,12 @@
 /**
  * The SQL store: one adapter for PostgreSQL and the embedded PGlite, which run
- * the same SQL. The section row locks (SELECT ... FOR UPDATE, in id order) and
- * the guarded update (remaining >= taken - returned, CHECK remaining >= 0) keep
- * seats from being sold twice; the distributed lock only keeps transactions
- * from queueing on those rows. A batch of many sections costs the same four
- * round trips as a batch of one: BEGIN, lock, apply, COMMIT.
+ * the same SQL. The guarded write (each section still at the remaining its
+ * batch read, never below zero, CHECK remaining >= 0) keeps seats from being
+ * sold twice; the distributed lock only keeps batches from meeting on those
+ * rows. A batch of many sections costs the same two statements as a batch of
+ * one: a read, then one write, each its own transaction; when another writer
+ * came between, it runs again as BEGIN, SELECT ... FOR UPDATE (in id order),
+ * the write, COMMIT.
  */
 import type { StoredBooking } from '../allocation.ts'
 import type { BookingStatus, Event, Page } from '../schemas.ts'
@@ -116,31 +118,32 @@ const EVENT_SELECT = `SELECT e.id, e.name, e.created_at, e.hold_seconds, e.max_p
   FROM events e JOIN sections s ON s.event_id = e.id`
 
 /**
- * A batch's whole write in one statement: the guarded updates of its sections,
- * then the inserts (and the status changes and users' seats) only if every
- * section's guard passed; else the caller rolls back. Batches that only
- * insert, nearly all of them, use a statement that never reads the bookings
- * table: a plan cached while it was small stays cheap as it grows.
+ * A batch's whole write in one statement: the guarded updates of its sections
+ * (each still at the remaining its batch read, and never below zero), then
+ * the inserts (and the status changes and users' seats); unless every one of
+ * them was written, the statement raises and none of it stays. Batches that
+ * only insert, nearly all of them, use a statement that never reads the
+ * bookings table: a plan cached while it was small stays cheap as it grows.
  */
 const UPDATE_SECTIONS = `upd AS (
     UPDATE sections s SET remaining = s.remaining + d.remaining, held = s.held + d.held, sold = s.sold + d.sold,
       bookings = s.bookings + d.bookings,
       next_expiry = CASE WHEN d.replace THEN d.next_expiry ELSE LEAST(s.next_expiry, d.next_expiry) END
-    FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::int[], $6::boolean[], $7::timestamptz[])
-         AS d(id, remaining, held, sold, bookings, replace, next_expiry)
-    WHERE s.id = d.id AND s.remaining + d.remaining >= 0
+    FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::int[], $6::boolean[], $7::timestamptz[], $8::int[])
+         AS d(id, remaining, held, sold, bookings, replace, next_expiry, read_remaining)
+    WHERE s.id = d.id AND s.remaining = d.read_remaining AND s.remaining + d.remaining >= 0
     RETURNING s.id, s.remaining
   )`
 /** Every section's guard passed. */
-const ALL_UPDATED = '(SELECT count(*) FROM upd) = $8::int'
+const ALL_UPDATED = '(SELECT count(*) FROM upd) = $9::int'
 const INSERT_BOOKINGS = `ins AS (
     INSERT INTO bookings (id, event_id, section_id, user_id, qty, unit_price, amount, status,
                           idempotency_key, request_hash, created_at, event_owner, expires_at)
     SELECT b.id, b.event_id, b.section_id, b.user_id, b.qty, b.unit_price, b.amount,
            CASE WHEN b.expires_at IS NULL THEN 'confirmed' ELSE 'held' END,
-           b.idempotency_key, b.request_hash, $9::timestamptz, b.event_owner, b.expires_at
-    FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::int[], $15::numeric[], $16::numeric[],
-                $17::text[], $18::text[], $19::timestamptz[], $20::text[])
+           b.idempotency_key, b.request_hash, $10::timestamptz, b.event_owner, b.expires_at
+    FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::int[], $16::numeric[], $17::numeric[],
+                $18::text[], $19::text[], $20::timestamptz[], $21::text[])
          AS b(id, event_id, section_id, user_id, qty, unit_price, amount, idempotency_key, request_hash, expires_at, event_owner)
     WHERE ${ALL_UPDATED}
     RETURNING 1
@@ -151,12 +154,12 @@ const INSERT_BOOKINGS = `ins AS (
  */
 const CHANGE_BOOKINGS = `chg AS (
     UPDATE bookings b SET status = c.to_status,
-      cancelled_at = CASE WHEN c.to_status = 'cancelled' THEN $9::timestamptz ELSE b.cancelled_at END,
-      confirmed_at = CASE WHEN c.confirms THEN $9::timestamptz ELSE b.confirmed_at END,
+      cancelled_at = CASE WHEN c.to_status = 'cancelled' THEN $10::timestamptz ELSE b.cancelled_at END,
+      confirmed_at = CASE WHEN c.confirms THEN $10::timestamptz ELSE b.confirmed_at END,
       payment_ref = CASE WHEN c.confirms THEN c.payment_ref ELSE b.payment_ref END
-    FROM unnest($21::text[], $22::text[], $23::text[], $24::text[], $25::boolean[]) AS c(id, from_status, to_status, payment_ref, confirms)
+    FROM unnest($22::text[], $23::text[], $24::text[], $25::text[], $26::boolean[]) AS c(id, from_status, to_status, payment_ref, confirms)
     WHERE b.id = c.id AND b.status = c.from_status
-      AND (NOT c.confirms OR b.expires_at > $9::timestamptz)
+      AND (NOT c.confirms OR b.expires_at > $10::timestamptz)
       AND ${ALL_UPDATED}
     RETURNING 1
   )`
@@ -168,23 +171,26 @@ const CHANGE_BOOKINGS = `chg AS (
  */
 const USER_SEATS = `usr_gain AS (
     INSERT INTO event_user_seats AS t (event_id, user_id, seats)
-    SELECT u.event_id, u.user_id, u.delta FROM unnest($26::text[], $27::text[], $28::int[]) AS u(event_id, user_id, delta)
+    SELECT u.event_id, u.user_id, u.delta FROM unnest($27::text[], $28::text[], $29::int[]) AS u(event_id, user_id, delta)
     WHERE u.delta > 0 AND ${ALL_UPDATED} ORDER BY u.event_id, u.user_id
     ON CONFLICT (event_id, user_id) DO UPDATE SET seats = t.seats + excluded.seats
       WHERE t.seats + excluded.seats <= (SELECT e.max_per_user FROM events e WHERE e.id = t.event_id)
     RETURNING 1
   ), usr_back AS (
     UPDATE event_user_seats t SET seats = t.seats + u.delta
-    FROM unnest($26::text[], $27::text[], $28::int[]) AS u(event_id, user_id, delta)
+    FROM unnest($27::text[], $28::text[], $29::int[]) AS u(event_id, user_id, delta)
     WHERE u.delta < 0 AND t.event_id = u.event_id AND t.user_id = u.user_id AND ${ALL_UPDATED}
     RETURNING 1
   )`
 const REMAINING = '(SELECT json_object_agg(id, remaining) FROM upd) AS remaining'
+/** Raised unless every section, change and user's row was written: nothing of the statement stays. */
+const GUARDED = (all: string): string => `booking_batch_guard(${all}) AS ok`
 const APPLY_SQL = `WITH ${UPDATE_SECTIONS}, ${INSERT_BOOKINGS}
-  SELECT ${REMAINING}, 0 AS changed, 0 AS users`
+  SELECT ${REMAINING}, ${GUARDED(ALL_UPDATED)}`
 const APPLY_WITH_CHANGES_SQL = `WITH ${UPDATE_SECTIONS}, ${INSERT_BOOKINGS}, ${CHANGE_BOOKINGS}, ${USER_SEATS}
-  SELECT ${REMAINING}, (SELECT count(*)::int FROM chg) AS changed,
-    (SELECT count(*)::int FROM usr_gain) + (SELECT count(*)::int FROM usr_back) AS users`
+  SELECT ${REMAINING}, ${GUARDED(`${ALL_UPDATED}
+    AND (SELECT count(*) FROM chg) = cardinality($22::text[])
+    AND (SELECT count(*) FROM usr_gain) + (SELECT count(*) FROM usr_back) = cardinality($27::text[])`)}`
 
 interface LockedRow {
   id: string
@@ -199,18 +205,18 @@ interface LockedRow {
 }
 
 /**
- * The batch's sections locked in id order (ORDER BY under FOR UPDATE locks
- * rows in that order), with their events' rules. The database's clock, read
- * once the locks are had, is the batch's: holds expire and are confirmed by
- * it, never by an instance's.
+ * The batch's sections with their events' rules; locked (`FOR UPDATE`) in id
+ * order (ORDER BY under FOR UPDATE locks rows in that order) when the batch
+ * runs as a transaction. The database's clock, read once the locks are had,
+ * is the batch's: holds expire and are confirmed by it, never by an instance's.
  */
-const LOCK_SECTIONS = `WITH locked AS (
+const readSections = (lock: boolean): string => `WITH locked AS (
     SELECT s.id, s.event_id, s.remaining, s.price::float8 AS price, e.owner_id AS owner, e.hold_seconds, e.max_per_user, s.next_expiry
     FROM sections s JOIN events e ON e.id = s.event_id
-    WHERE s.id = ANY($1::text[]) ORDER BY s.id FOR UPDATE OF s
+    WHERE s.id = ANY($1::text[]) ORDER BY s.id${lock ? ' FOR UPDATE OF s' : ''}
   )
   SELECT (SELECT json_agg(l) FROM locked l) AS sections`
-const LOCK_SQL = `${LOCK_SECTIONS}, NULL::json AS bookings, clock_timestamp() AS now`
+const sectionsOnly = (lock: boolean): string => `${readSections(lock)}, NULL::json AS bookings, clock_timestamp() AS now`
 /**
  * The same, with the bookings the batch names, in the same round trip: by id
  * alone (with `section_id = ...` a planner whose statistics predate a busy
@@ -218,9 +224,22 @@ const LOCK_SQL = `${LOCK_SECTIONS}, NULL::json AS bookings, clock_timestamp() AS
  * statement of its own: a plan cached while the bookings table was empty
  * (the batches before the first confirm) would scan it whole.
  */
-const LOCK_WITH_BOOKINGS_SQL = `${LOCK_SECTIONS},
+const withBookings = (lock: boolean): string => `${readSections(lock)},
     (SELECT json_agg(b) FROM (SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = ANY($2::text[])) b) AS bookings,
     clock_timestamp() AS now`
+/** The four texts, each prepared once per connection: [locked][with bookings] */
+const READ_SQL = {
+  locked: { sections: sectionsOnly(true), bookings: withBookings(true) },
+  unlocked: { sections: sectionsOnly(false), bookings: withBookings(false) }
+}
+
+/**
+ * A batch that needs its rows locked for its reads to stay true: it guards
+ * users' seats (maxPerUser), whose rows the write cannot check against what
+ * was read. Thrown by an unlocked batch before it writes; it then runs as a
+ * transaction.
+ */
+class NeedsLocks extends Error {}
 
 /** Each event's users' net change of seats over the batch's sections, in (eventId, userId) order. */
 function netUserSeats (writes: readonly SectionWrite[]): Array<{ eventId: string, userId: string, delta: number }> {
@@ -237,18 +256,28 @@ function netUserSeats (writes: readonly SectionWrite[]): Array<{ eventId: string
     .sort((a, b) => a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0)
 }
 
-function sectionsTx (tx: SqlQueryable): SectionsTx {
+/**
+ * A batch's primitives on one connection. `locked`: inside a transaction that
+ * locks what it reads; else each statement is its own transaction, and the
+ * write, guarded by every section still being at the remaining read, proves
+ * the reads were still true when it was made (or raises, and nothing stays).
+ */
+function sectionsTx (tx: SqlQueryable, locked: boolean): SectionsTx {
+  /** remaining of each section as read: what the write is guarded by */
+  const read = new Map<string, number>()
+  const texts = locked ? READ_SQL.locked : READ_SQL.unlocked
   return {
     async lock (sections, ids) {
       const ofSections = sections.map(s => s.sectionId)
       const { rows: [row] } = await tx.query<{ sections: LockedRow[] | null, bookings: BookingRow[] | null, now: Date }>(
-        ids.length === 0 ? LOCK_SQL : LOCK_WITH_BOOKINGS_SQL, ids.length === 0 ? [ofSections] : [ofSections, ids])
+        ids.length === 0 ? texts.sections : texts.bookings, ids.length === 0 ? [ofSections] : [ofSections, ids])
       const now = new Date(row.now)
       const eventOf = new Map(sections.map(s => [s.sectionId, s.eventId]))
-      const locked = new Map<string, SectionState>()
+      const found = new Map<string, SectionState>()
       for (const s of row.sections ?? []) {
         if (eventOf.get(s.id) !== s.event_id) continue
-        locked.set(s.id, {
+        read.set(s.id, s.remaining)
+        found.set(s.id, {
           remaining: s.remaining,
           price: s.price,
           owner: s.owner,
@@ -258,7 +287,7 @@ function sectionsTx (tx: SqlQueryable): SectionsTx {
           now
         })
       }
-      return { sections: locked, bookings: (row.bookings ?? []).filter(b => locked.has(b.section_id)).map(toBooking), now }
+      return { sections: found, bookings: (row.bookings ?? []).filter(b => found.has(b.section_id)).map(toBooking), now }
     },
     async dueHolds ({ sectionId }, now) {
       // no FOR UPDATE here or below: every writer of a section's bookings holds its section row first
@@ -274,6 +303,7 @@ function sectionsTx (tx: SqlQueryable): SectionsTx {
       return rows.map(toBooking)
     },
     async lockUserSeats (users) {
+      if (!locked) throw new NeedsLocks()
       const pairs = users.flatMap(({ eventId, userIds }) => userIds.map(userId => ({ eventId, userId })))
       const { rows } = await tx.query<{ event_id: string, user_id: string, seats: number }>(
         `SELECT t.event_id, t.user_id, t.seats FROM event_user_seats t
@@ -291,7 +321,7 @@ function sectionsTx (tx: SqlQueryable): SectionsTx {
       const params: unknown[] = [
         writes.map(w => w.sectionId), writes.map(w => w.effects.remaining), writes.map(w => w.effects.held), writes.map(w => w.effects.sold),
         writes.map(w => w.effects.inserts.length), writes.map(w => w.effects.nextExpiry.replace), writes.map(w => w.effects.nextExpiry.at),
-        writes.length, writes[0].effects.at,
+        writes.map(w => read.get(w.sectionId)), writes.length, writes[0].effects.at,
         inserts.map(b => b._id), inserts.map(b => b.eventId), inserts.map(b => b.sectionId), inserts.map(b => b.userId), inserts.map(b => b.qty),
         inserts.map(b => b.unitPrice), inserts.map(b => b.amount), inserts.map(b => b.idempotencyKey ?? null), inserts.map(b => b.requestHash ?? null),
         inserts.map(b => b.expiresAt ?? null), inserts.map(b => b.eventOwner ?? '')]
@@ -301,11 +331,9 @@ function sectionsTx (tx: SqlQueryable): SectionsTx {
           changes.map(c => c.id), changes.map(c => c.from), changes.map(c => c.to), changes.map(c => c.paymentRef ?? null), changes.map(c => c.confirms),
           users.map(u => u.eventId), users.map(u => u.userId), users.map(u => u.delta))
       }
-      const { rows: [row] } = await tx.query<{ remaining: Record<string, number> | null, changed: number, users: number }>(
-        withChanges ? APPLY_WITH_CHANGES_SQL : APPLY_SQL, params)
-      const remaining = new Map(Object.entries(row.remaining ?? {}))
-      // every section, change and user's row was locked above: all of them apply, or a guard refused
-      return remaining.size === writes.length && row.changed === changes.length && row.users === users.length ? remaining : null
+      // all of it is written, or the statement raises (booking_batch_guard)
+      const { rows: [row] } = await tx.query<{ remaining: Record<string, number> | null }>(withChanges ? APPLY_WITH_CHANGES_SQL : APPLY_SQL, params)
+      return new Map(Object.entries(row.remaining ?? {}))
     }
   }
 }
@@ -401,7 +429,20 @@ function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
       return rows.map(r => ({ eventId: r.event_id, sectionId: r.id }))
     },
 
-    inSections: async (fn, signal) => await client.transaction(async (tx) => await fn(sectionsTx(tx)), signal)
+    /**
+     * First without a transaction: a read, then the one guarded write, which
+     * holds only if no one wrote the batch's sections in between (the section
+     * lock makes that rare). If someone did, or the batch guards users' seats,
+     * it runs again as one transaction that locks its rows as it reads them.
+     */
+    async inSections (fn, signal) {
+      try {
+        return await client.session(async (conn) => await fn(sectionsTx(conn, false)), signal)
+      } catch (err) {
+        if (!(err instanceof NeedsLocks) && !isRetryableSqlError(err)) throw err
+      }
+      return await client.transaction(async (tx) => await fn(sectionsTx(tx, true)), signal)
+    }
   }
 }
 

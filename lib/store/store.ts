@@ -28,10 +28,10 @@ export interface Store extends StoreReads<number> {
   createEvent: (input: EventInput, ownerId: string, deadline?: number) => Promise<Event>
 
   /**
-   * Atomic, one transaction for the whole batch, over one or several
-   * sections (one group each): every operation is decided
-   * (lib/section-batch.ts) and applied with one write guarded by each
-   * section's `remaining >= taken - returned`. Idempotency keys are unique in
+   * Atomic, over one or several sections (one group each): every operation
+   * is decided (lib/section-batch.ts) and applied with one write guarded by
+   * each section's `remaining >= taken - returned` (on SQL stores also by it
+   * being still what the batch read). Idempotency keys are unique in
    * the database, so a racing duplicate aborts and retries the transaction
    * instead of booking twice. One result per group, in order. Either every
    * result takes effect or none does; a StoreUnavailableError at the

@@ -34,7 +34,10 @@ async function trickle (url: string, head: string, drip: string, everyMs = 100):
   const result: Exchange = { received: '', sent: 0, closedByServer: false }
   socket.on('data', (d: Buffer) => { result.received += d.toString('latin1') })
   socket.on('end', () => { result.closedByServer = true })
-  socket.on('error', () => {})
+  // a byte written after the server closed makes its kernel answer with a reset: closed by the server too
+  socket.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'ECONNRESET') result.closedByServer = true })
+  // 'close' follows an error as well (events.once would reject on the error and leave the timer running)
+  const closed = new Promise<void>(resolve => socket.once('close', () => { resolve() }))
   socket.write(head)
   result.sent = head.length
   const timer = setInterval(() => {
@@ -42,8 +45,11 @@ async function trickle (url: string, head: string, drip: string, everyMs = 100):
     socket.write(drip[result.sent - head.length])
     result.sent++
   }, everyMs)
-  await once(socket, 'close')
-  clearInterval(timer)
+  try {
+    await closed
+  } finally {
+    clearInterval(timer)
+  }
   return result
 }
 

@@ -1,0 +1,166 @@
+/**
+ * The SQL store decides a batch from a read and writes it in one statement
+ * guarded by every section still being at the remaining it read. Here a real
+ * second writer (another store on the same database) books or cancels in the
+ * very gap between that read and that write: the guard refuses, the batch
+ * runs again as a transaction that locks its rows, and the answers are those
+ * of a batch decided after the other writer. Embedded (PGlite) and PostgreSQL.
+ */
+import { PGlite } from '@electric-sql/pglite'
+import pg from 'pg'
+import t, { type Test } from 'tap'
+import type { BookingRequest } from '../../lib/allocation.ts'
+import type { OpResult } from '../../lib/section-batch.ts'
+import { GuardedClient, pgClient } from '../../lib/store/pg-client.ts'
+import { pgliteClient } from '../../lib/store/pglite-client.ts'
+import type { SqlClient, SqlQueryable } from '../../lib/store/sql-client.ts'
+import { createSqlStore } from '../../lib/store/sql-store.ts'
+import type { Store, StoreKind } from '../../lib/store/store.ts'
+import { createTestDatabase, tempDataDir } from '../helpers/databases.ts'
+import { invariantProblems } from '../helpers/invariant.ts'
+import { sectionBatch } from '../helpers/section-batch.ts'
+import { missing } from '../helpers/services.ts'
+
+interface Interposed {
+  client: SqlClient
+  /** the next batch's read is followed by `fn` before the batch goes on */
+  once: (fn: () => Promise<void>) => void
+  /** batches begun without a transaction, and transactions begun */
+  calls: { session: number, transaction: number }
+}
+
+/** The client, with a hook between a batch's read of its sections and what follows. */
+function interposed (client: SqlClient): Interposed {
+  let between: (() => Promise<void>) | undefined
+  const calls = { session: 0, transaction: 0 }
+  const hooked = (conn: SqlQueryable): SqlQueryable => ({
+    async query<R> (text: string, params?: unknown[]) {
+      const result = await conn.query<R>(text, params)
+      const fn = between
+      if (fn !== undefined && text.includes('WITH locked AS')) {
+        between = undefined
+        await fn()
+      }
+      return result
+    }
+  })
+  return {
+    client: {
+      query: client.query,
+      transaction: async (fn, signal) => { calls.transaction++; return await client.transaction(async tx => await fn(hooked(tx)), signal) },
+      session: async (fn, signal) => { calls.session++; return await client.session(async conn => await fn(hooked(conn)), signal) }
+    },
+    once: (fn) => { between = fn },
+    calls
+  }
+}
+
+interface SqlAdapter {
+  name: string
+  skip?: string
+  /** a fresh database: its client, and a way to close it */
+  open: (t: Test) => Promise<{ client: SqlClient, kind: StoreKind, close: () => Promise<void> }>
+}
+
+const ADAPTERS: SqlAdapter[] = [
+  {
+    name: 'embedded (PGlite)',
+    async open (t) {
+      const db = await PGlite.create(tempDataDir(t))
+      return { client: pgliteClient(db), kind: 'embedded', close: async () => { await db.close() } }
+    }
+  },
+  {
+    name: 'postgres',
+    skip: await missing('postgres'),
+    async open (t) {
+      const pool = new pg.Pool({ connectionString: await createTestDatabase(t), Client: GuardedClient, max: 4 })
+      pool.on('error', () => {})
+      return { client: pgClient(pool), kind: 'postgres', close: async () => { await pool.end() } }
+    }
+  }
+]
+
+const buy = (ids: { eventId: string, sectionId: string }, qty: number, userId: string): BookingRequest => ({ ...ids, qty, userId })
+const kinds = (results: OpResult[]): string[] => results.map(r => r.kind)
+
+for (const adapter of ADAPTERS) {
+  if (adapter.skip !== undefined) console.log(`# SKIPPED guarded write on ${adapter.name}: ${adapter.skip}`)
+  t.test(`guarded write: ${adapter.name}`, { skip: adapter.skip }, async t => {
+    const opened = await adapter.open(t)
+    t.teardown(opened.close)
+    const hook = interposed(opened.client)
+    const store = createSqlStore(hook.client, { kind: opened.kind })
+    /** the other writer: another instance's store on the same database */
+    const other = createSqlStore(opened.client, { kind: opened.kind })
+    await store.init()
+
+    async function section (capacity: number) {
+      const event = await store.createEvent({ name: 'Guarded', sections: [{ name: 'S', price: 10, capacity }] }, 'organizer-1')
+      return { eventId: event._id, sectionId: event.sections[0]._id }
+    }
+    /** One batch: a pair of seats for a, then one for b; with the batches begun without and with a transaction */
+    async function pairThenSingle (ids: { eventId: string, sectionId: string }) {
+      const before = { ...hook.calls }
+      const result = await sectionBatch(store, ids.eventId, ids.sectionId, [
+        { kind: 'book', request: buy(ids, 2, 'a') },
+        { kind: 'book', request: buy(ids, 1, 'b') }
+      ])
+      return { result, calls: { session: hook.calls.session - before.session, transaction: hook.calls.transaction - before.transaction } }
+    }
+    async function problems (store: Store, eventId: string): Promise<string[]> {
+      const event = await store.getEvent(eventId)
+      const { items } = await store.listBookings({ eventId, page: 1, limit: 100 })
+      return invariantProblems(event?.sections ?? [], items)
+    }
+
+    t.test('seats taken in the gap: the batch is decided again on what is left, nothing sold twice', async t => {
+      const ids = await section(2)
+      hook.once(async () => {
+        t.same(kinds((await sectionBatch(other, ids.eventId, ids.sectionId, [{ kind: 'book', request: buy(ids, 1, 'other') }])).results), ['confirmed'])
+      })
+      const { result, calls } = await pairThenSingle(ids)
+      t.same(kinds(result.results), ['sold_out', 'confirmed'], 'the 2 seats read are no longer there: the pair is sold out, the single fits')
+      t.equal(result.remaining, 0)
+      t.same(calls, { session: 1, transaction: 1 }, 'the guarded write refused, the batch ran again as a transaction')
+      t.same(await problems(store, ids.eventId), [])
+      const event = await store.getEvent(ids.eventId)
+      t.match(event?.sections[0], { capacity: 2, remaining: 0, sold: 2 })
+    })
+
+    t.test('seats given back in the gap: nobody in the batch is told sold out while they are there', async t => {
+      const ids = await section(3)
+      const first = (await sectionBatch(store, ids.eventId, ids.sectionId, [{ kind: 'book', request: buy(ids, 1, 'c') }])).results[0]
+      if (first.kind !== 'confirmed') throw new Error(`expected a booking, got ${first.kind}`)
+      hook.once(async () => {
+        t.same(kinds((await sectionBatch(other, ids.eventId, ids.sectionId, [{ kind: 'cancel', bookingId: first.booking._id }])).results), ['cancelled'])
+      })
+      const { result, calls } = await pairThenSingle(ids)
+      t.same(kinds(result.results), ['confirmed', 'confirmed'], 'the seat given back is sold, not refused')
+      t.equal(result.remaining, 0)
+      t.same(calls, { session: 1, transaction: 1 })
+      t.same(await problems(store, ids.eventId), [])
+    })
+
+    t.test('no other writer: one read and one write, no transaction', async t => {
+      const ids = await section(5)
+      const { result, calls } = await pairThenSingle(ids)
+      t.same(kinds(result.results), ['confirmed', 'confirmed'])
+      t.equal(result.remaining, 2)
+      t.same(calls, { session: 1, transaction: 0 })
+    })
+
+    t.test('an event with maxPerUser: its users\' seats are read under locks, as one transaction', async t => {
+      const event = await store.createEvent({ name: 'Capped', maxPerUser: 2, sections: [{ name: 'S', price: 10, capacity: 5 }] }, 'organizer-1')
+      const ids = { eventId: event._id, sectionId: event.sections[0]._id }
+      const before = { ...hook.calls }
+      const result = await sectionBatch(store, ids.eventId, ids.sectionId, [
+        { kind: 'book', request: buy(ids, 2, 'a') },
+        { kind: 'book', request: buy(ids, 1, 'a') }
+      ])
+      t.same(kinds(result.results), ['confirmed', 'limit_exceeded'])
+      t.equal(hook.calls.transaction - before.transaction, 1)
+      t.same(await problems(store, ids.eventId), [])
+    })
+  })
+}
