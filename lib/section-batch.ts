@@ -12,6 +12,7 @@ import type { SectionRef } from './section-batcher.ts'
 import { newId } from './ids.ts'
 import type { Booking, BookingStatus } from './schemas.ts'
 import { decideSection, earliest } from './section-decision.ts'
+import { byText } from './text-order.ts'
 
 export type SectionOp =
   | { kind: 'book', request: BookingRequest }
@@ -151,8 +152,7 @@ export interface SectionsTx {
 
 const NOT_FOUND: OpResult = { kind: 'not_found' }
 
-const bySectionId = (a: SectionRef, b: SectionRef): number => a.sectionId < b.sectionId ? -1 : a.sectionId > b.sectionId ? 1 : 0
-const byText = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
+const bySectionId = (a: SectionRef, b: SectionRef): number => byText(a.sectionId, b.sectionId)
 
 /**
  * Runs one batch inside the adapter's transaction: one result per group, in
@@ -217,7 +217,7 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
     }
   }
   const after = writes.length === 0 ? new Map<string, number>() : await tx.apply(writes)
-  // The section locks make this unreachable; if it ever happens, decide again on fresh data.
+  // The section locks make this unreachable (the SQL write raises instead); if it ever happens, decide again on fresh data.
   if (after === null) throw new RetryableConflict('the guarded write refused the batch')
 
   return groups.map(group => {

@@ -133,6 +133,14 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   }
 
   const entriesOf = (batch: Array<Group<T, R>>): Array<Pending<T, R>> => batch.flatMap(g => g.entries)
+
+  /** The entries with time left, in order; those past their deadline are answered BUSY. */
+  function withTimeLeft (entries: Array<Pending<T, R>>, reason?: string): Array<Pending<T, R>> {
+    const now = clock()
+    const left = entries.filter(e => e.deadline > now)
+    for (const entry of entries) if (entry.deadline <= now) entry.reject(new BusyError(RETRY_AFTER_SECONDS, reason))
+    return left
+  }
   const earliestDeadline = (batch: Array<Group<T, R>>): number => Math.min(...entriesOf(batch).map(e => e.deadline))
 
   /**
@@ -140,15 +148,13 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
    * the queues' order, those already past their deadline answered BUSY.
    */
   function take (from: Array<Queue<T, R>>): Array<Group<T, R>> {
-    const now = clock()
     const batch: Array<Group<T, R>> = []
     let room = batchMax
     for (const queue of from) {
       if (room === 0) break
       const taken = queue.pending.splice(0, room)
       metrics.queueDepth.dec(taken.length)
-      const entries = taken.filter(e => e.deadline > now)
-      for (const entry of taken) if (entry.deadline <= now) entry.reject(new BusyError(RETRY_AFTER_SECONDS, 'waited past the lock deadline'))
+      const entries = withTimeLeft(taken, 'waited past the lock deadline')
       if (entries.length > 0) batch.push({ queue, entries })
       room -= entries.length
     }
@@ -157,9 +163,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
 
   /** Puts a group's items that still have time back at the front of their queue, in order; the others get BUSY. */
   function putBack (group: Group<T, R>): void {
-    const now = clock()
-    const later = group.entries.filter(e => e.deadline > now)
-    for (const entry of group.entries) if (entry.deadline <= now) entry.reject(new BusyError(RETRY_AFTER_SECONDS))
+    const later = withTimeLeft(group.entries)
     group.queue.pending.unshift(...later)
     metrics.queueDepth.inc(later.length)
   }

@@ -8,6 +8,7 @@
 import { allocate, publicBooking, type StoredBooking } from './allocation.ts'
 import type { Booking, BookingStatus } from './schemas.ts'
 import type { BookingChange, ExpiredHold, OpResult, SectionEffects, SectionOp, SectionState } from './section-batch.ts'
+import { byText } from './text-order.ts'
 
 export interface SectionDecision {
   results: OpResult[]
@@ -138,7 +139,7 @@ export function decideSection (input: {
       changes,
       userSeats: section.maxPerUser === null
         ? []
-        : [...userDelta].filter(([, delta]) => delta !== 0).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([userId, delta]) => ({ userId, delta })),
+        : [...userDelta].filter(([, delta]) => delta !== 0).sort(([a], [b]) => byText(a, b)).map(([userId, delta]) => ({ userId, delta })),
       maxPerUser: section.maxPerUser,
       nextExpiry: { replace: input.nextExpiry.replace, at: earliest(input.nextExpiry.at, firstNewEnd) },
       at: now

@@ -11,6 +11,7 @@
 import type { StoredBooking } from '../allocation.ts'
 import type { BookingStatus, Event, Page } from '../schemas.ts'
 import type { SectionState, SectionsTx, SectionWrite } from '../section-batch.ts'
+import { byText } from '../text-order.ts'
 import type { StoreDriver } from './driver.ts'
 import { MIGRATION_LOCK_ID, SCHEMA_STATEMENTS } from './sql-schema.ts'
 import { isRetryableSqlError, isSqlUnavailable, type SqlClient, type SqlQueryable } from './sql-client.ts'
@@ -253,7 +254,7 @@ function netUserSeats (writes: readonly SectionWrite[]): Array<{ eventId: string
     }
   }
   return [...net.values()].filter(u => u.delta !== 0)
-    .sort((a, b) => a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0)
+    .sort((a, b) => byText(a.eventId, b.eventId) || byText(a.userId, b.userId))
 }
 
 /**
@@ -263,8 +264,8 @@ function netUserSeats (writes: readonly SectionWrite[]): Array<{ eventId: string
  * the reads were still true when it was made (or raises, and nothing stays).
  */
 function sectionsTx (tx: SqlQueryable, locked: boolean): SectionsTx {
-  /** remaining of each section as read: what the write is guarded by */
-  const read = new Map<string, number>()
+  /** the sections as read: the write is guarded by each one's remaining */
+  let read = new Map<string, SectionState>()
   const texts = locked ? READ_SQL.locked : READ_SQL.unlocked
   return {
     async lock (sections, ids) {
@@ -276,7 +277,6 @@ function sectionsTx (tx: SqlQueryable, locked: boolean): SectionsTx {
       const found = new Map<string, SectionState>()
       for (const s of row.sections ?? []) {
         if (eventOf.get(s.id) !== s.event_id) continue
-        read.set(s.id, s.remaining)
         found.set(s.id, {
           remaining: s.remaining,
           price: s.price,
@@ -287,6 +287,7 @@ function sectionsTx (tx: SqlQueryable, locked: boolean): SectionsTx {
           now
         })
       }
+      read = found
       return { sections: found, bookings: (row.bookings ?? []).filter(b => found.has(b.section_id)).map(toBooking), now }
     },
     async dueHolds ({ sectionId }, now) {
@@ -321,7 +322,7 @@ function sectionsTx (tx: SqlQueryable, locked: boolean): SectionsTx {
       const params: unknown[] = [
         writes.map(w => w.sectionId), writes.map(w => w.effects.remaining), writes.map(w => w.effects.held), writes.map(w => w.effects.sold),
         writes.map(w => w.effects.inserts.length), writes.map(w => w.effects.nextExpiry.replace), writes.map(w => w.effects.nextExpiry.at),
-        writes.map(w => read.get(w.sectionId)), writes.length, writes[0].effects.at,
+        writes.map(w => read.get(w.sectionId)?.remaining), writes.length, writes[0].effects.at,
         inserts.map(b => b._id), inserts.map(b => b.eventId), inserts.map(b => b.sectionId), inserts.map(b => b.userId), inserts.map(b => b.qty),
         inserts.map(b => b.unitPrice), inserts.map(b => b.amount), inserts.map(b => b.idempotencyKey ?? null), inserts.map(b => b.requestHash ?? null),
         inserts.map(b => b.expiresAt ?? null), inserts.map(b => b.eventOwner ?? '')]
