@@ -247,7 +247,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
       return null
     }
     const had = batch.filter(g => held.keys.has(g.queue.key))
-    const pause = Math.max(locker.handoverMs, RETRY_LOCAL_MS)
+    const pause = Math.max(locker.retryMs, RETRY_LOCAL_MS)
     for (const group of batch) {
       if (held.keys.has(group.queue.key)) continue
       putBack(group)
@@ -280,8 +280,12 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
         if (batch.length === 0) break
         await decide(batch)
       }
-      // a turn cut short with work left: other instances' pollers get the lock first
-      if (locker.handoverMs > 0) for (const queue of mine) if (queue.pending.length > 0) queue.notBefore = Date.now() + locker.handoverMs
+      // a turn cut short with work left: an instance that asked for a lock meanwhile gets it first
+      const left = mine.filter(q => q.pending.length > 0)
+      if (left.length > 0 && locker.handoverMs > 0) {
+        const asked = await locker.askedElsewhere(left.map(q => q.key))
+        for (const queue of left) if (asked.has(queue.key)) queue.notBefore = Date.now() + locker.handoverMs
+      }
     } finally {
       held.release()
     }

@@ -68,7 +68,10 @@ export function localLocker (): Locker {
     kind: 'local',
     nodes: [],
     available: () => true,
+    retryMs: 0,
     handoverMs: 0,
+    // one instance: no one else asks
+    askedElsewhere: async () => new Set(),
     lockSome,
     withLock: withLockVia(lockSome),
     close: async () => {}

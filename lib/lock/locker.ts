@@ -20,8 +20,16 @@ export interface Locker {
   readonly nodes: readonly LockNode[]
   /** false while too few lock servers are known to answer: withLock then refuses at once ('unavailable') */
   available: () => boolean
-  /** how long a holder that let go with work left waits before asking again, so other instances' pollers get a turn (0 in-process) */
+  /** how soon to ask again for a lock another instance holds (0 in-process) */
+  readonly retryMs: number
+  /** how long a holder that let go with work left, while another instance asked for the lock, waits before asking again (0 in-process) */
   readonly handoverMs: number
+  /**
+   * Which of these keys (held here) another instance asked for in vain
+   * lately: it gets them next. Answers in a few milliseconds whatever the
+   * lock servers do; when they cannot tell, every key is taken as asked for.
+   */
+  askedElsewhere: (keys: readonly string[]) => Promise<ReadonlySet<string>>
   /**
    * Asks for the exclusive locks on `keys` together (one round trip to the
    * lock servers) and resolves with those had as soon as there is one; while

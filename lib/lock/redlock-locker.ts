@@ -16,6 +16,23 @@ export interface RedlockLockerOptions {
 
 /** Longest a probe waits for a server's PONG. */
 const PROBE_TIMEOUT_MS = 1000
+/**
+ * How long a key stays marked asked for after an instance last asked for it
+ * in vain; one still waiting asks again every few milliseconds, one that gave
+ * up stops, and its mark fades.
+ */
+const ASKED_MS = 200
+/**
+ * How long a holder that let go waits before asking again when another
+ * instance asked meanwhile: far longer than the other's next ask, even on a
+ * loaded machine; the other then holds it for its own turn anyway.
+ */
+const HANDOVER_MS = 50
+/** Longest a holder waits to learn whether another instance asked (then it takes it as asked). */
+const ASKED_READ_MS = 20
+
+/** The mark an instance leaves on a lock's key when it asked for it in vain. */
+const askedKey = (key: string): string => `lock-asked:${key}`
 
 /** Settles by `deadline` (epoch ms): with the promise's value, or `late` if it has not settled by then. */
 async function byDeadline<T> (promise: Promise<T>, deadline: number, late: () => T): Promise<T> {
@@ -46,6 +63,8 @@ export function redlockLocker (clients: Redis[], options: RedlockLockerOptions):
   // redlock reports every failed vote as an 'error' event too; failures are handled where they are thrown
   redlock.on('error', () => {})
   let quorumDown = false
+  /** keys this instance marked asked for: unmarked once it has them */
+  const marked = new Set<string>()
   let probe: NodeJS.Timeout | undefined
   let closed = false
 
@@ -111,6 +130,8 @@ export function redlockLocker (clients: Redis[], options: RedlockLockerOptions):
       } catch (err) {
         if (!(err instanceof ExecutionError)) throw err
         failure ??= err
+        // one key on its own refused: another instance holds it, and is told so when its turn ends
+        if (some.length === 1) mark(some[0])
       }
     }
     await tryKeys(keys)
@@ -121,6 +142,28 @@ export function redlockLocker (clients: Redis[], options: RedlockLockerOptions):
     return { had, failure }
   }
 
+  /** Not awaited: a mark that does not reach a server only costs this instance a turn. */
+  function mark (key: string): void {
+    marked.add(key)
+    for (const client of clients) client.set(askedKey(key), '1', 'PX', ASKED_MS).catch(() => {})
+  }
+
+  function unmark (keys: Iterable<string>): void {
+    const mine = [...keys].filter(key => marked.delete(key)).map(askedKey)
+    if (mine.length > 0) for (const client of clients) client.del(...mine).catch(() => {})
+  }
+
+  async function askedElsewhere (keys: readonly string[]): Promise<ReadonlySet<string>> {
+    const all = new Set(keys)
+    if (keys.length === 0) return all
+    const names = keys.map(askedKey)
+    const read = Promise.all(clients.map(async client => await client.mget(...names).catch(() => null)))
+    const answers = await byDeadline(read, Date.now() + ASKED_READ_MS, () => null)
+    // no server answered in time: asked, as far as anyone can tell
+    if (answers === null || answers.every(a => a === null)) return all
+    return new Set(keys.filter((_, i) => answers.some(a => a !== null && a[i] !== null)))
+  }
+
   async function lockSome (keys: readonly string[], waitMs: number): Promise<HeldLocks> {
     const deadline = Date.now() + waitMs
     const name = keys.join(', ')
@@ -128,6 +171,7 @@ export function redlockLocker (clients: Redis[], options: RedlockLockerOptions):
       if (quorumDown) throw new LockUnavailableError('unavailable', name)
       const { had, failure } = await attemptAll([...new Set(keys)], deadline)
       if (had.size > 0) {
+        unmark(had.keys())
         return {
           keys: new Set(had.keys()),
           // not awaited: the callers need not wait for the servers. Each server runs commands
@@ -148,8 +192,10 @@ export function redlockLocker (clients: Redis[], options: RedlockLockerOptions):
 
   return {
     kind: 'redlock',
-    // longer than a poller's pause (retryDelay plus jitter), so one that is waiting asks first
-    handoverMs: 2 * retryDelay + 1,
+    // longer than a poller's pause (retryDelay plus jitter)
+    retryMs: 2 * retryDelay + 1,
+    handoverMs: HANDOVER_MS,
+    askedElsewhere,
     nodes: clients.map(client => ({
       name: `${client.options.host ?? '?'}:${client.options.port ?? '?'}`,
       ping: async () => await client.ping()

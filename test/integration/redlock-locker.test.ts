@@ -88,6 +88,27 @@ t.test('locks asked for together: those free are had at once, one held elsewhere
   t.same(had.sort(), [k1, k2, k3].sort(), 'all three once let go')
 })
 
+t.test('a key asked for in vain is marked for its holder, and unmarked once the asker has it', { skip: await missing('redis') }, async t => {
+  const a = await instance(t, [REDIS_URL])
+  const b = await instance(t, [REDIS_URL])
+  const k = key()
+  const other = key()
+  const held = await a.lockSome([k, other], 1000)
+  t.same([...await a.askedElsewhere([k, other])], [], 'nobody asked yet: the holder need not let go')
+  t.equal((await failure(b.lockSome([k], 30))).reason, 'timeout')
+  t.same([...await a.askedElsewhere([k, other])], [k], 'the key the other instance asked for, not the one it did not')
+  held.release()
+  const hers = await b.lockSome([k], 1000)
+  t.same([...await b.askedElsewhere([k])], [], 'the asker has it: its mark is gone')
+  hers.release()
+})
+
+t.test('lock servers that cannot tell who asked: every key is taken as asked for', async t => {
+  const down = await instance(t, ['redis://127.0.0.1:1'])
+  const k = key()
+  t.same([...await down.askedElsewhere([k])], [k])
+})
+
 t.test('an instance that dies holding the lock blocks the section only for the TTL', { skip: await missing('redis') }, async t => {
   const k = key()
   const dead = clientsFor(t, [REDIS_URL])[0]
