@@ -26,7 +26,6 @@ export interface StoreReads<Bound> {
   listEvents: (query: PageQuery, bound?: Bound) => Promise<Page<Event>>
   /** The booking stored under an (already scoped) idempotency key, if any (no lock). */
   findByIdempotencyKey: (key: string, bound?: Bound) => Promise<StoredBooking | null>
-  getBooking: (id: string, bound?: Bound) => Promise<StoredBooking | null>
   /** Newest first, filtered by the fields that are set. */
   listBookings: (filter: BookingFilter, bound?: Bound) => Promise<Page<StoredBooking>>
 }
@@ -46,6 +45,8 @@ export interface StoreDriver extends StoreReads<AbortSignal> {
   insertEvent: (event: Event, ownerId: string, signal?: AbortSignal) => Promise<void>
   /** Sections with holds past their expiresAt (on the database's clock), most overdue first. */
   dueSections: (limit: number, signal?: AbortSignal) => Promise<SectionRef[]>
+  /** The bookings with these ids that exist, in any order (ids a store cannot hold are simply not found). */
+  getBookings: (ids: readonly string[], signal?: AbortSignal) => Promise<StoredBooking[]>
   /**
    * Runs fn atomically: its write takes effect when fn resolves, none of it
    * when it throws. MongoDB: one transaction. SQL: a read and one guarded

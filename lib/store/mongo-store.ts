@@ -156,11 +156,11 @@ function mongoDriver (client: MongoClient): StoreDriver {
       return doc === null ? null : bookingFromDocument(doc)
     },
 
-    async getBooking (id) {
-      const oid = parseId(id)
-      if (oid === null) return null
-      const doc = await bookings.findOne({ _id: oid })
-      return doc === null ? null : bookingFromDocument(doc)
+    async getBookings (ids) {
+      const oids = ids.flatMap(id => parseId(id) ?? [])
+      if (oids.length === 0) return []
+      const docs = await bookings.find({ _id: { $in: oids } }).toArray()
+      return docs.map(bookingFromDocument)
     },
 
     async listBookings (query) {

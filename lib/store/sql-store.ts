@@ -398,9 +398,9 @@ function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
       return rows.length === 0 ? null : toBooking(rows[0])
     },
 
-    async getBooking (id, signal) {
-      const { rows } = await client.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = $1`, [id], signal)
-      return rows.length === 0 ? null : toBooking(rows[0])
+    async getBookings (ids, signal) {
+      const { rows } = await client.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = ANY($1::text[])`, [ids], signal)
+      return rows.map(toBooking)
     },
 
     async listBookings (query, signal) {

@@ -3,11 +3,12 @@
  * every adapter (PostgreSQL, embedded PGlite, MongoDB) supplies a StoreDriver
  * and passes the same contract suite (test/store/contract.ts).
  */
-import { roundMoney } from '../allocation.ts'
+import { roundMoney, type StoredBooking } from '../allocation.ts'
 import { newId } from '../ids.ts'
 import type { Event, EventInput } from '../schemas.ts'
 import { runSectionsBatch, type SectionBatchResult, type SectionGroup } from '../section-batch.ts'
 import type { SectionRef } from '../section-batcher.ts'
+import { createBookingReads } from './booking-reads.ts'
 import type { StoreDriver, StoreKind, StoreReads } from './driver.ts'
 import { storeRunner, type StoreObserver } from './store-errors.ts'
 
@@ -41,6 +42,9 @@ export interface Store extends StoreReads<number> {
 
   /** Sections with holds past their expiresAt (on the database's clock), most overdue first: the sweeper's work. */
   dueSections: (limit: number, deadline?: number) => Promise<SectionRef[]>
+
+  /** One booking by id, or null; the reads of one turn of the event loop share one query (lib/store/booking-reads.ts). */
+  getBooking: (id: string, deadline?: number) => Promise<StoredBooking | null>
 }
 
 /** A new event as every store saves it: fresh ids, prices in cents, every section on sale. */
@@ -62,6 +66,7 @@ export function newEvent (input: EventInput): Event {
 export function createStore (driver: StoreDriver, observer?: StoreObserver): Store {
   const run = storeRunner(driver.errors, observer)
   const { read } = run
+  const bookings = createBookingReads(driver.getBookings)
   return {
     kind: driver.kind,
     init: async () => { await run.transaction('migrate', async () => { await driver.migrate() }) },
@@ -80,7 +85,7 @@ export function createStore (driver: StoreDriver, observer?: StoreObserver): Sto
     dueSections: async (limit, deadline) => await read(async signal => await driver.dueSections(limit, signal), deadline),
 
     findByIdempotencyKey: async (key, deadline) => await read(async signal => await driver.findByIdempotencyKey(key, signal), deadline),
-    getBooking: async (id, deadline) => await read(async signal => await driver.getBooking(id, signal), deadline),
+    getBooking: async (id, deadline) => await read(async () => await bookings.get(id, deadline), deadline),
     listBookings: async (filter, deadline) => await read(async signal => await driver.listBookings(filter, signal), deadline)
   }
 }

@@ -204,6 +204,19 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     t.equal((await store.getBooking(all.items[0]._id))?.eventOwner, all.items[0].eventOwner, 'and read back with the booking')
   })
 
+  t.test('bookings read by id at the same moment each get their own', async t => {
+    const event = await newEvent([10])
+    const ids = { eventId: event._id, sectionId: event.sections[0]._id }
+    const { decisions } = await bookBatch(ids.eventId, ids.sectionId, [1, 2, 3].map(n => request(ids, n, `reader-${n}`)))
+    const made = (decisions ?? []).map(d => (d as Extract<Decision, { kind: 'confirmed' }>).booking)
+    t.equal(made.length, 3)
+    const asked = [...made.map(b => b._id), made[0]._id, '0123456789abcdef01234567', 'not-an-id']
+    const read = await Promise.all(asked.map(async id => await store.getBooking(id)))
+    t.same(read.map(b => b === null ? null : [b._id, b.userId, b.qty]),
+      [...made.map(b => [b._id, b.userId, b.qty]), [made[0]._id, 'reader-1', 1], null, null],
+      'each read answers its own id; unknown and malformed ids are not found')
+  })
+
   t.test('cancelBooking gives seats back once', async t => {
     const event = await newEvent([3])
     const ids = { eventId: event._id, sectionId: event.sections[0]._id }

@@ -1,0 +1,54 @@
+/**
+ * Bookings read by id at the same moment share one query (lib/store/booking-reads.ts):
+ * a crowd of confirms each reading its booking costs one statement per turn of
+ * the event loop, not one per request. A real embedded store; its client
+ * counts the statements that read bookings by id.
+ */
+import { PGlite } from '@electric-sql/pglite'
+import t from 'tap'
+import { IDS_PER_READ } from '../../lib/store/booking-reads.ts'
+import { pgliteClient } from '../../lib/store/pglite-client.ts'
+import type { SqlClient } from '../../lib/store/sql-client.ts'
+import { createSqlStore } from '../../lib/store/sql-store.ts'
+import { tempDataDir } from '../helpers/databases.ts'
+import { sectionBatch } from '../helpers/section-batch.ts'
+
+const BY_IDS = 'WHERE id = ANY('
+
+t.test('reads asked for together are one query, each answered with its own booking', async t => {
+  const db = await PGlite.create(tempDataDir(t))
+  t.teardown(async () => { await db.close() })
+  const client = pgliteClient(db)
+  let queries = 0
+  const counting: SqlClient = {
+    ...client,
+    query: async (text, params, signal) => {
+      if (text.includes(BY_IDS)) queries++
+      return await client.query(text, params, signal)
+    }
+  }
+  const store = createSqlStore(counting, { kind: 'embedded' })
+  await store.init()
+  const event = await store.createEvent({ name: 'Reads', sections: [{ name: 'A', price: 1, capacity: 1000 }] }, 'organizer')
+  const ids = { eventId: event._id, sectionId: event.sections[0]._id }
+  const count = IDS_PER_READ + 20
+  const { results } = await sectionBatch(store, ids.eventId, ids.sectionId,
+    Array.from({ length: count }, (_, i) => ({ kind: 'book' as const, request: { ...ids, qty: 1, userId: `u${i}` } })))
+  const bookingIds = results.map(r => r.kind === 'confirmed' ? r.booking._id : '')
+  t.equal(bookingIds.filter(id => id !== '').length, count, 'all booked')
+
+  queries = 0
+  const few = await Promise.all(bookingIds.slice(0, 50).map(async id => await store.getBooking(id, Date.now() + 5000)))
+  t.same(few.map(b => b?.userId), bookingIds.slice(0, 50).map((_, i) => `u${i}`), 'each its own booking')
+  t.equal(queries, 1, '50 reads at once: one query')
+
+  queries = 0
+  const many = await Promise.all(bookingIds.map(async id => await store.getBooking(id)))
+  t.equal(many.filter((b, i) => b?._id === bookingIds[i]).length, count, 'every read answered')
+  t.equal(queries, 2, `${count} reads at once: ${IDS_PER_READ} per query`)
+
+  queries = 0
+  t.same(await store.getBooking(bookingIds[0]).then(b => b?.userId), 'u0')
+  t.equal(await store.getBooking('0123456789abcdef01234567'), null, 'unknown: null')
+  t.equal(queries, 2, 'reads one after the other: one query each')
+})
