@@ -6,7 +6,6 @@
  * more than the confirm's share of its batch.
  */
 import type { StoredBooking } from '../allocation.ts'
-import { beforeDeadline } from '../deadline.ts'
 
 /** Most ids in one query; more wait for the next. */
 export const IDS_PER_READ = 500
@@ -17,27 +16,30 @@ interface Waiting {
 }
 
 /**
- * `fetch` reads the bookings with these ids (those found, in any order),
- * stopping at the signal. Returns `get`: one booking or null, settled once
- * its query is (by the latest deadline of the reads that share it; the caller
- * bounds its own wait).
+ * `fetch` reads the bookings with these ids (those found, in any order);
+ * `read` runs it by a deadline (epoch ms), as the store runs every read.
+ * Returns `get`: one booking or null. A shared query is bounded by the
+ * earliest deadline of the reads that share it, so each is answered by its own.
  */
-export function createBookingReads (fetch: (ids: string[], signal?: AbortSignal) => Promise<StoredBooking[]>) {
+export function createBookingReads (
+  fetch: (ids: string[], signal?: AbortSignal) => Promise<StoredBooking[]>,
+  read: <T>(fn: (signal?: AbortSignal) => Promise<T>, deadline?: number) => Promise<T>
+) {
   let waiting = new Map<string, Waiting[]>()
-  /** the latest deadline of the reads waiting; undefined once one has none */
-  let latest: number | undefined = 0
+  /** the earliest deadline of the reads waiting; undefined while none has one */
+  let earliest: number | undefined
   let scheduled = false
 
   function flush (): void {
     scheduled = false
     const batch = [...waiting].slice(0, IDS_PER_READ)
-    const deadline = latest
+    const deadline = earliest
     waiting = new Map([...waiting].slice(IDS_PER_READ))
-    // those left for the next query keep the latest deadline: never shorter than theirs
+    // those left for the next query keep the earliest deadline: never later than theirs
     if (waiting.size > 0) schedule()
-    else latest = 0
+    else earliest = undefined
     const ids = batch.map(([id]) => id)
-    beforeDeadline('read', deadline, async signal => await fetch(ids, signal)).then(found => {
+    read(async signal => await fetch(ids, signal), deadline).then(found => {
       const byId = new Map(found.map(b => [b._id, b]))
       for (const [id, waiters] of batch) for (const w of waiters) w.resolve(byId.get(id) ?? null)
     }, (err: unknown) => {
@@ -52,13 +54,13 @@ export function createBookingReads (fetch: (ids: string[], signal?: AbortSignal)
   }
 
   return {
-    /** The booking with this id, or null; `deadline` (epoch ms) keeps the shared query going at least that long. */
+    /** The booking with this id, or null, answered by `deadline` (epoch ms) if one is given. */
     get (id: string, deadline?: number): Promise<StoredBooking | null> {
       return new Promise((resolve, reject) => {
         const waiters = waiting.get(id)
         if (waiters === undefined) waiting.set(id, [{ resolve, reject }])
         else waiters.push({ resolve, reject })
-        if (latest !== undefined) latest = deadline === undefined ? undefined : Math.max(latest, deadline)
+        if (deadline !== undefined) earliest = earliest === undefined ? deadline : Math.min(earliest, deadline)
         schedule()
       })
     }

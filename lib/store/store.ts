@@ -66,7 +66,7 @@ export function newEvent (input: EventInput): Event {
 export function createStore (driver: StoreDriver, observer?: StoreObserver): Store {
   const run = storeRunner(driver.errors, observer)
   const { read } = run
-  const bookings = createBookingReads(driver.getBookings)
+  const bookings = createBookingReads(driver.getBookings, read)
   return {
     kind: driver.kind,
     init: async () => { await run.transaction('migrate', async () => { await driver.migrate() }) },
@@ -85,7 +85,7 @@ export function createStore (driver: StoreDriver, observer?: StoreObserver): Sto
     dueSections: async (limit, deadline) => await read(async signal => await driver.dueSections(limit, signal), deadline),
 
     findByIdempotencyKey: async (key, deadline) => await read(async signal => await driver.findByIdempotencyKey(key, signal), deadline),
-    getBooking: async (id, deadline) => await read(async () => await bookings.get(id, deadline), deadline),
+    getBooking: async (id, deadline) => await bookings.get(id, deadline),
     listBookings: async (filter, deadline) => await read(async signal => await driver.listBookings(filter, signal), deadline)
   }
 }

@@ -115,12 +115,20 @@ for (const mode of ['immediate', 'fast'] as const) {
 t.test('PostgreSQL frozen (SIGSTOP): every request answered 503 while it is frozen, queued ones too', { skip }, async t => {
   // small batches: the burst queues behind a stalled batch of its section
   const s = await setup(t, { BATCH_MAX: '4' })
+  const start = Date.now()
+  const made = await s.client.request<{ _id: string }>('POST', '/bookings', { eventId: s.eventId, sectionId: s.sectionId, qty: 1, userId: 'before-freeze' })
+  t.equal(made.status, 201)
+  s.answers.push({ status: made.status, start, end: Date.now() })
+  const bookingId = made.body.data?._id ?? ''
   await faultRun(t, s, {
     fault: 'PostgreSQL SIGSTOP',
     apply: async () => { await s.cluster.freeze() },
     whileFaulty: async () => {
       const read = await s.client.request('GET', `/api/events/${s.eventId}`)
       t.equal(read.status, 503, 'a read answers 503 while frozen')
+      // bookings read by id share a query: it too ends by the requests' deadline
+      const reads = await Promise.all([bookingId, '0123456789abcdef01234567'].map(async id => await s.client.request('GET', `/api/bookings/${id}`)))
+      t.same(reads.map(r => r.status), [503, 503], 'reads of bookings by id answer 503 while frozen')
     },
     clear: async () => { s.cluster.thaw() }
   }, true)
