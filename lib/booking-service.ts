@@ -6,7 +6,7 @@
  * reads go to the store.
  */
 import { assertMayCreateEvents, bookingScope, bookingUser, mayCancelBooking, mayConfirmBooking, maySeeBooking, scopedIdempotencyKey } from './access.ts'
-import { publicBooking, replayDecision, type BookingRequest, type Decision } from './allocation.ts'
+import { publicBooking, replayDecision, type BookingRequest, type Decision, type StoredBooking } from './allocation.ts'
 import type { Principal } from './auth/principal.ts'
 import {
   ForbiddenError, HoldExpiredError, IdempotencyKeyReusedError, InvalidStateError, LimitExceededError, NotFoundError, SoldOutError
@@ -151,14 +151,15 @@ export function createBookingService (options: BookingServiceOptions) {
    * from memory when this instance knows it and that is enough to decide,
    * else read. Null: not there for this principal (answered as not found).
    */
-  async function located (actor: Principal, id: string, may: (actor: Principal, booking: BookingRoute) => boolean): Promise<BookingRoute | null> {
+  async function located (actor: Principal, id: string, may: (actor: Principal, booking: BookingRoute) => boolean): Promise<{ route: BookingRoute, seen?: StoredBooking } | null> {
     const known = routes.get(id)
-    if (known !== undefined && may(actor, known)) return known
+    if (known !== undefined && may(actor, known)) return { route: known }
     const booking = await store.getBooking(id, answerDeadline())
     if (booking === null) return null
     const route = { eventId: booking.eventId, sectionId: booking.sectionId, userId: booking.userId, eventOwner: booking.eventOwner ?? '' }
     routes.set(id, route)
-    return may(actor, route) ? route : null
+    // read after the request came: its batch may decide from it rather than read it again
+    return may(actor, route) ? { route, seen: booking } : null
   }
 
   /**
@@ -246,11 +247,14 @@ export function createBookingService (options: BookingServiceOptions) {
      */
     async confirm (actor: Principal, id: string, paymentRef?: string): Promise<Booking> {
       const deadline = lockDeadline()
-      const booking = await located(actor, id, maySeeBooking)
-      if (booking === null) throw new NotFoundError('Booking', id)
-      if (!mayConfirmBooking(actor, booking)) throw new ForbiddenError('Only the booking\'s owner, a service or an admin confirms it')
-      const op: SectionOp = paymentRef === undefined ? { kind: 'confirm', bookingId: id } : { kind: 'confirm', bookingId: id, paymentRef }
-      const result = await sections.submit({ eventId: booking.eventId, sectionId: booking.sectionId }, op, deadline)
+      const found = await located(actor, id, maySeeBooking)
+      if (found === null) throw new NotFoundError('Booking', id)
+      const { route, seen } = found
+      if (!mayConfirmBooking(actor, route)) throw new ForbiddenError('Only the booking\'s owner, a service or an admin confirms it')
+      const op: SectionOp = { kind: 'confirm', bookingId: id }
+      if (paymentRef !== undefined) op.paymentRef = paymentRef
+      if (seen !== undefined) op.seen = seen
+      const result = await sections.submit({ eventId: route.eventId, sectionId: route.sectionId }, op, deadline)
       switch (result.kind) {
         case 'hold_confirmed':
           if (result.changed) {
@@ -279,9 +283,11 @@ export function createBookingService (options: BookingServiceOptions) {
     /** Cancels a booking the principal may cancel: a hold is released, a confirmed booking cancelled, the seats go back. Cancelling again changes nothing. */
     async cancel (actor: Principal, id: string): Promise<Booking> {
       const deadline = lockDeadline()
-      const booking = await located(actor, id, mayCancelBooking)
-      if (booking === null) throw new NotFoundError('Booking', id)
-      const result = await sections.submit({ eventId: booking.eventId, sectionId: booking.sectionId }, { kind: 'cancel', bookingId: id }, deadline)
+      const found = await located(actor, id, mayCancelBooking)
+      if (found === null) throw new NotFoundError('Booking', id)
+      const { route, seen } = found
+      const op: SectionOp = seen === undefined ? { kind: 'cancel', bookingId: id } : { kind: 'cancel', bookingId: id, seen }
+      const result = await sections.submit({ eventId: route.eventId, sectionId: route.sectionId }, op, deadline)
       if (result.kind !== 'cancelled') throw new NotFoundError('Booking', id)
       if (result.changed) {
         if (result.from === 'held') metrics.holds.inc({ outcome: 'released' })

@@ -17,9 +17,9 @@ import { byText } from './text-order.ts'
 export type SectionOp =
   | { kind: 'book', request: BookingRequest }
   /** a held booking becomes confirmed, with the payment's reference */
-  | { kind: 'confirm', bookingId: string, paymentRef?: string }
+  | { kind: 'confirm', bookingId: string, paymentRef?: string, seen?: StoredBooking }
   /** a held booking is released, a confirmed one cancelled: its seats go back */
-  | { kind: 'cancel', bookingId: string }
+  | { kind: 'cancel', bookingId: string, seen?: StoredBooking }
   /** nothing but what every batch does first: expire the section's due holds (the sweeper sends it) */
   | { kind: 'expire' }
 
@@ -129,8 +129,11 @@ export interface SectionsTx {
    * never a wrong write. `now` is the database's clock once the locks are had.
    * Unlocked (SQL's first try), the same read without the locks: the write is
    * then also guarded by each section's remaining being still as read here.
+   * There, when every booking named was `seen` (read after its request came,
+   * to find its section), those stand for the read of them: each change is
+   * guarded by its `from` all the same.
    */
-  lock: (sections: readonly SectionRef[], bookingIds: readonly string[]) =>
+  lock: (sections: readonly SectionRef[], bookingIds: readonly string[], seen: ReadonlyMap<string, StoredBooking>) =>
   Promise<{ sections: Map<string, SectionState>, bookings: StoredBooking[], now: Date }>
   /** The section's held bookings whose expiresAt <= now; and the earliest expiresAt after now of its other holds. */
   dueHolds: (section: SectionRef, now: Date) => Promise<{ due: StoredBooking[], next: Date | null }>
@@ -162,8 +165,11 @@ const bySectionId = (a: SectionRef, b: SectionRef): number => byText(a.sectionId
 export async function runSectionsBatch (tx: SectionsTx, groups: readonly SectionGroup[]): Promise<SectionBatchResult[]> {
   const order = [...groups].sort(bySectionId)
   if (order.some((g, i) => i > 0 && order[i - 1].sectionId === g.sectionId)) throw new Error('a batch has one group per section')
-  const named = order.flatMap(g => g.ops.flatMap(op => op.kind === 'cancel' || op.kind === 'confirm' ? [op.bookingId] : []))
-  const { sections, bookings, now } = await tx.lock(order.map(g => ({ eventId: g.eventId, sectionId: g.sectionId })), [...new Set(named)])
+  const named = order.flatMap(g => g.ops.flatMap(op => op.kind === 'cancel' || op.kind === 'confirm' ? [op] : []))
+  const ids = [...new Set(named.map(op => op.bookingId))]
+  // each booking named once, as read after its own request came: then no answer is older than its request
+  const seen = new Map(ids.length === named.length ? named.flatMap(op => op.seen === undefined ? [] : [[op.bookingId, op.seen] as const]) : [])
+  const { sections, bookings, now } = await tx.lock(order.map(g => ({ eventId: g.eventId, sectionId: g.sectionId })), ids, seen)
 
   // one after the other, in the lock order every writer keeps: sections, their bookings, then users
   // (and a MongoDB session runs one operation at a time)

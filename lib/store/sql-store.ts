@@ -14,7 +14,7 @@ import type { SectionState, SectionsTx, SectionWrite } from '../section-batch.ts
 import { byText } from '../text-order.ts'
 import type { StoreDriver } from './driver.ts'
 import { MIGRATION_LOCK_ID, SCHEMA_STATEMENTS } from './sql-schema.ts'
-import { isRetryableSqlError, isSqlUnavailable, type SqlClient, type SqlQueryable } from './sql-client.ts'
+import { isRetryableSqlError, isSqlUnavailable, sqlState, type SqlClient, type SqlQueryable } from './sql-client.ts'
 import { createStore, type Store, type StoreKind } from './store.ts'
 import type { StoreObserver } from './store-errors.ts'
 
@@ -242,6 +242,9 @@ const READ_SQL = {
  */
 class NeedsLocks extends Error {}
 
+/** SQLSTATE check_violation */
+const CHECK_VIOLATION = '23514'
+
 /** Each event's users' net change of seats over the batch's sections, in (eventId, userId) order. */
 function netUserSeats (writes: readonly SectionWrite[]): Array<{ eventId: string, userId: string, delta: number }> {
   const net = new Map<string, { eventId: string, userId: string, delta: number }>()
@@ -268,10 +271,12 @@ function sectionsTx (tx: SqlQueryable, locked: boolean): SectionsTx {
   let read = new Map<string, SectionState>()
   const texts = locked ? READ_SQL.locked : READ_SQL.unlocked
   return {
-    async lock (sections, ids) {
+    async lock (sections, ids, seen) {
       const ofSections = sections.map(s => s.sectionId)
+      // unlocked, bookings read after their requests came stand for a read of them (their changes are guarded by status)
+      const fromSeen = !locked && ids.every(id => seen.has(id))
       const { rows: [row] } = await tx.query<{ sections: LockedRow[] | null, bookings: BookingRow[] | null, now: Date }>(
-        ids.length === 0 ? texts.sections : texts.bookings, ids.length === 0 ? [ofSections] : [ofSections, ids])
+        ids.length === 0 || fromSeen ? texts.sections : texts.bookings, ids.length === 0 || fromSeen ? [ofSections] : [ofSections, ids])
       const now = new Date(row.now)
       const eventOf = new Map(sections.map(s => [s.sectionId, s.eventId]))
       const found = new Map<string, SectionState>()
@@ -288,7 +293,8 @@ function sectionsTx (tx: SqlQueryable, locked: boolean): SectionsTx {
         })
       }
       read = found
-      return { sections: found, bookings: (row.bookings ?? []).filter(b => found.has(b.section_id)).map(toBooking), now }
+      const bookings = fromSeen ? ids.map(id => seen.get(id) as StoredBooking) : (row.bookings ?? []).map(toBooking)
+      return { sections: found, bookings: bookings.filter(b => found.has(b.sectionId)), now }
     },
     async dueHolds ({ sectionId }, now) {
       // no FOR UPDATE here or below: every writer of a section's bookings holds its section row first
@@ -440,7 +446,9 @@ function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
       try {
         return await client.session(async (conn) => await fn(sectionsTx(conn, false)), signal)
       } catch (err) {
-        if (!(err instanceof NeedsLocks) && !isRetryableSqlError(err)) throw err
+        // a counter's CHECK refusing the write (23514) is a read gone stale too: a booking's status
+        // changed since, and the sections' counters, updated first, fell below zero before its guard
+        if (!(err instanceof NeedsLocks) && !isRetryableSqlError(err) && sqlState(err) !== CHECK_VIOLATION) throw err
       }
       return await client.transaction(async (tx) => await fn(sectionsTx(tx, true)), signal)
     }

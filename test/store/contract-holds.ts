@@ -72,6 +72,24 @@ export function holdsContract (t: Test, store: () => Store): void {
     await assertInvariant(t, event._id)
   })
 
+  t.test('holds: a confirm or cancel carrying the booking as seen earlier is decided on the booking as it is', async t => {
+    const { event, ids: [ids] } = await newEvent([5])
+    const held = bookingOf(await book(hold(ids, 2, 's1')))
+    const seen = await store().getBooking(held._id)
+    if (seen === null) throw new Error('hold not stored')
+    const confirmed = await batch(ids, { kind: 'confirm', bookingId: held._id, paymentRef: 'p1', seen })
+    t.match(confirmed.results[0], { kind: 'hold_confirmed', changed: true, booking: { status: 'confirmed', paymentRef: 'p1' } }, 'seen as it is: confirmed')
+    // the same snapshot, now stale: still held in it, confirmed in the store
+    const late = await batch(ids, { kind: 'confirm', bookingId: held._id, paymentRef: 'p2', seen })
+    t.match(late.results[0], { kind: 'invalid_state', booking: { status: 'confirmed', paymentRef: 'p1' } }, 'a stale snapshot never confirms twice')
+    const cancelled = await batch(ids, { kind: 'cancel', bookingId: held._id, seen })
+    t.match(cancelled.results[0], { kind: 'cancelled', changed: true, from: 'confirmed' }, 'cancelled from what is stored, not from the snapshot')
+    const again = await batch(ids, { kind: 'cancel', bookingId: held._id, seen })
+    t.match(again.results[0], { kind: 'cancelled', changed: false }, 'its seats come back once')
+    t.match(await section(ids), { remaining: 5, held: 0, sold: 0 })
+    await assertInvariant(t, event._id)
+  })
+
   t.test('holds: the event\'s holdSeconds wins over the default length', async t => {
     const { ids: [ids] } = await newEvent([5], { holdSeconds: 120 })
     const held = bookingOf(await book(hold(ids, 1, 'h', 1000)))

@@ -10,7 +10,7 @@ import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import type { BookingRequest } from '../../lib/allocation.ts'
-import type { OpResult } from '../../lib/section-batch.ts'
+import type { OpResult, SectionOp } from '../../lib/section-batch.ts'
 import { GuardedClient, pgClient } from '../../lib/store/pg-client.ts'
 import { pgliteClient } from '../../lib/store/pglite-client.ts'
 import type { SqlClient, SqlQueryable } from '../../lib/store/sql-client.ts'
@@ -25,16 +25,17 @@ interface Interposed {
   client: SqlClient
   /** the next batch's read is followed by `fn` before the batch goes on */
   once: (fn: () => Promise<void>) => void
-  /** batches begun without a transaction, and transactions begun */
-  calls: { session: number, transaction: number }
+  /** batches begun without a transaction, transactions begun, and batch reads that read bookings */
+  calls: { session: number, transaction: number, bookingReads: number }
 }
 
 /** The client, with a hook between a batch's read of its sections and what follows. */
 function interposed (client: SqlClient): Interposed {
   let between: (() => Promise<void>) | undefined
-  const calls = { session: 0, transaction: 0 }
+  const calls = { session: 0, transaction: 0, bookingReads: 0 }
   const hooked = (conn: SqlQueryable): SqlQueryable => ({
     async query<R> (text: string, params?: unknown[]) {
+      if (text.includes('WITH locked AS') && text.includes('id = ANY($2')) calls.bookingReads++
       const result = await conn.query<R>(text, params)
       const fn = between
       if (fn !== undefined && text.includes('WITH locked AS')) {
@@ -108,6 +109,13 @@ for (const adapter of ADAPTERS) {
       ])
       return { result, calls: { session: hook.calls.session - before.session, transaction: hook.calls.transaction - before.transaction } }
     }
+    /** One batch of these ops: its result, and how it ran */
+    async function counted (ids: { eventId: string, sectionId: string }, ops: SectionOp[]) {
+      const before = { ...hook.calls }
+      const result = await sectionBatch(store, ids.eventId, ids.sectionId, ops)
+      const delta = Object.fromEntries(Object.entries(hook.calls).map(([k, v]) => [k, v - before[k as keyof typeof before]]))
+      return { result, calls: delta }
+    }
     async function problems (store: Store, eventId: string): Promise<string[]> {
       const event = await store.getEvent(eventId)
       const { items } = await store.listBookings({ eventId, page: 1, limit: 100 })
@@ -148,6 +156,21 @@ for (const adapter of ADAPTERS) {
       t.same(kinds(result.results), ['confirmed', 'confirmed'])
       t.equal(result.remaining, 2)
       t.same(calls, { session: 1, transaction: 0 })
+    })
+
+    t.test('bookings as seen after their requests came: the batch reads its sections only; a stale one is refused, then read', async t => {
+      const ids = await section(5)
+      const held = (await sectionBatch(store, ids.eventId, ids.sectionId, [{ kind: 'book', request: { ...buy(ids, 1, 'h'), holdDefaultMs: 600_000 } }])).results[0]
+      if (held.kind !== 'held') throw new Error(`expected a hold, got ${held.kind}`)
+      const seen = await store.getBooking(held.booking._id)
+      if (seen === null) throw new Error('hold not stored')
+      const fresh = await counted(ids, [{ kind: 'confirm', bookingId: seen._id, paymentRef: 'p1', seen }])
+      t.same(kinds(fresh.result.results), ['hold_confirmed'])
+      t.same(fresh.calls, { session: 1, transaction: 0, bookingReads: 0 }, 'no read of the booking, no transaction')
+      const stale = await counted(ids, [{ kind: 'cancel', bookingId: seen._id, seen }])
+      t.match(stale.result.results, [{ kind: 'cancelled', changed: true, from: 'confirmed' }], 'decided on the booking as stored')
+      t.same(stale.calls, { session: 1, transaction: 1, bookingReads: 1 }, 'the write refused the stale snapshot; the transaction read the booking')
+      t.same(await problems(store, ids.eventId), [])
     })
 
     t.test('an event with maxPerUser: its users\' seats are read under locks, as one transaction', async t => {
