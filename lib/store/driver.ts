@@ -50,7 +50,8 @@ export interface StoreDriver extends StoreReads<AbortSignal> {
   /**
    * Runs fn atomically: its write takes effect when fn resolves, none of it
    * when it throws. MongoDB: one transaction. SQL: a read and one guarded
-   * statement first, then, if that write was refused, one locking transaction.
+   * statement first, then, if that write was refused, one locking
+   * transaction (`onRetry` is told: it is counted as a retry).
    */
-  inSections: <T>(fn: (tx: SectionsTx) => Promise<T>, signal?: AbortSignal) => Promise<T>
+  inSections: <T>(fn: (tx: SectionsTx) => Promise<T>, signal?: AbortSignal, onRetry?: () => void) => Promise<T>
 }

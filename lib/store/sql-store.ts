@@ -442,13 +442,15 @@ function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
      * lock makes that rare). If someone did, or the batch guards users' seats,
      * it runs again as one transaction that locks its rows as it reads them.
      */
-    async inSections (fn, signal) {
+    async inSections (fn, signal, onRetry) {
       try {
         return await client.session(async (conn) => await fn(sectionsTx(conn, false)), signal)
       } catch (err) {
         // a counter's CHECK refusing the write (23514) is a read gone stale too: a booking's status
         // changed since, and the sections' counters, updated first, fell below zero before its guard
         if (!(err instanceof NeedsLocks) && !isRetryableSqlError(err) && sqlState(err) !== CHECK_VIOLATION) throw err
+        // guarding users' seats is not a conflict: the batch needed locks from the start
+        if (!(err instanceof NeedsLocks)) onRetry?.()
       }
       return await client.transaction(async (tx) => await fn(sectionsTx(tx, true)), signal)
     }

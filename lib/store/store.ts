@@ -81,7 +81,7 @@ export function createStore (driver: StoreDriver, observer?: StoreObserver): Sto
     listEvents: async (query, deadline) => await read(async signal => await driver.listEvents(query, signal), deadline),
 
     sectionsBatch: async (groups, deadline) => await run.transaction('book', async signal =>
-      await driver.inSections(async (tx) => await runSectionsBatch(tx, groups), signal), deadline),
+      await driver.inSections(async (tx) => await runSectionsBatch(tx, groups), signal, () => observer?.retry?.('book')), deadline),
     dueSections: async (limit, deadline) => await read(async signal => await driver.dueSections(limit, signal), deadline),
 
     findByIdempotencyKey: async (key, deadline) => await read(async signal => await driver.findByIdempotencyKey(key, signal), deadline),

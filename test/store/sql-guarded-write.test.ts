@@ -91,7 +91,9 @@ for (const adapter of ADAPTERS) {
     const opened = await adapter.open(t)
     t.teardown(opened.close)
     const hook = interposed(opened.client)
-    const store = createSqlStore(hook.client, { kind: opened.kind })
+    /** retries the store reported to its observer, by operation */
+    const retries: string[] = []
+    const store = createSqlStore(hook.client, { kind: opened.kind, observer: { retry: operation => { retries.push(operation) } } })
     /** the other writer: another instance's store on the same database */
     const other = createSqlStore(opened.client, { kind: opened.kind })
     await store.init()
@@ -131,6 +133,7 @@ for (const adapter of ADAPTERS) {
       t.same(kinds(result.results), ['sold_out', 'confirmed'], 'the 2 seats read are no longer there: the pair is sold out, the single fits')
       t.equal(result.remaining, 0)
       t.same(calls, { session: 1, transaction: 1 }, 'the guarded write refused, the batch ran again as a transaction')
+      t.same(retries.splice(0), ['book'], 'counted as a retry')
       t.same(await problems(store, ids.eventId), [])
       const event = await store.getEvent(ids.eventId)
       t.match(event?.sections[0], { capacity: 2, remaining: 0, sold: 2 })
@@ -147,6 +150,7 @@ for (const adapter of ADAPTERS) {
       t.same(kinds(result.results), ['confirmed', 'confirmed'], 'the seat given back is sold, not refused')
       t.equal(result.remaining, 0)
       t.same(calls, { session: 1, transaction: 1 })
+      t.same(retries.splice(0), ['book'])
       t.same(await problems(store, ids.eventId), [])
     })
 
@@ -156,6 +160,7 @@ for (const adapter of ADAPTERS) {
       t.same(kinds(result.results), ['confirmed', 'confirmed'])
       t.equal(result.remaining, 2)
       t.same(calls, { session: 1, transaction: 0 })
+      t.same(retries.splice(0), [], 'no retry')
     })
 
     t.test('bookings as seen after their requests came: the batch reads its sections only; a stale one is refused, then read', async t => {
@@ -167,9 +172,11 @@ for (const adapter of ADAPTERS) {
       const fresh = await counted(ids, [{ kind: 'confirm', bookingId: seen._id, paymentRef: 'p1', seen }])
       t.same(kinds(fresh.result.results), ['hold_confirmed'])
       t.same(fresh.calls, { session: 1, transaction: 0, bookingReads: 0 }, 'no read of the booking, no transaction')
+      t.same(retries.splice(0), [])
       const stale = await counted(ids, [{ kind: 'cancel', bookingId: seen._id, seen }])
       t.match(stale.result.results, [{ kind: 'cancelled', changed: true, from: 'confirmed' }], 'decided on the booking as stored')
       t.same(stale.calls, { session: 1, transaction: 1, bookingReads: 1 }, 'the write refused the stale snapshot; the transaction read the booking')
+      t.same(retries.splice(0), ['book'])
       t.same(await problems(store, ids.eventId), [])
     })
 
@@ -183,6 +190,7 @@ for (const adapter of ADAPTERS) {
       ])
       t.same(kinds(result.results), ['confirmed', 'limit_exceeded'])
       t.equal(hook.calls.transaction - before.transaction, 1)
+      t.same(retries.splice(0), [], 'a batch that needs locks from the start is no retry')
       t.same(await problems(store, ids.eventId), [])
     })
   })
