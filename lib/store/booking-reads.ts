@@ -32,9 +32,10 @@ export function createBookingReads (
 
   function flush (): void {
     scheduled = false
-    const batch = [...waiting].slice(0, IDS_PER_READ)
+    const all = [...waiting]
+    const batch = all.slice(0, IDS_PER_READ)
     const deadline = earliest
-    waiting = new Map([...waiting].slice(IDS_PER_READ))
+    waiting = new Map(all.slice(IDS_PER_READ))
     // those left for the next query keep the earliest deadline: never later than theirs
     if (waiting.size > 0) schedule()
     else earliest = undefined

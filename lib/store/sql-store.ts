@@ -274,9 +274,9 @@ function sectionsTx (tx: SqlQueryable, locked: boolean): SectionsTx {
     async lock (sections, ids, seen) {
       const ofSections = sections.map(s => s.sectionId)
       // unlocked, bookings read after their requests came stand for a read of them (their changes are guarded by status)
-      const fromSeen = !locked && ids.every(id => seen.has(id))
+      const readsBookings = ids.some(id => locked || !seen.has(id))
       const { rows: [row] } = await tx.query<{ sections: LockedRow[] | null, bookings: BookingRow[] | null, now: Date }>(
-        ids.length === 0 || fromSeen ? texts.sections : texts.bookings, ids.length === 0 || fromSeen ? [ofSections] : [ofSections, ids])
+        readsBookings ? texts.bookings : texts.sections, readsBookings ? [ofSections, ids] : [ofSections])
       const now = new Date(row.now)
       const eventOf = new Map(sections.map(s => [s.sectionId, s.eventId]))
       const found = new Map<string, SectionState>()
@@ -293,7 +293,7 @@ function sectionsTx (tx: SqlQueryable, locked: boolean): SectionsTx {
         })
       }
       read = found
-      const bookings = fromSeen ? ids.map(id => seen.get(id) as StoredBooking) : (row.bookings ?? []).map(toBooking)
+      const bookings = readsBookings ? (row.bookings ?? []).map(toBooking) : ids.map(id => seen.get(id) as StoredBooking)
       return { sections: found, bookings: bookings.filter(b => found.has(b.sectionId)), now }
     },
     async dueHolds ({ sectionId }, now) {
