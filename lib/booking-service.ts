@@ -79,6 +79,7 @@ export function createBookingService (options: BookingServiceOptions) {
   const sections = createSectionBatcher<SectionOp, OpResult>({
     ...options,
     concurrency: options.batchConcurrency,
+    inProcessStore: store.kind === 'embedded',
     async run (groups, deadline) {
       const started = Date.now()
       const batches = await store.sectionsBatch(groups.map(({ section, items }) => ({ ...section, ops: items })), deadline)

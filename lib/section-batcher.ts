@@ -52,6 +52,13 @@ export interface SectionBatcherOptions<T, R> {
   returns?: SeatReturns
   clock?: () => number
   /**
+   * The store runs in this process and decides without yielding to I/O
+   * (embedded): a batch's items are answered before the next batch is taken.
+   * Otherwise the next batch is sent first, and the store works on it while
+   * this process writes the answers.
+   */
+  inProcessStore?: boolean
+  /**
    * Decides one batch, one group per section, by `deadline` (epoch ms: its
    * first item's, past which it is answered); called while holding the
    * groups' section locks. One outcome per group, in order.
@@ -99,10 +106,11 @@ const REMAINING_KEPT = 100_000
 /** How often shutdown's drain looks whether everything queued was decided. */
 const DRAIN_POLL_MS = 10
 
+const noAnswers = (): void => {}
 const nextTurnOfLoop = async (): Promise<void> => { await new Promise<void>(resolve => setImmediate(resolve)) }
 
 export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>) {
-  const { locker, metrics, batchMax, lockWaitMs, run, whenSoldOut, seatsAsked, returns } = options
+  const { locker, metrics, batchMax, lockWaitMs, run, whenSoldOut, seatsAsked, returns, inProcessStore = false } = options
   const concurrency = Math.max(1, options.concurrency)
   const clock = options.clock ?? Date.now
   const soldOut = createSoldOutMemory(options.soldOutCacheMs, clock)
@@ -191,7 +199,6 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   function learn (group: Group<T, R>, outcome: BatchOutcome<R>, counts: ReturnCounts | null): void {
     const { queue } = group
     lastRemaining.set(queue.key, outcome.remaining)
-    outcome.results.forEach((result, i) => { group.entries[i].resolve(result) })
     if (outcome.remaining === 0) {
       if (returns === undefined) {
         soldOut.remember(queue.key, null, outcome.stableForMs)
@@ -206,8 +213,13 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     }
   }
 
-  /** Decides one batch under the locks of its sections held by the caller; a store error fails its items only. */
-  async function decide (batch: Array<Group<T, R>>): Promise<void> {
+  /**
+   * Decides one batch under the locks of its sections held by the caller; a
+   * store error fails its items only. What the batch tells about its sections
+   * is learned at once; its items are answered when the returned function is
+   * called.
+   */
+  async function decide (batch: Array<Group<T, R>>): Promise<() => void> {
     const by = answerBy(batch)
     // read before the batch reads its sections: a return counted after this is seen as a change;
     // counters not read by the deadline are unknown, and the section is then not remembered sold out
@@ -219,11 +231,14 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
       outcomes = await run(batch.map(g => ({ section: g.queue.section, items: g.entries.map(e => e.item) })), by)
     } catch (err) {
       for (const entry of entriesOf(batch)) entry.reject(err as Error)
-      return
+      return noAnswers
     }
     metrics.batchSize.observe(entriesOf(batch).length)
     metrics.batchSections.observe(batch.length)
     batch.forEach((group, i) => { learn(group, outcomes[i], counts[i]) })
+    return () => {
+      batch.forEach((group, i) => { outcomes[i].results.forEach((result, j) => { group.entries[j].resolve(result) }) })
+    }
   }
 
   /** The locks of the batch's sections: those had; the others' items go back to wait for another instance to let go. */
@@ -272,14 +287,24 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     try {
       const mine = had.map(g => g.queue)
       const ends = clock() + TURN_MS
-      await decide(had)
+      let answer = await decide(had)
       while (mine.some(q => q.pending.length > 0) && clock() < ends) {
-        // items read from their sockets meanwhile join the next batch
-        await nextTurnOfLoop()
+        if (inProcessStore) {
+          // an in-process store decides without yielding: answered first, items read from their
+          // sockets meanwhile join the next batch
+          answer()
+          answer = noAnswers
+          await nextTurnOfLoop()
+        }
         const batch = take(mine)
         if (batch.length === 0) break
-        await decide(batch)
+        const next = decide(batch)
+        // the last batch's answers go out once the next one is on its way (its statements are sent
+        // within this turn of the event loop): the store works on it while this process writes them
+        if (answer !== noAnswers) setImmediate(answer)
+        answer = await next
       }
+      answer()
       // a turn cut short with work left: an instance that asked for a lock meanwhile gets it first
       const left = mine.filter(q => q.pending.length > 0)
       if (left.length > 0 && locker.handoverMs > 0) {
