@@ -103,22 +103,12 @@ export function pgClient (pool: pg.Pool): SqlClient {
     session: async (fn, signal) => await onConnection(pool, signal, async conn => await fn({ query: async (text, params) => await run(conn, text, params) })),
     async transaction (fn, signal) {
       return await onConnection(pool, signal, async (conn, failed) => {
-        // BEGIN is sent, not awaited: pg sends the first query the moment BEGIN is answered, with
-        // no turn of this busy event loop between (a round trip saved per batch); BEGIN's failure is that query's
-        let begun: Promise<unknown> | undefined = conn.query('BEGIN')
-        begun.catch(() => {}) // awaited below; never an unhandled rejection meanwhile
-        const tx: SqlQueryable = {
-          query: async <R>(text: string, params?: unknown[]) => {
-            if (begun === undefined) return await run<R>(conn, text, params)
-            const first = begun
-            begun = undefined
-            const [, rows] = await Promise.all([first, run<R>(conn, text, params)])
-            return rows
-          }
-        }
+        const tx: SqlQueryable = { query: async <R>(text: string, params?: unknown[]) => await run<R>(conn, text, params) }
         try {
+          // awaited before the first statement: pg 8 queues a query sent while another runs, which it
+          // deprecates (a DeprecationWarning on stderr) and pg 9 refuses
+          await conn.query('BEGIN')
           const result = await fn(tx)
-          if (begun !== undefined) await begun
           await conn.query('COMMIT')
           return result
         } catch (err) {
