@@ -8,7 +8,7 @@ import type { SqlClient, SqlQueryable } from './sql-client.ts'
  * and plans each text once per connection, not once per batch. The store's
  * texts are a small fixed set, so the names stay few.
  */
-function preparedNames () {
+export function preparedNames () {
   const names = new Map<string, string>()
   return (text: string, values?: unknown[]): pg.QueryConfig => {
     if (values === undefined || values.length === 0) return { text }
