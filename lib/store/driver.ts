@@ -21,7 +21,6 @@ export type BookingFilter = BookingListQuery & { eventOwner?: string }
  * aborts then. No bound: the call waits as long as the database does.
  */
 export interface StoreReads<Bound> {
-  getEvent: (id: string, bound?: Bound) => Promise<Event | null>
   /** Newest first. */
   listEvents: (query: PageQuery, bound?: Bound) => Promise<Page<Event>>
   /** The booking stored under an (already scoped) idempotency key, if any (no lock). */
@@ -47,6 +46,8 @@ export interface StoreDriver extends StoreReads<AbortSignal> {
   dueSections: (limit: number, signal?: AbortSignal) => Promise<SectionRef[]>
   /** The bookings with these ids that exist, in any order (ids a store cannot hold are simply not found). */
   getBookings: (ids: readonly string[], signal?: AbortSignal) => Promise<StoredBooking[]>
+  /** The events with these ids that exist, in any order (ids a store cannot hold are simply not found). */
+  getEvents: (ids: readonly string[], signal?: AbortSignal) => Promise<Event[]>
   /**
    * Runs fn atomically: its write takes effect when fn resolves, none of it
    * when it throws. MongoDB: one transaction. SQL: a read and one guarded

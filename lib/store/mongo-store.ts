@@ -136,11 +136,11 @@ function mongoDriver (client: MongoClient): StoreDriver {
       await events.insertOne(eventToDocument(event, ownerId))
     },
 
-    async getEvent (id) {
-      const oid = parseId(id)
-      if (oid === null) return null
-      const doc = await events.findOne({ _id: oid })
-      return doc === null ? null : eventFromDocument(doc)
+    async getEvents (ids) {
+      const oids = ids.flatMap(id => parseId(id) ?? [])
+      if (oids.length === 0) return []
+      const docs = await events.find({ _id: { $in: oids } }).toArray()
+      return docs.map(eventFromDocument)
     },
 
     async listEvents ({ page, limit }) {

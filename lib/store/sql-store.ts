@@ -346,7 +346,7 @@ function sectionsTx (tx: SqlQueryable, locked: boolean): SectionsTx {
 }
 
 function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
-  async function eventsById (ids: string[], signal?: AbortSignal): Promise<Event[]> {
+  async function eventsById (ids: readonly string[], signal?: AbortSignal): Promise<Event[]> {
     if (ids.length === 0) return []
     const { rows } = await client.query<EventRow>(
       `${EVENT_SELECT} WHERE e.id = ANY($1::text[]) ORDER BY e.created_at DESC, e.id DESC, s.position`, [ids], signal)
@@ -384,10 +384,7 @@ function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
       }, signal)
     },
 
-    async getEvent (id, signal) {
-      const [event] = await eventsById([id], signal)
-      return event ?? null
-    },
+    getEvents: eventsById,
 
     async listEvents ({ page, limit }, signal): Promise<Page<Event>> {
       const [ids, count] = await Promise.all([

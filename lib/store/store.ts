@@ -8,7 +8,7 @@ import { newId } from '../ids.ts'
 import type { Event, EventInput } from '../schemas.ts'
 import { runSectionsBatch, type SectionBatchResult, type SectionGroup } from '../section-batch.ts'
 import type { SectionRef } from '../section-batcher.ts'
-import { createBookingReads } from './booking-reads.ts'
+import { createSharedReads } from './shared-reads.ts'
 import type { StoreDriver, StoreKind, StoreReads } from './driver.ts'
 import { storeRunner, type StoreObserver } from './store-errors.ts'
 
@@ -43,7 +43,9 @@ export interface Store extends StoreReads<number> {
   /** Sections with holds past their expiresAt (on the database's clock), most overdue first: the sweeper's work. */
   dueSections: (limit: number, deadline?: number) => Promise<SectionRef[]>
 
-  /** One booking by id, or null; the reads of one turn of the event loop share one query (lib/store/booking-reads.ts). */
+  /** One event by id, or null; the reads of one turn of the event loop share one query (lib/store/shared-reads.ts). */
+  getEvent: (id: string, deadline?: number) => Promise<Event | null>
+  /** One booking by id, or null; shared in the same way. */
   getBooking: (id: string, deadline?: number) => Promise<StoredBooking | null>
 }
 
@@ -66,7 +68,8 @@ export function newEvent (input: EventInput): Event {
 export function createStore (driver: StoreDriver, observer?: StoreObserver): Store {
   const run = storeRunner(driver.errors, observer)
   const { read } = run
-  const bookings = createBookingReads(driver.getBookings, read)
+  const events = createSharedReads(driver.getEvents, read)
+  const bookings = createSharedReads(driver.getBookings, read)
   return {
     kind: driver.kind,
     init: async () => { await run.transaction('migrate', async () => { await driver.migrate() }) },
@@ -77,7 +80,7 @@ export function createStore (driver: StoreDriver, observer?: StoreObserver): Sto
       await run.transaction('create_event', async signal => { await driver.insertEvent(event, ownerId, signal) }, deadline)
       return event
     },
-    getEvent: async (id, deadline) => await read(async signal => await driver.getEvent(id, signal), deadline),
+    getEvent: async (id, deadline) => await events.get(id, deadline),
     listEvents: async (query, deadline) => await read(async signal => await driver.listEvents(query, signal), deadline),
 
     sectionsBatch: async (groups, deadline) => await run.transaction('book', async signal =>

@@ -217,6 +217,15 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
       'each read answers its own id; unknown and malformed ids are not found')
   })
 
+  t.test('events read by id at the same moment each get their own, sections in order', async t => {
+    const made = [await newEvent([4, 5]), await newEvent([6])]
+    const asked = [made[0]._id, made[1]._id, made[0]._id, '0123456789abcdef01234567', 'not-an-id']
+    const read = await Promise.all(asked.map(async id => await store.getEvent(id)))
+    t.same(read.map(e => e === null ? null : [e._id, e.sections.map(s => s.capacity)]),
+      [[made[0]._id, [4, 5]], [made[1]._id, [6]], [made[0]._id, [4, 5]], null, null],
+      'each read answers its own id; unknown and malformed ids are not found')
+  })
+
   t.test('cancelBooking gives seats back once', async t => {
     const event = await newEvent([3])
     const ids = { eventId: event._id, sectionId: event.sections[0]._id }

@@ -1,31 +1,32 @@
 /**
- * Bookings read by id, many requests at once in one query: the reads asked
- * for in one turn of the event loop go to the database together. A crowd of
- * confirms (a payment provider's webhooks) each needs its booking's section
- * before it can join that section's batch; read one by one, that read costs
- * more than the confirm's share of its batch.
+ * Rows read by id (bookings, events), many requests at once in one query: the
+ * reads asked for in one turn of the event loop go to the database together,
+ * and those of the same id share its answer. A crowd of confirms (a payment
+ * provider's webhooks) each needs its booking's section before it can join
+ * that section's batch; an on-sale's buyers keep reading the event's
+ * availability. Read one by one, those reads cost more than the bookings.
+ * Each answer is still read after its request came.
  */
-import type { StoredBooking } from '../allocation.ts'
 
 /** Most ids in one query; more wait for the next. */
 export const IDS_PER_READ = 500
 
-interface Waiting {
-  resolve: (booking: StoredBooking | null) => void
+interface Waiting<T> {
+  resolve: (row: T | null) => void
   reject: (err: unknown) => void
 }
 
 /**
- * `fetch` reads the bookings with these ids (those found, in any order);
- * `read` runs it by a deadline (epoch ms), as the store runs every read.
- * Returns `get`: one booking or null. A shared query is bounded by the
- * earliest deadline of the reads that share it, so each is answered by its own.
+ * `fetch` reads the rows with these ids (those found, in any order; `_id`
+ * names each); `read` runs it by a deadline (epoch ms), as the store runs
+ * every read. Returns `get`: one row or null. A shared query is bounded by
+ * the earliest deadline of the reads that share it, so each is answered by its own.
  */
-export function createBookingReads (
-  fetch: (ids: string[], signal?: AbortSignal) => Promise<StoredBooking[]>,
-  read: <T>(fn: (signal?: AbortSignal) => Promise<T>, deadline?: number) => Promise<T>
+export function createSharedReads<T extends { _id: string }> (
+  fetch: (ids: string[], signal?: AbortSignal) => Promise<T[]>,
+  read: <R>(fn: (signal?: AbortSignal) => Promise<R>, deadline?: number) => Promise<R>
 ) {
-  let waiting = new Map<string, Waiting[]>()
+  let waiting = new Map<string, Array<Waiting<T>>>()
   /** the earliest deadline of the reads waiting; undefined while none has one */
   let earliest: number | undefined
   let scheduled = false
@@ -55,8 +56,8 @@ export function createBookingReads (
   }
 
   return {
-    /** The booking with this id, or null, answered by `deadline` (epoch ms) if one is given. */
-    get (id: string, deadline?: number): Promise<StoredBooking | null> {
+    /** The row with this id, or null, answered by `deadline` (epoch ms) if one is given. */
+    get (id: string, deadline?: number): Promise<T | null> {
       return new Promise((resolve, reject) => {
         const waiters = waiting.get(id)
         if (waiters === undefined) waiting.set(id, [{ resolve, reject }])

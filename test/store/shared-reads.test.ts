@@ -1,12 +1,13 @@
 /**
- * Bookings read by id at the same moment share one query (lib/store/booking-reads.ts):
- * a crowd of confirms each reading its booking costs one statement per turn of
- * the event loop, not one per request. A real embedded store; its client
- * counts the statements that read bookings by id.
+ * Bookings and events read by id at the same moment share one query
+ * (lib/store/shared-reads.ts): a crowd of confirms each reading its booking,
+ * or of buyers reading an event's availability, costs one statement per turn
+ * of the event loop, not one per request. A real embedded store; its client
+ * counts the statements that read bookings, or events, by id.
  */
 import { PGlite } from '@electric-sql/pglite'
 import t from 'tap'
-import { IDS_PER_READ } from '../../lib/store/booking-reads.ts'
+import { IDS_PER_READ } from '../../lib/store/shared-reads.ts'
 import { pgliteClient } from '../../lib/store/pglite-client.ts'
 import type { SqlClient } from '../../lib/store/sql-client.ts'
 import { createSqlStore } from '../../lib/store/sql-store.ts'
@@ -50,5 +51,35 @@ t.test('reads asked for together are one query, each answered with its own booki
   queries = 0
   t.same(await store.getBooking(bookingIds[0]).then(b => b?.userId), 'u0')
   t.equal(await store.getBooking('0123456789abcdef01234567'), null, 'unknown: null')
+  t.equal(queries, 2, 'reads one after the other: one query each')
+})
+
+t.test('reads of events asked for together are one query; reads of one event share its answer', async t => {
+  const db = await PGlite.create(tempDataDir(t))
+  t.teardown(async () => { await db.close() })
+  const client = pgliteClient(db)
+  let queries = 0
+  const counting: SqlClient = {
+    ...client,
+    query: async (text, params, signal) => {
+      if (text.includes('e.id = ANY(')) queries++
+      return await client.query(text, params, signal)
+    }
+  }
+  const store = createSqlStore(counting, { kind: 'embedded' })
+  await store.init()
+  const made = await Promise.all(['One', 'Two', 'Three'].map(async name =>
+    await store.createEvent({ name, sections: [{ name: 'A', price: 1, capacity: 10 }, { name: 'B', price: 2, capacity: 20 }] }, 'organizer')))
+
+  queries = 0
+  const crowd = await Promise.all(Array.from({ length: 60 }, async (_, i) => await store.getEvent(made[i % 3]._id, Date.now() + 5000)))
+  t.same(crowd.map(e => e?.name), Array.from({ length: 60 }, (_, i) => made[i % 3].name), 'each read answered with its own event')
+  t.same(crowd[0]?.sections.map(s => [s.name, s.remaining]), [['A', 10], ['B', 20]], 'with its sections, in order')
+  t.equal(queries, 1, '60 reads of 3 events at once: one query')
+
+  queries = 0
+  await sectionBatch(store, made[0]._id, made[0].sections[0]._id, [{ kind: 'book', request: { eventId: made[0]._id, sectionId: made[0].sections[0]._id, qty: 3, userId: 'u' } }])
+  t.equal((await store.getEvent(made[0]._id))?.sections[0].remaining, 7, 'a read after a booking sees it')
+  t.equal(await store.getEvent('0123456789abcdef01234567'), null, 'unknown: null')
   t.equal(queries, 2, 'reads one after the other: one query each')
 })
