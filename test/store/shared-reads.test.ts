@@ -11,25 +11,33 @@ import { IDS_PER_READ } from '../../lib/store/shared-reads.ts'
 import { pgliteClient } from '../../lib/store/pglite-client.ts'
 import type { SqlClient } from '../../lib/store/sql-client.ts'
 import { createSqlStore } from '../../lib/store/sql-store.ts'
+import type { TestContext } from '../helpers/context.ts'
 import { tempDataDir } from '../helpers/databases.ts'
 import { sectionBatch } from '../helpers/section-batch.ts'
 
-const BY_IDS = 'WHERE id = ANY('
+const BOOKINGS_BY_IDS = 'WHERE id = ANY('
+const EVENTS_BY_IDS = 'e.id = ANY('
 
-t.test('reads asked for together are one query, each answered with its own booking', async t => {
+/** A real embedded store whose client counts the statements that contain `marker`. */
+async function countingStore (t: TestContext, marker: string) {
   const db = await PGlite.create(tempDataDir(t))
   t.teardown(async () => { await db.close() })
   const client = pgliteClient(db)
-  let queries = 0
+  const queries = { count: 0 }
   const counting: SqlClient = {
     ...client,
     query: async (text, params, signal) => {
-      if (text.includes(BY_IDS)) queries++
+      if (text.includes(marker)) queries.count++
       return await client.query(text, params, signal)
     }
   }
   const store = createSqlStore(counting, { kind: 'embedded' })
   await store.init()
+  return { store, queries }
+}
+
+t.test('reads asked for together are one query, each answered with its own booking', async t => {
+  const { store, queries } = await countingStore(t, BOOKINGS_BY_IDS)
   const event = await store.createEvent({ name: 'Reads', sections: [{ name: 'A', price: 1, capacity: 1000 }] }, 'organizer')
   const ids = { eventId: event._id, sectionId: event.sections[0]._id }
   const count = IDS_PER_READ + 20
@@ -38,48 +46,36 @@ t.test('reads asked for together are one query, each answered with its own booki
   const bookingIds = results.map(r => r.kind === 'confirmed' ? r.booking._id : '')
   t.equal(bookingIds.filter(id => id !== '').length, count, 'all booked')
 
-  queries = 0
+  queries.count = 0
   const few = await Promise.all(bookingIds.slice(0, 50).map(async id => await store.getBooking(id, Date.now() + 5000)))
   t.same(few.map(b => b?.userId), bookingIds.slice(0, 50).map((_, i) => `u${i}`), 'each its own booking')
-  t.equal(queries, 1, '50 reads at once: one query')
+  t.equal(queries.count, 1, '50 reads at once: one query')
 
-  queries = 0
+  queries.count = 0
   const many = await Promise.all(bookingIds.map(async id => await store.getBooking(id)))
   t.equal(many.filter((b, i) => b?._id === bookingIds[i]).length, count, 'every read answered')
-  t.equal(queries, 2, `${count} reads at once: ${IDS_PER_READ} per query`)
+  t.equal(queries.count, 2, `${count} reads at once: ${IDS_PER_READ} per query`)
 
-  queries = 0
+  queries.count = 0
   t.same(await store.getBooking(bookingIds[0]).then(b => b?.userId), 'u0')
   t.equal(await store.getBooking('0123456789abcdef01234567'), null, 'unknown: null')
-  t.equal(queries, 2, 'reads one after the other: one query each')
+  t.equal(queries.count, 2, 'reads one after the other: one query each')
 })
 
 t.test('reads of events asked for together are one query; reads of one event share its answer', async t => {
-  const db = await PGlite.create(tempDataDir(t))
-  t.teardown(async () => { await db.close() })
-  const client = pgliteClient(db)
-  let queries = 0
-  const counting: SqlClient = {
-    ...client,
-    query: async (text, params, signal) => {
-      if (text.includes('e.id = ANY(')) queries++
-      return await client.query(text, params, signal)
-    }
-  }
-  const store = createSqlStore(counting, { kind: 'embedded' })
-  await store.init()
+  const { store, queries } = await countingStore(t, EVENTS_BY_IDS)
   const made = await Promise.all(['One', 'Two', 'Three'].map(async name =>
     await store.createEvent({ name, sections: [{ name: 'A', price: 1, capacity: 10 }, { name: 'B', price: 2, capacity: 20 }] }, 'organizer')))
 
-  queries = 0
+  queries.count = 0
   const crowd = await Promise.all(Array.from({ length: 60 }, async (_, i) => await store.getEvent(made[i % 3]._id, Date.now() + 5000)))
   t.same(crowd.map(e => e?.name), Array.from({ length: 60 }, (_, i) => made[i % 3].name), 'each read answered with its own event')
   t.same(crowd[0]?.sections.map(s => [s.name, s.remaining]), [['A', 10], ['B', 20]], 'with its sections, in order')
-  t.equal(queries, 1, '60 reads of 3 events at once: one query')
+  t.equal(queries.count, 1, '60 reads of 3 events at once: one query')
 
-  queries = 0
+  queries.count = 0
   await sectionBatch(store, made[0]._id, made[0].sections[0]._id, [{ kind: 'book', request: { eventId: made[0]._id, sectionId: made[0].sections[0]._id, qty: 3, userId: 'u' } }])
   t.equal((await store.getEvent(made[0]._id))?.sections[0].remaining, 7, 'a read after a booking sees it')
   t.equal(await store.getEvent('0123456789abcdef01234567'), null, 'unknown: null')
-  t.equal(queries, 2, 'reads one after the other: one query each')
+  t.equal(queries.count, 2, 'reads one after the other: one query each')
 })
