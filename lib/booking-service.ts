@@ -287,7 +287,8 @@ export function createBookingService (options: BookingServiceOptions) {
       const found = await located(actor, id, mayCancelBooking)
       if (found === null) throw new NotFoundError('Booking', id)
       const { route, seen } = found
-      const op: SectionOp = seen === undefined ? { kind: 'cancel', bookingId: id } : { kind: 'cancel', bookingId: id, seen }
+      const op: SectionOp = { kind: 'cancel', bookingId: id }
+      if (seen !== undefined) op.seen = seen
       const result = await sections.submit({ eventId: route.eventId, sectionId: route.sectionId }, op, deadline)
       if (result.kind !== 'cancelled') throw new NotFoundError('Booking', id)
       if (result.changed) {

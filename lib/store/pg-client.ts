@@ -4,13 +4,15 @@ import type { SqlClient, SqlQueryable } from './sql-client.ts'
 // numeric stays a string in pg; every numeric we read is cast to float8 in SQL.
 
 /**
- * Queries with parameters run as named prepared statements: PostgreSQL parses
- * and plans each text once per connection, not once per batch. The store's
- * texts are a small fixed set, so the names stay few.
+ * Statements on a pg Pool or connection (PostgreSQL's, or PGlite's through
+ * its node-postgres connection), those with parameters as named prepared
+ * statements: the database parses and plans each text once per connection,
+ * not once per batch. The store's texts are a small fixed set, so the names
+ * stay few.
  */
-export function preparedNames () {
+export function preparedStatements () {
   const names = new Map<string, string>()
-  return (text: string, values?: unknown[]): pg.QueryConfig => {
+  const prepared = (text: string, values?: unknown[]): pg.QueryConfig => {
     if (values === undefined || values.length === 0) return { text }
     let name = names.get(text)
     if (name === undefined) {
@@ -19,6 +21,9 @@ export function preparedNames () {
     }
     return { name, text, values }
   }
+  return (on: { query: (config: pg.QueryConfig) => Promise<pg.QueryResult> }): SqlQueryable => ({
+    query: async <R>(text: string, params?: unknown[]) => await on.query(prepared(text, params)) as unknown as { rows: R[] }
+  })
 }
 
 /** A pooled connection, never handed over once the signal aborted: one that comes later goes straight back. */
@@ -92,18 +97,16 @@ export class GuardedClient extends pg.Client {
 
 /** A SqlClient over a pg Pool (made with `Client: GuardedClient`). The pool belongs to the caller (plugins/postgres.ts), who ends it. */
 export function pgClient (pool: pg.Pool): SqlClient {
-  const prepared = preparedNames()
-  const run = async <R>(conn: pg.PoolClient, text: string, params?: unknown[]): Promise<{ rows: R[] }> =>
-    await conn.query(prepared(text, params)) as unknown as { rows: R[] }
+  const statementsOn = preparedStatements()
   return {
     async query<R> (text: string, params?: unknown[], signal?: AbortSignal) {
-      if (signal === undefined) return await pool.query(prepared(text, params)) as unknown as { rows: R[] }
-      return await onConnection(pool, signal, async conn => await run<R>(conn, text, params))
+      if (signal === undefined) return await statementsOn(pool).query<R>(text, params)
+      return await onConnection(pool, signal, async conn => await statementsOn(conn).query<R>(text, params))
     },
-    session: async (fn, signal) => await onConnection(pool, signal, async conn => await fn({ query: async (text, params) => await run(conn, text, params) })),
+    session: async (fn, signal) => await onConnection(pool, signal, async conn => await fn(statementsOn(conn))),
     async transaction (fn, signal) {
       return await onConnection(pool, signal, async (conn, failed) => {
-        const tx: SqlQueryable = { query: async <R>(text: string, params?: unknown[]) => await run<R>(conn, text, params) }
+        const tx = statementsOn(conn)
         try {
           // awaited before the first statement: pg 8 queues a query sent while another runs, which it
           // deprecates (a DeprecationWarning on stderr) and pg 9 refuses

@@ -1,7 +1,7 @@
 import type { PGlite } from '@electric-sql/pglite'
 import { createPgConfig } from '@electric-sql/pglite/node-postgres'
 import pg from 'pg'
-import { preparedNames } from './pg-client.ts'
+import { preparedStatements } from './pg-client.ts'
 import type { SqlClient, SqlQueryable } from './sql-client.ts'
 
 /**
@@ -17,10 +17,7 @@ export function pgliteClient (db: PGlite): SqlClient {
   const conn = new pg.Client(createPgConfig(db) as unknown as pg.ClientConfig)
   const connected = conn.connect()
   connected.catch(() => {}) // each caller awaits it and gets its error
-  const prepared = preparedNames()
-  const statements: SqlQueryable = {
-    query: async <R>(text: string, params?: unknown[]) => await conn.query(prepared(text, params)) as unknown as { rows: R[] }
-  }
+  const statements = preparedStatements()(conn)
   let last: Promise<void> = Promise.resolve()
   /** fn alone on the session, after every caller before it */
   async function alone<T> (fn: () => Promise<T>): Promise<T> {
