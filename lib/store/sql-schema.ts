@@ -58,13 +58,16 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS bookings (
     id              text PRIMARY KEY,
     event_id        text NOT NULL,
-    section_id      text NOT NULL REFERENCES sections (id),
+    -- no foreign key: a booking is only ever inserted by the statement that updates its section's row
+    -- (lib/store/sql-store.ts, guarded), and sections are never deleted; the key's check was a query
+    -- per inserted booking
+    section_id      text NOT NULL,
     user_id         text NOT NULL,
     qty             int NOT NULL CHECK (qty > 0),
     unit_price      numeric(12, 2) NOT NULL,
     amount          numeric(14, 2) NOT NULL,
     status          text NOT NULL CONSTRAINT bookings_status_check ${BOOKING_STATUS_CHECK},
-    idempotency_key text UNIQUE,
+    idempotency_key text,
     request_hash    text,
     created_at      timestamptz NOT NULL,
     cancelled_at    timestamptz,
@@ -74,6 +77,7 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
     confirmed_at    timestamptz,
     payment_ref     text
   )`,
+  'ALTER TABLE bookings DROP CONSTRAINT IF EXISTS bookings_section_id_fkey',
   "ALTER TABLE bookings ADD COLUMN IF NOT EXISTS event_owner text NOT NULL DEFAULT ''",
   'ALTER TABLE bookings ADD COLUMN IF NOT EXISTS expires_at timestamptz',
   'ALTER TABLE bookings ADD COLUMN IF NOT EXISTS confirmed_at timestamptz',
@@ -90,6 +94,9 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
   'CREATE INDEX IF NOT EXISTS bookings_event_user ON bookings (event_id, user_id, created_at DESC, id DESC)',
   'CREATE INDEX IF NOT EXISTS bookings_section ON bookings (section_id, created_at DESC, id DESC)',
   'CREATE INDEX IF NOT EXISTS bookings_event_owner ON bookings (event_owner, created_at DESC, id DESC)',
+  // unique where set: the bookings made without a key (most) cost no entry
+  'CREATE UNIQUE INDEX IF NOT EXISTS bookings_idempotency_key ON bookings (idempotency_key) WHERE idempotency_key IS NOT NULL',
+  'ALTER TABLE bookings DROP CONSTRAINT IF EXISTS bookings_idempotency_key_key',
   "CREATE INDEX IF NOT EXISTS bookings_held ON bookings (section_id, expires_at) WHERE status = 'held'",
 
   // a batch's write refused as a whole: raised from inside the one statement, so none of it stays, in a

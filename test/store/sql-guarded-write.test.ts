@@ -6,20 +6,15 @@
  * runs again as a transaction that locks its rows, and the answers are those
  * of a batch decided after the other writer. Embedded (PGlite) and PostgreSQL.
  */
-import { PGlite } from '@electric-sql/pglite'
-import pg from 'pg'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { BookingRequest } from '../../lib/allocation.ts'
 import type { OpResult, SectionOp } from '../../lib/section-batch.ts'
-import { GuardedClient, pgClient } from '../../lib/store/pg-client.ts'
-import { pgliteClient } from '../../lib/store/pglite-client.ts'
 import type { SqlClient, SqlQueryable } from '../../lib/store/sql-client.ts'
 import { createSqlStore } from '../../lib/store/sql-store.ts'
-import type { Store, StoreKind } from '../../lib/store/store.ts'
-import { createTestDatabase, tempDataDir } from '../helpers/databases.ts'
+import type { Store } from '../../lib/store/store.ts'
 import { invariantProblems } from '../helpers/invariant.ts'
 import { sectionBatch } from '../helpers/section-batch.ts'
-import { missing } from '../helpers/services.ts'
+import { SQL_ADAPTERS } from '../helpers/sql-adapters.ts'
 
 interface Interposed {
   client: SqlClient
@@ -56,36 +51,10 @@ function interposed (client: SqlClient): Interposed {
   }
 }
 
-interface SqlAdapter {
-  name: string
-  skip?: string
-  /** a fresh database: its client, and a way to close it */
-  open: (t: Test) => Promise<{ client: SqlClient, kind: StoreKind, close: () => Promise<void> }>
-}
-
-const ADAPTERS: SqlAdapter[] = [
-  {
-    name: 'embedded (PGlite)',
-    async open (t) {
-      const db = await PGlite.create(tempDataDir(t))
-      return { client: pgliteClient(db), kind: 'embedded', close: async () => { await db.close() } }
-    }
-  },
-  {
-    name: 'postgres',
-    skip: await missing('postgres'),
-    async open (t) {
-      const pool = new pg.Pool({ connectionString: await createTestDatabase(t), Client: GuardedClient, max: 4 })
-      pool.on('error', () => {})
-      return { client: pgClient(pool), kind: 'postgres', close: async () => { await pool.end() } }
-    }
-  }
-]
-
 const buy = (ids: { eventId: string, sectionId: string }, qty: number, userId: string): BookingRequest => ({ ...ids, qty, userId })
 const kinds = (results: OpResult[]): string[] => results.map(r => r.kind)
 
-for (const adapter of ADAPTERS) {
+for (const adapter of SQL_ADAPTERS) {
   if (adapter.skip !== undefined) console.log(`# SKIPPED guarded write on ${adapter.name}: ${adapter.skip}`)
   t.test(`guarded write: ${adapter.name}`, { skip: adapter.skip }, async t => {
     const opened = await adapter.open(t)
