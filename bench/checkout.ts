@@ -111,10 +111,10 @@ export async function runCheckout (ctx: Context, batch: BatchName): Promise<Row[
       progress.log('  holds')
       await warmAndMeasure(ctx, holdRow, phase => ({
         url: server.url, method: 'POST', path: '/bookings', headers: auth.service, requests: holdRequests(bodies, holds.ids[phase], holds)
-      }))
+      }), { cpu: true })
       progress.log('  confirms of those holds')
       try {
-        await warmAndMeasure(ctx, confirmRow, phase => confirmSpec(server.url, auth.service, holds.ids[phase], confirms, opts))
+        await warmAndMeasure(ctx, confirmRow, phase => confirmSpec(server.url, auth.service, holds.ids[phase], confirms, opts), { cpu: true, cpuStatus: 200 })
       } catch (err) {
         // the holds were measured: keep their row, and check what was stored
         confirmRow.error = err instanceof Error ? (err.stack ?? err.message) : String(err)

@@ -16,7 +16,7 @@ export interface CpuCost {
   afterSeconds: number
   /** CPU milliseconds of the service process over the measured run */
   cpuMs: number
-  /** the 201s of the run the CPU is divided by (bookings; onsale: bookings + holds) */
+  /** the answers of the run the CPU is divided by (201 bookings; onsale: bookings + holds; checkout: holds, then 200 confirms) */
   bookings: number
   /** cpuMs / bookings; null without a booking */
   perBookingMs: number | null
@@ -48,12 +48,12 @@ export async function readCpuSeconds (url: string): Promise<number> {
   return parseCpuSeconds(text)
 }
 
-/** Runs the measured load between two readings of the server's CPU; the cost is per 201 of that run. */
-export async function withCpuCost (url: string, run: () => Promise<LoadResult>): Promise<{ result: LoadResult, cpu: CpuCost }> {
+/** Runs the measured load between two readings of the server's CPU; the cost is per answer of that run with `status` (a 201 booking; a 200 confirm). */
+export async function withCpuCost (url: string, run: () => Promise<LoadResult>, status = 201): Promise<{ result: LoadResult, cpu: CpuCost }> {
   const before = await readCpuSeconds(url)
   const result = await run()
   const after = await readCpuSeconds(url)
-  return { result, cpu: cpuCost(before, after, result.status['201'] ?? 0) }
+  return { result, cpu: cpuCost(before, after, result.status[String(status)] ?? 0) }
 }
 
 /** `cpu: hot / postgres / batch default: 0.21 CPU-ms per booking (service process only)` */

@@ -46,6 +46,9 @@ export function computeRatios (rows: Row[]): Map<Row, Ratios> {
 }
 
 // one decimal: a target of 25 % missed by a hair must not print as "25%"
+/** What a row's CPU is divided by, when not bookings. */
+const CPU_UNIT: Record<string, string> = { onsale: 'booking or hold', 'checkout-hold': 'hold', 'checkout-confirm': 'confirm' }
+
 const pct = (x: number | null): string => x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`
 
 /** What authentication costs on the store of a hot default row that has a hot-noauth row beside it; null otherwise. */
@@ -162,7 +165,7 @@ export function tableNotes (rows: Row[], ratios: Map<Row, Ratios>): string[] {
     if (row.error !== undefined) out.push(`${labelOf(row)}: did not complete: ${row.error.split('\n')[0]}`)
   }
   // together, as one comparison
-  for (const row of rows) if (row.cpu !== null) out.push(cpuLine(labelOf(row), row.cpu, row.scenario === 'onsale' ? 'booking or hold' : 'booking'))
+  for (const row of rows) if (row.cpu !== null) out.push(cpuLine(labelOf(row), row.cpu, CPU_UNIT[row.scenario] ?? 'booking'))
   return out
 }
 
@@ -299,7 +302,7 @@ export function writeResults (dir: string, report: Report): string[] {
     '',
     '`vs health`: req/s as a share of the mean GET /health req/s (measured before and after the booking scenarios) on the same machine and run; `default/b1`: bookings/s with the default BATCH_MAX over BATCH_MAX=1; ' +
       '`hot-noauth`: `hot` on a server with AUTH_DISABLED=true, no token sent; bookings/s of `checkout-hold` = holds/s (201 held), of `checkout-confirm` = confirms/s (200 confirmed), of `onsale` = bookings + holds/s (201s); ' +
-      '`cpu:` the server process\'s own CPU over the measured run (process_cpu_seconds_total) per 201, PostgreSQL\'s and Redis\'s not included.',
+      '`cpu:` the server process\'s own CPU over the measured run (process_cpu_seconds_total) per 201 (per 200 for confirms), PostgreSQL\'s and Redis\'s not included.',
     ...tableNotes(rows, ratios).map(line => `- ${line}`),
     ...(skippedLines.length > 0 ? ['', ...skippedLines] : []),
     ...(targets.length > 0 ? ['', 'Targets (the issue states them for PostgreSQL + Redis):', '', ...targets.map(t => `- ${t.met === null ? 'n/a' : t.met ? 'met' : '**missed**'}: ${t.store}, ${t.target}: ${t.measured}`)] : []),

@@ -17,7 +17,7 @@
  *   (bench/onsale.ts);
  * - list / list-user: GET /bookings pages (by event, by event + user) over
  *   bookings seeded through the API (seeding is not measured).
- * hot, spread and onsale also record the server's CPU per booking (bench/cpu.ts).
+ * hot, spread, onsale and checkout also record the server's CPU per booking, hold or confirm (bench/cpu.ts).
  * Requests authenticate as bench/auth.ts says: an organizer's token creates
  * the events, one service's token books on behalf of the users and lists.
  */
@@ -162,10 +162,10 @@ export type PhaseSpec = Omit<LoadSpec, 'label' | 'duration' | 'connections' | 'p
  * The warm-up, then the measured run: one spec for both, or one per phase
  * (checkout confirms each phase's own holds; onsale sizes the run's event
  * after the warm-up's rate). `cpu`: read the server's CPU right before and
- * right after the measured run (row.cpu).
+ * right after the measured run (row.cpu), per answer with `cpuStatus` (201 unless said).
  */
 export async function warmAndMeasure (
-  ctx: Context, row: Row, spec: PhaseSpec | ((phase: Phase) => PhaseSpec | Promise<PhaseSpec>), { cpu = false } = {}
+  ctx: Context, row: Row, spec: PhaseSpec | ((phase: Phase) => PhaseSpec | Promise<PhaseSpec>), { cpu = false, cpuStatus = 201 } = {}
 ): Promise<void> {
   const { opts } = ctx
   const label = `  ${labelOf(row)}`
@@ -178,7 +178,7 @@ export async function warmAndMeasure (
   row.warmup = await runLoad(await specOf('warm-up'))
   const run = await specOf('run')
   if (cpu) {
-    const measured = await withCpuCost(run.url, async () => await runLoad(run))
+    const measured = await withCpuCost(run.url, async () => await runLoad(run), cpuStatus)
     row.run = measured.result
     row.cpu = measured.cpu
   } else {

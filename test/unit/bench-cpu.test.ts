@@ -37,5 +37,6 @@ t.test('the cost is the CPU-ms between the two readings per booking of the run',
 t.test('the line names the row, the figure to two decimals, and that it is the service process only', async t => {
   t.equal(cpuLine('hot / postgres / batch default', cpuCost(1, 1.42, 2000)), 'cpu: hot / postgres / batch default: 0.21 CPU-ms per booking (service process only)')
   t.equal(cpuLine('onsale / embedded / batch 1', cpuCost(1, 2, 400), 'booking or hold'), 'cpu: onsale / embedded / batch 1: 2.50 CPU-ms per booking or hold (service process only)')
+  t.equal(cpuLine('checkout-confirm / postgres / batch default', cpuCost(1, 1.5, 2500), 'confirm'), 'cpu: checkout-confirm / postgres / batch default: 0.20 CPU-ms per confirm (service process only)')
   t.equal(cpuLine('spread / embedded / batch 1', cpuCost(1, 1.5, 0)), 'cpu: spread / embedded / batch 1: n/a (no booking in 500 CPU-ms) (service process only)')
 })
