@@ -1,8 +1,9 @@
 /**
  * A database made by the previous schema is brought up to date by init: its
  * bookings lose the foreign key to sections (a query per inserted booking)
- * and the idempotency key's unique constraint becomes a unique index over the
- * keys that are set; a key is still stored once. Embedded (PGlite) and PostgreSQL.
+ * and the (event, user) index (a user's index range serves it), and the
+ * idempotency key's unique constraint becomes a unique index over the keys
+ * that are set; a key is still stored once. Embedded (PGlite) and PostgreSQL.
  */
 import t from 'tap'
 import { createSqlStore } from '../../lib/store/sql-store.ts'
@@ -24,15 +25,18 @@ for (const adapter of SQL_ADAPTERS) {
     await client.query('DROP INDEX bookings_idempotency_key')
     await client.query('ALTER TABLE bookings ADD CONSTRAINT bookings_section_id_fkey FOREIGN KEY (section_id) REFERENCES sections (id)')
     await client.query('ALTER TABLE bookings ADD CONSTRAINT bookings_idempotency_key_key UNIQUE (idempotency_key)')
+    await client.query('CREATE INDEX bookings_event_user ON bookings (event_id, user_id, created_at DESC, id DESC)')
     const shape = async (): Promise<Map<string, string>> =>
       new Map((await client.query<{ name: string, kind: string }>(SHAPE_SQL)).rows.map(r => [r.name, r.kind]))
     const before = await shape()
     t.equal(before.get('bookings_section_id_fkey'), 'f', 'the old foreign key is there to begin with')
+    t.ok(before.has('bookings_event_user'), 'and the old (event, user) index')
 
     await store.init()
     const after = await shape()
     t.notOk(after.has('bookings_section_id_fkey'), 'no foreign key to sections')
     t.notOk(after.has('bookings_idempotency_key_key'), 'no unique constraint over every row')
+    t.notOk(after.has('bookings_event_user'), 'no (event, user) index')
     t.match(after.get('bookings_idempotency_key'), /UNIQUE INDEX.*\(idempotency_key\) WHERE \(idempotency_key IS NOT NULL\)/)
 
     const event = await store.createEvent({ name: 'Migrated', sections: [{ name: 'S', price: 10, capacity: 5 }] }, 'organizer-1')
