@@ -5,6 +5,7 @@
  * idempotency keys); this decides each request first come first served.
  */
 import { createHash } from 'node:crypto'
+import { isoText } from './iso-text.ts'
 import type { Booking } from './schemas.ts'
 
 export interface BookingRequest {
@@ -53,6 +54,8 @@ export interface SaleRules {
   holdSeconds: number | null
   /** most seats one user may hold plus have confirmed in the event; null: no cap */
   maxPerUser: number | null
+  /** the event's organizer ('' when none): stamped on every booking stored */
+  owner: string
 }
 
 /** Fingerprint of a request body: a reused key must come with the same one. */
@@ -93,10 +96,10 @@ export function allocate (input: {
   now: Date
   newId: () => string
 }): Allocation {
-  const { unitPrice, requests, existing, now, newId, rules: { holdSeconds, maxPerUser } } = input
+  const { unitPrice, requests, existing, now, newId, rules: { holdSeconds, maxPerUser, owner } } = input
   let remaining = input.remaining
   let heldTaken = 0
-  const createdAt = now.toISOString()
+  const createdAt = isoText(now)
   const decisions: Decision[] = []
   const inserts: StoredBooking[] = []
   const userSeats = new Map<string, number>()
@@ -124,29 +127,24 @@ export function allocate (input: {
     }
     remaining -= request.qty
     if (maxPerUser !== null) userSeats.set(request.userId, takenInBatch + request.qty)
-    const booking: Booking = {
-      _id: newId(),
-      eventId: request.eventId,
-      sectionId: request.sectionId,
-      userId: request.userId,
-      qty: request.qty,
-      unitPrice,
-      amount: roundMoney(unitPrice * request.qty),
-      status: 'confirmed',
-      createdAt
+    const id = newId()
+    const amount = roundMoney(unitPrice * request.qty)
+    const { holdDefaultMs } = request
+    const expiresAt = holdDefaultMs === undefined ? undefined : new Date(now.getTime() + (holdSeconds === null ? holdDefaultMs : holdSeconds * 1000)).toISOString()
+    const status = expiresAt === undefined ? 'confirmed' : 'held'
+    if (expiresAt !== undefined) heldTaken += request.qty
+    const { eventId, sectionId, userId, qty } = request
+    // the answer and the stored row, each written out (copying one into the other cost more than both)
+    const booking: Booking = { _id: id, eventId, sectionId, userId, qty, unitPrice, amount, status, createdAt }
+    const row: StoredBooking = { _id: id, eventId, sectionId, userId, qty, unitPrice, amount, status, createdAt, eventOwner: owner }
+    if (expiresAt !== undefined) booking.expiresAt = row.expiresAt = expiresAt
+    if (key !== undefined) {
+      row.idempotencyKey = key
+      row.requestHash = requestHash(request)
+      byKey.set(key, row)
     }
-    if (request.holdDefaultMs !== undefined) {
-      const holdMs = holdSeconds === null ? request.holdDefaultMs : holdSeconds * 1000
-      booking.status = 'held'
-      booking.expiresAt = new Date(now.getTime() + holdMs).toISOString()
-      heldTaken += request.qty
-    }
-    const row: StoredBooking = key === undefined
-      ? booking
-      : { ...booking, idempotencyKey: key, requestHash: requestHash(request) }
-    if (key !== undefined) byKey.set(key, row)
     inserts.push(row)
-    decisions.push({ kind: booking.status === 'held' ? 'held' : 'confirmed', booking })
+    decisions.push({ kind: status, booking })
   }
   return { decisions, inserts, taken: input.remaining - remaining, heldTaken, remainingAfter: remaining, userSeats }
 }

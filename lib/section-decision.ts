@@ -6,6 +6,7 @@
  * allocated first come first served (lib/allocation.ts) from what is left.
  */
 import { allocate, publicBooking, type StoredBooking } from './allocation.ts'
+import { isoText } from './iso-text.ts'
 import type { Booking, BookingStatus } from './schemas.ts'
 import type { BookingChange, ExpiredHold, OpResult, SectionEffects, SectionOp, SectionState } from './section-batch.ts'
 import { byText } from './text-order.ts'
@@ -37,7 +38,7 @@ export function decideSection (input: {
 }): SectionDecision {
   const { section, ops } = input
   const { now } = section
-  const at = now.toISOString()
+  const at = isoText(now)
   const results: OpResult[] = new Array(ops.length)
   const counters = { remaining: 0, held: 0, sold: 0 }
   const changes: BookingChange[] = []
@@ -116,7 +117,7 @@ export function decideSection (input: {
     unitPrice: section.price,
     requests: books.map(b => b.request),
     existing: input.existing,
-    rules: { holdSeconds: section.holdSeconds, maxPerUser: section.maxPerUser },
+    rules: { holdSeconds: section.holdSeconds, maxPerUser: section.maxPerUser, owner: section.owner },
     userSeats,
     now,
     newId: input.newId
@@ -124,7 +125,7 @@ export function decideSection (input: {
   allocation.decisions.forEach((decision, n) => { results[books[n].i] = decision })
   for (const [userId, seats] of allocation.userSeats) userDelta.set(userId, (userDelta.get(userId) ?? 0) + seats)
 
-  const inserts = allocation.inserts.map(b => ({ ...b, eventOwner: section.owner }))
+  const { inserts } = allocation
   const holdEnds = inserts.flatMap(b => b.expiresAt === undefined ? [] : [new Date(b.expiresAt).getTime()])
   const firstNewEnd = holdEnds.length === 0 ? null : new Date(Math.min(...holdEnds))
   return {

@@ -245,6 +245,25 @@ class NeedsLocks extends Error {}
 /** SQLSTATE check_violation */
 const CHECK_VIOLATION = '23514'
 
+/** The inserted bookings as the write's eleven column arrays ($11 to $21), in one pass. */
+function insertColumns (inserts: readonly StoredBooking[]): unknown[][] {
+  const columns: unknown[][] = Array.from({ length: 11 }, () => new Array(inserts.length))
+  inserts.forEach((b, i) => {
+    columns[0][i] = b._id
+    columns[1][i] = b.eventId
+    columns[2][i] = b.sectionId
+    columns[3][i] = b.userId
+    columns[4][i] = b.qty
+    columns[5][i] = b.unitPrice
+    columns[6][i] = b.amount
+    columns[7][i] = b.idempotencyKey ?? null
+    columns[8][i] = b.requestHash ?? null
+    columns[9][i] = b.expiresAt ?? null
+    columns[10][i] = b.eventOwner ?? ''
+  })
+  return columns
+}
+
 /** Each event's users' net change of seats over the batch's sections, in (eventId, userId) order. */
 function netUserSeats (writes: readonly SectionWrite[]): Array<{ eventId: string, userId: string, delta: number }> {
   const net = new Map<string, { eventId: string, userId: string, delta: number }>()
@@ -328,10 +347,7 @@ function sectionsTx (tx: SqlQueryable, locked: boolean): SectionsTx {
       const params: unknown[] = [
         writes.map(w => w.sectionId), writes.map(w => w.effects.remaining), writes.map(w => w.effects.held), writes.map(w => w.effects.sold),
         writes.map(w => w.effects.inserts.length), writes.map(w => w.effects.nextExpiry.replace), writes.map(w => w.effects.nextExpiry.at),
-        writes.map(w => read.get(w.sectionId)?.remaining), writes.length, writes[0].effects.at,
-        inserts.map(b => b._id), inserts.map(b => b.eventId), inserts.map(b => b.sectionId), inserts.map(b => b.userId), inserts.map(b => b.qty),
-        inserts.map(b => b.unitPrice), inserts.map(b => b.amount), inserts.map(b => b.idempotencyKey ?? null), inserts.map(b => b.requestHash ?? null),
-        inserts.map(b => b.expiresAt ?? null), inserts.map(b => b.eventOwner ?? '')]
+        writes.map(w => read.get(w.sectionId)?.remaining), writes.length, writes[0].effects.at, ...insertColumns(inserts)]
       const withChanges = changes.length > 0 || users.length > 0
       if (withChanges) {
         params.push(

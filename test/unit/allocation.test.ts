@@ -7,7 +7,7 @@ let n = 0
 const newId = () => String(++n).padStart(24, '0')
 const now = new Date('2026-01-01T00:00:00.000Z')
 /** No hold length, no cap: the event's rules of a plain sale. */
-const open = { rules: { holdSeconds: null, maxPerUser: null }, userSeats: new Map<string, number>() }
+const open = { rules: { holdSeconds: null, maxPerUser: null, owner: 'organizer-1' }, userSeats: new Map<string, number>() }
 
 t.test('first come first served; a request that does not fit is refused with what is left', async t => {
   const a = allocate({ remaining: 5, unitPrice: 12.5, requests: [req(3), req(3), req(2), req(1)], existing: new Map(), ...open, now, newId })
@@ -18,6 +18,10 @@ t.test('first come first served; a request that does not fit is refused with wha
   t.equal(a.remainingAfter, 0)
   t.equal(a.inserts.length, 2)
   t.match(a.inserts[0], { qty: 3, unitPrice: 12.5, amount: 37.5, status: 'confirmed', createdAt: now.toISOString() })
+  t.equal(a.inserts[0].eventOwner, 'organizer-1', 'the stored row carries the event\'s owner')
+  const answer = a.decisions[0]
+  t.notOk(answer.kind === 'confirmed' && 'eventOwner' in answer.booking, 'the answer does not')
+  t.strictSame(answer.kind === 'confirmed' ? answer.booking : null, publicBooking(a.inserts[0]), 'otherwise the same booking')
 })
 
 t.test('nothing fits: nothing taken', async t => {
