@@ -41,7 +41,8 @@ export function decideSection (input: {
   const at = isoText(now)
   const results: OpResult[] = new Array(ops.length)
   const counters = { remaining: 0, held: 0, sold: 0 }
-  const changes: BookingChange[] = []
+  // by booking id: a batch may confirm or cancel many of its section's bookings
+  const changes = new Map<string, BookingChange>()
   const userDelta = new Map<string, number>()
   // each booking's status as the batch leaves it, so an id named twice is decided once
   const current = new Map<string, StoredBooking>(input.bookings)
@@ -55,10 +56,10 @@ export function decideSection (input: {
       counters.remaining += booking.qty
       userDelta.set(booking.userId, (userDelta.get(booking.userId) ?? 0) - booking.qty)
     }
-    let change = changes.find(c => c.id === booking._id)
+    let change = changes.get(booking._id)
     if (change === undefined) {
       change = { id: booking._id, from: booking.status, to, confirms: false }
-      changes.push(change)
+      changes.set(booking._id, change)
     }
     change.to = to
     if (to === 'confirmed') change.confirms = true
@@ -137,7 +138,7 @@ export function decideSection (input: {
       held: counters.held + allocation.heldTaken,
       sold: counters.sold + allocation.taken - allocation.heldTaken,
       inserts,
-      changes,
+      changes: [...changes.values()],
       userSeats: section.maxPerUser === null
         ? []
         : [...userDelta].filter(([, delta]) => delta !== 0).sort(([a], [b]) => byText(a, b)).map(([userId, delta]) => ({ userId, delta })),
