@@ -18,9 +18,12 @@ import { isRetryableSqlError, isSqlUnavailable, sqlState, type SqlClient, type S
 import { createStore, type Store, type StoreKind } from './store.ts'
 import type { StoreObserver } from './store-errors.ts'
 
+/** A moment as the API writes it (toISOString's text, milliseconds, UTC), made by the database: no Date to parse and print again. */
+const isoColumn = (column: string): string => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ${column}_iso`
+
 const BOOKING_COLUMNS = `id, event_id, section_id, user_id, qty, unit_price::float8 AS unit_price,
-  amount::float8 AS amount, status, idempotency_key, request_hash, created_at, cancelled_at, event_owner,
-  expires_at, confirmed_at, payment_ref`
+  amount::float8 AS amount, status, idempotency_key, request_hash, ${isoColumn('created_at')}, ${isoColumn('cancelled_at')}, event_owner,
+  ${isoColumn('expires_at')}, ${isoColumn('confirmed_at')}, payment_ref`
 
 interface BookingRow {
   id: string
@@ -33,11 +36,11 @@ interface BookingRow {
   status: BookingStatus
   idempotency_key: string | null
   request_hash: string | null
-  created_at: Date | string
-  cancelled_at: Date | string | null
+  created_at_iso: string
+  cancelled_at_iso: string | null
   event_owner: string
-  expires_at: Date | string | null
-  confirmed_at: Date | string | null
+  expires_at_iso: string | null
+  confirmed_at_iso: string | null
   payment_ref: string | null
 }
 
@@ -66,13 +69,13 @@ function toBooking (row: BookingRow): StoredBooking {
     unitPrice: row.unit_price,
     amount: row.amount,
     status: row.status,
-    createdAt: new Date(row.created_at).toISOString(),
+    createdAt: row.created_at_iso,
     eventOwner: row.event_owner
   }
-  if (row.expires_at !== null) booking.expiresAt = new Date(row.expires_at).toISOString()
-  if (row.confirmed_at !== null) booking.confirmedAt = new Date(row.confirmed_at).toISOString()
+  if (row.expires_at_iso !== null) booking.expiresAt = row.expires_at_iso
+  if (row.confirmed_at_iso !== null) booking.confirmedAt = row.confirmed_at_iso
   if (row.payment_ref !== null) booking.paymentRef = row.payment_ref
-  if (row.cancelled_at !== null) booking.cancelledAt = new Date(row.cancelled_at).toISOString()
+  if (row.cancelled_at_iso !== null) booking.cancelledAt = row.cancelled_at_iso
   if (row.idempotency_key !== null) booking.idempotencyKey = row.idempotency_key
   if (row.request_hash !== null) booking.requestHash = row.request_hash
   return booking
