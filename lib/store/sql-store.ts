@@ -18,8 +18,12 @@ import { isRetryableSqlError, isSqlUnavailable, sqlState, type SqlClient, type S
 import { createStore, type Store, type StoreKind } from './store.ts'
 import type { StoreObserver } from './store-errors.ts'
 
-/** A moment as the API writes it (toISOString's text, milliseconds, UTC), made by the database: no Date to parse and print again. */
-const isoColumn = (column: string): string => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ${column}_iso`
+/**
+ * A moment as the API writes it (toISOString's text, milliseconds, UTC), made by the database: no
+ * Date to parse and print again. Named `<column>_iso`; `table` qualifies the column in a join.
+ */
+const isoColumn = (column: string, table?: string): string =>
+  `to_char(${table === undefined ? '' : `${table}.`}${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ${column}_iso`
 
 const BOOKING_COLUMNS = `id, event_id, section_id, user_id, qty, unit_price::float8 AS unit_price,
   amount::float8 AS amount, status, idempotency_key, request_hash, ${isoColumn('created_at')}, ${isoColumn('cancelled_at')}, event_owner,
@@ -47,7 +51,7 @@ interface BookingRow {
 interface EventRow {
   id: string
   name: string
-  created_at: Date
+  created_at_iso: string
   section_id: string
   section_name: string
   price: number
@@ -87,7 +91,7 @@ function toEvents (rows: EventRow[]): Event[] {
   for (const row of rows) {
     let event = events.get(row.id)
     if (event === undefined) {
-      event = { _id: row.id, name: row.name, sections: [], createdAt: new Date(row.created_at).toISOString() }
+      event = { _id: row.id, name: row.name, sections: [], createdAt: row.created_at_iso }
       if (row.hold_seconds !== null) event.holdSeconds = row.hold_seconds
       if (row.max_per_user !== null) event.maxPerUser = row.max_per_user
       events.set(row.id, event)
@@ -117,7 +121,7 @@ function whereClause (filters: Array<[string, string | undefined]>): { clause: s
   return { clause: where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`, params }
 }
 
-const EVENT_SELECT = `SELECT e.id, e.name, e.created_at, e.hold_seconds, e.max_per_user, s.id AS section_id, s.name AS section_name,
+const EVENT_SELECT = `SELECT e.id, e.name, ${isoColumn('created_at', 'e')}, e.hold_seconds, e.max_per_user, s.id AS section_id, s.name AS section_name,
   s.price::float8 AS price, s.capacity, s.remaining, s.held, s.sold
   FROM events e JOIN sections s ON s.event_id = e.id`
 
