@@ -18,7 +18,7 @@ export const SERVER_VARIABLES = [
 ]
 
 /** Tuning variables a benchmark server does inherit from this shell (e.g. PG_POOL_SIZE=30 npm run bench); recorded with the results. */
-export const INHERITED_VARIABLES = ['PG_POOL_SIZE', 'LOCK_TTL_MS', 'LOCK_WAIT_MS', 'SOLD_OUT_CACHE_MS']
+export const INHERITED_VARIABLES = ['PG_POOL_SIZE', 'BATCH_CONCURRENCY', 'LOCK_TTL_MS', 'LOCK_WAIT_MS', 'SOLD_OUT_CACHE_MS']
 
 export function inheritedEnv (): Record<string, string> {
   const out: Record<string, string> = {}

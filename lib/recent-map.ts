@@ -20,6 +20,10 @@ export function createRecentMap<V> (max: number) {
       }
       current.set(key, value)
       previous.delete(key)
+    },
+    delete (key: string): void {
+      current.delete(key)
+      previous.delete(key)
     }
   }
 }

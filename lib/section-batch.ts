@@ -114,6 +114,17 @@ export interface SectionWrite extends SectionRef {
 export type UserSeats = Map<string, Map<string, number>>
 
 /**
+ * A section a batch takes: `seats` its bookings and holds ask for in all;
+ * `sweeps` when it expires due holds and nothing else may make it write.
+ * An adapter that remembers sections may decide one from memory only where
+ * every decision is a guarded write: no sweep, and seats enough for every ask.
+ */
+export interface SectionAsk extends SectionRef {
+  seats: number
+  sweeps: boolean
+}
+
+/**
  * The primitives a store adapter supplies, inside one transaction, or (SQL)
  * as statements of their own whose reads the guarded write proves still true.
  */
@@ -131,9 +142,10 @@ export interface SectionsTx {
    * then also guarded by each section's remaining being still as read here.
    * There, when every booking named was `seen` (read after its request came,
    * to find its section), those stand for the read of them: each change is
-   * guarded by its `from` all the same.
+   * guarded by its `from` all the same; and a section it remembers from its
+   * last batches may stand for a read of it (see SectionAsk), proven the same way.
    */
-  lock: (sections: readonly SectionRef[], bookingIds: readonly string[], seen: ReadonlyMap<string, StoredBooking>) =>
+  lock: (sections: readonly SectionAsk[], bookingIds: readonly string[], seen: ReadonlyMap<string, StoredBooking>) =>
   Promise<{ sections: Map<string, SectionState>, bookings: StoredBooking[], now: Date }>
   /** The section's held bookings whose expiresAt <= now; and the earliest expiresAt after now of its other holds. */
   dueHolds: (section: SectionRef, now: Date) => Promise<{ due: StoredBooking[], next: Date | null }>
@@ -169,7 +181,13 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
   const ids = [...new Set(named.map(op => op.bookingId))]
   // each booking named once, as read after its own request came: then no answer is older than its request
   const seen = new Map(ids.length === named.length ? named.flatMap(op => op.seen === undefined ? [] : [[op.bookingId, op.seen] as const]) : [])
-  const { sections, bookings, now } = await tx.lock(order.map(g => ({ eventId: g.eventId, sectionId: g.sectionId })), ids, seen)
+  const asks = order.map(g => ({
+    eventId: g.eventId,
+    sectionId: g.sectionId,
+    seats: g.ops.reduce((sum, op) => op.kind === 'book' ? sum + op.request.qty : sum, 0),
+    sweeps: g.ops.some(op => op.kind === 'expire')
+  }))
+  const { sections, bookings, now } = await tx.lock(asks, ids, seen)
 
   // one after the other, in the lock order every writer keeps: sections, their bookings, then users
   // (and a MongoDB session runs one operation at a time)

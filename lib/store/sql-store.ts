@@ -4,15 +4,18 @@
  * batch read, never below zero, CHECK remaining >= 0) keeps seats from being
  * sold twice; the distributed lock only keeps batches from meeting on those
  * rows. A batch of many sections costs the same two statements as a batch of
- * one: a read, then one write, each its own transaction; when another writer
- * came between, it runs again as BEGIN, SELECT ... FOR UPDATE (in id order),
- * the write, COMMIT.
+ * one: a read, then one write, each its own transaction, and only the write
+ * when its sections are remembered from this store's last batches
+ * (./section-memory.ts); when another writer came between, it runs again as
+ * BEGIN, SELECT ... FOR UPDATE (in id order), the write, COMMIT.
  */
 import type { StoredBooking } from '../allocation.ts'
 import type { BookingStatus, Event, Page } from '../schemas.ts'
-import type { SectionState, SectionsTx, SectionWrite } from '../section-batch.ts'
+import type { SectionAsk, SectionState, SectionsTx, SectionWrite } from '../section-batch.ts'
+import { earliest } from '../section-decision.ts'
 import { byText } from '../text-order.ts'
 import type { StoreDriver } from './driver.ts'
+import { createSectionMemory, type KnownSection, type SectionMemory } from './section-memory.ts'
 import { MIGRATION_LOCK_ID, SCHEMA_STATEMENTS } from './sql-schema.ts'
 import { isRetryableSqlError, isSqlUnavailable, sqlState, type SqlClient, type SqlQueryable } from './sql-client.ts'
 import { createStore, type Store, type StoreKind } from './store.ts'
@@ -157,7 +160,8 @@ const INSERT_BOOKINGS = `ins AS (
     RETURNING 1
   )`
 /**
- * A hold is confirmed only while its expires_at is after the batch's moment: the database decides, in this statement.
+ * A hold is confirmed only while its expires_at is after the batch's moment and
+ * the database's clock as the statement runs: the database decides, in this statement.
  * The ids were read as their sections' (lock); no section_id here, for the same reason as there.
  */
 const CHANGE_BOOKINGS = `chg AS (
@@ -167,7 +171,7 @@ const CHANGE_BOOKINGS = `chg AS (
       payment_ref = CASE WHEN c.confirms THEN c.payment_ref ELSE b.payment_ref END
     FROM unnest($22::text[], $23::text[], $24::text[], $25::text[], $26::boolean[]) AS c(id, from_status, to_status, payment_ref, confirms)
     WHERE b.id = c.id AND b.status = c.from_status
-      AND (NOT c.confirms OR b.expires_at > $10::timestamptz)
+      AND (NOT c.confirms OR b.expires_at > GREATEST($10::timestamptz, clock_timestamp()))
       AND ${ALL_UPDATED}
     RETURNING 1
   )`
@@ -190,9 +194,14 @@ const USER_SEATS = `usr_gain AS (
     WHERE u.delta < 0 AND t.event_id = u.event_id AND t.user_id = u.user_id AND ${ALL_UPDATED}
     RETURNING 1
   )`
-const REMAINING = '(SELECT json_object_agg(id, remaining) FROM upd) AS remaining'
-/** Raised unless every section, change and user's row was written: nothing of the statement stays. */
-const GUARDED = (all: string): string => `booking_batch_guard(${all}) AS ok`
+/** With the database's clock once written: the moment a remembered section is known at. */
+const REMAINING = '(SELECT json_object_agg(id, remaining) FROM upd) AS remaining, clock_timestamp() AS now'
+/**
+ * Raised unless every section, change and user's row was written, and the
+ * batch's moment is not in the database's future (it may be this process's
+ * reckoning of that clock): nothing of the statement stays.
+ */
+const GUARDED = (all: string): string => `booking_batch_guard(${all} AND $10::timestamptz <= clock_timestamp()) AS ok`
 const APPLY_SQL = `WITH ${UPDATE_SECTIONS}, ${INSERT_BOOKINGS}
   SELECT ${REMAINING}, ${GUARDED(ALL_UPDATED)}`
 const APPLY_WITH_CHANGES_SQL = `WITH ${UPDATE_SECTIONS}, ${INSERT_BOOKINGS}, ${CHANGE_BOOKINGS}, ${USER_SEATS}
@@ -289,37 +298,54 @@ function netUserSeats (writes: readonly SectionWrite[]): Array<{ eventId: string
 /**
  * A batch's primitives on one connection. `locked`: inside a transaction that
  * locks what it reads; else each statement is its own transaction, and the
- * write, guarded by every section still being at the remaining read, proves
- * the reads were still true when it was made (or raises, and nothing stays).
+ * write, guarded by every section still being at the remaining read (or
+ * remembered: lib/store/section-memory.ts), proves the reads were still true
+ * when it was made (or raises, and nothing stays).
  */
-function sectionsTx (tx: SqlQueryable, locked: boolean): SectionsTx {
-  /** the sections as read: the write is guarded by each one's remaining */
+function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory): SectionsTx {
+  /** the sections as read or remembered: the write is guarded by each one's remaining */
   let read = new Map<string, SectionState>()
   const texts = locked ? READ_SQL.locked : READ_SQL.unlocked
   return {
     async lock (sections, ids, seen) {
-      const ofSections = sections.map(s => s.sectionId)
       // unlocked, bookings read after their requests came stand for a read of them (their changes are guarded by status)
       const readsBookings = ids.some(id => locked || !seen.has(id))
-      const { rows: [row] } = await tx.query<{ sections: LockedRow[] | null, bookings: BookingRow[] | null, now: Date }>(
-        readsBookings ? texts.bookings : texts.sections, readsBookings ? [ofSections, ids] : [ofSections])
-      const now = new Date(row.now)
+      const known = locked ? new Map<string, KnownSection>() : recalled(memory, sections)
+      const toRead = known.size === 0 ? sections.map(s => s.sectionId) : sections.filter(s => !known.has(s.sectionId)).map(s => s.sectionId)
+      const reckoned = toRead.length === 0 && !readsBookings ? memory.databaseNow() : undefined
+      let now: Date
+      let rows: LockedRow[] = []
+      let bookings: StoredBooking[] = []
+      if (reckoned !== undefined) {
+        now = reckoned
+      } else {
+        const { rows: [row] } = await tx.query<{ sections: LockedRow[] | null, bookings: BookingRow[] | null, now: Date }>(
+          readsBookings ? texts.bookings : texts.sections, readsBookings ? [toRead, ids] : [toRead])
+        now = new Date(row.now)
+        rows = row.sections ?? []
+        if (readsBookings) bookings = (row.bookings ?? []).map(toBooking)
+      }
+      if (!readsBookings) bookings = ids.map(id => seen.get(id) as StoredBooking)
       const eventOf = new Map(sections.map(s => [s.sectionId, s.eventId]))
-      const found = new Map<string, SectionState>()
-      for (const s of row.sections ?? []) {
+      const fresh = new Map<string, KnownSection>()
+      for (const s of rows) {
         if (eventOf.get(s.id) !== s.event_id) continue
-        found.set(s.id, {
+        fresh.set(s.id, {
           remaining: s.remaining,
           price: s.price,
           owner: s.owner,
           holdSeconds: s.hold_seconds,
           maxPerUser: s.max_per_user,
-          nextExpiry: s.next_expiry === null ? null : new Date(s.next_expiry),
-          now
+          nextExpiry: s.next_expiry === null ? null : new Date(s.next_expiry)
         })
       }
+      if (rows.length > 0) memory.remember(fresh, now)
+      const found = new Map<string, SectionState>()
+      for (const { sectionId } of sections) {
+        const state = fresh.get(sectionId) ?? known.get(sectionId)
+        if (state !== undefined) found.set(sectionId, { ...state, now })
+      }
       read = found
-      const bookings = readsBookings ? (row.bookings ?? []).map(toBooking) : ids.map(id => seen.get(id) as StoredBooking)
       return { sections: found, bookings: bookings.filter(b => found.has(b.sectionId)), now }
     },
     async dueHolds ({ sectionId }, now) {
@@ -361,14 +387,41 @@ function sectionsTx (tx: SqlQueryable, locked: boolean): SectionsTx {
           changes.map(c => c.id), changes.map(c => c.from), changes.map(c => c.to), changes.map(c => c.paymentRef ?? null), changes.map(c => c.confirms),
           users.map(u => u.eventId), users.map(u => u.userId), users.map(u => u.delta))
       }
-      // all of it is written, or the statement raises (booking_batch_guard)
-      const { rows: [row] } = await tx.query<{ remaining: Record<string, number> | null }>(withChanges ? APPLY_WITH_CHANGES_SQL : APPLY_SQL, params)
-      return new Map(Object.entries(row.remaining ?? {}))
+      // all of it is written, or the statement raises (booking_batch_guard); either way, or neither
+      // known (an error on the way), what was remembered of these sections may be stale now
+      memory.forget(writes.map(w => w.sectionId))
+      const { rows: [row] } = await tx.query<{ remaining: Record<string, number> | null, now: Date }>(
+        withChanges ? APPLY_WITH_CHANGES_SQL : APPLY_SQL, params)
+      const after = new Map(Object.entries(row.remaining ?? {}))
+      memory.remember(new Map(writes.map(w => [w.sectionId, written(read.get(w.sectionId) as SectionState, w, after.get(w.sectionId) as number)])),
+        new Date(row.now))
+      return after
     }
   }
 }
 
-function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
+/**
+ * Sections remembered from this store's last batches, where every decision is
+ * a guarded write (SectionAsk): no sweep, and the seats asked are there.
+ */
+function recalled (memory: SectionMemory, sections: readonly SectionAsk[]): Map<string, KnownSection> {
+  const known = new Map<string, KnownSection>()
+  for (const ask of sections) {
+    if (ask.sweeps) continue
+    const state = memory.recall(ask.sectionId)
+    if (state !== undefined && state.remaining >= ask.seats) known.set(ask.sectionId, state)
+  }
+  return known
+}
+
+/** A section as a write left it: the remaining it returned, its next expiry as the write set it. */
+function written (before: SectionState, write: SectionWrite, remaining: number): KnownSection {
+  const { now: _now, ...rules } = before
+  const { replace, at } = write.effects.nextExpiry
+  return { ...rules, remaining, nextExpiry: replace ? at : earliest(before.nextExpiry, at) }
+}
+
+function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory): StoreDriver {
   async function eventsById (ids: readonly string[], signal?: AbortSignal): Promise<Event[]> {
     if (ids.length === 0) return []
     const { rows } = await client.query<EventRow>(
@@ -464,7 +517,7 @@ function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
      */
     async inSections (fn, signal, onRetry) {
       try {
-        return await client.session(async (conn) => await fn(sectionsTx(conn, false)), signal)
+        return await client.session(async (conn) => await fn(sectionsTx(conn, false, memory)), signal)
       } catch (err) {
         // a counter's CHECK refusing the write (23514) is a read gone stale too: a booking's status
         // changed since, and the sections' counters, updated first, fell below zero before its guard
@@ -472,12 +525,15 @@ function sqlDriver (client: SqlClient, kind: StoreKind): StoreDriver {
         // guarding users' seats is not a conflict: the batch needed locks from the start
         if (!(err instanceof NeedsLocks)) onRetry?.()
       }
-      return await client.transaction(async (tx) => await fn(sectionsTx(tx, true)), signal)
+      return await client.transaction(async (tx) => await fn(sectionsTx(tx, true, memory)), signal)
     }
   }
 }
 
+/** How long a section this store read or wrote is taken as known (about a turn of the section batcher). */
+const SECTION_MEMORY_MS = 50
+
 /** A Store on PostgreSQL or PGlite; the client belongs to the caller. */
-export function createSqlStore (client: SqlClient, options: { kind: StoreKind, observer?: StoreObserver }): Store {
-  return createStore(sqlDriver(client, options.kind), options.observer)
+export function createSqlStore (client: SqlClient, options: { kind: StoreKind, observer?: StoreObserver, sectionMemoryMs?: number }): Store {
+  return createStore(sqlDriver(client, options.kind, createSectionMemory(options.sectionMemoryMs ?? SECTION_MEMORY_MS)), options.observer)
 }

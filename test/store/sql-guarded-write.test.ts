@@ -22,14 +22,18 @@ interface Interposed {
   once: (fn: () => Promise<void>) => void
   /** batches begun without a transaction, transactions begun, and batch reads that read bookings */
   calls: { session: number, transaction: number, bookingReads: number }
+  /** batch reads of all kinds (sections, with or without bookings) */
+  reads: () => number
 }
 
 /** The client, with a hook between a batch's read of its sections and what follows. */
 function interposed (client: SqlClient): Interposed {
   let between: (() => Promise<void>) | undefined
   const calls = { session: 0, transaction: 0, bookingReads: 0 }
+  let reads = 0
   const hooked = (conn: SqlQueryable): SqlQueryable => ({
     async query<R> (text: string, params?: unknown[]) {
+      if (text.includes('WITH locked AS')) reads++
       if (text.includes('WITH locked AS') && text.includes('id = ANY($2')) calls.bookingReads++
       const result = await conn.query<R>(text, params)
       const fn = between
@@ -47,7 +51,8 @@ function interposed (client: SqlClient): Interposed {
       session: async (fn, signal) => { calls.session++; return await client.session(async conn => await fn(hooked(conn)), signal) }
     },
     once: (fn) => { between = fn },
-    calls
+    calls,
+    reads: () => reads
   }
 }
 
@@ -141,6 +146,72 @@ for (const adapter of SQL_ADAPTERS) {
       t.same(stale.calls, { session: 1, transaction: 1, bookingReads: 1 }, 'the write refused the stale snapshot; the transaction read the booking')
       t.same(retries.splice(0), ['book'])
       t.same(await problems(store, ids.eventId), [])
+    })
+
+    t.test('sections remembered from this store\'s last batches', async t => {
+      // remembered for as long as the test takes: what it shows does not hang on timing
+      const remembering = createSqlStore(hook.client, { kind: opened.kind, sectionMemoryMs: 600_000, observer: { retry: operation => { retries.push(operation) } } })
+      const batch = async (ids: { eventId: string, sectionId: string }, ops: SectionOp[]) => {
+        const before = { ...hook.calls, reads: hook.reads() }
+        const result = await sectionBatch(remembering, ids.eventId, ids.sectionId, ops)
+        return { result, reads: hook.reads() - before.reads, transactions: hook.calls.transaction - before.transaction }
+      }
+      const book = (ids: { eventId: string, sectionId: string }, qty: number, userId: string, holdDefaultMs?: number): SectionOp =>
+        ({ kind: 'book', request: holdDefaultMs === undefined ? buy(ids, qty, userId) : { ...buy(ids, qty, userId), holdDefaultMs } })
+
+      t.test('no other writer: the next batch writes without reading the section again', async t => {
+        const ids = await section(5)
+        t.equal((await batch(ids, [book(ids, 2, 'a')])).reads, 1, 'the first batch reads it')
+        const next = await batch(ids, [book(ids, 2, 'b'), book(ids, 1, 'c')])
+        t.same(kinds(next.result.results), ['confirmed', 'confirmed'])
+        t.equal(next.result.remaining, 0)
+        t.same([next.reads, next.transactions], [0, 0], 'no read, no transaction: decided on the remaining its write returned')
+        t.same(retries.splice(0), [])
+        t.same(await problems(remembering, ids.eventId), [])
+      })
+
+      t.test('another writer in between: the write refuses the memory, the transaction reads, nothing sold twice', async t => {
+        const ids = await section(3)
+        await batch(ids, [book(ids, 1, 'a')])
+        t.same(kinds((await sectionBatch(other, ids.eventId, ids.sectionId, [book(ids, 2, 'other')])).results), ['confirmed'])
+        const next = await batch(ids, [book(ids, 1, 'b')])
+        t.same(kinds(next.result.results), ['sold_out'], 'decided again on what the other writer left')
+        t.equal(next.transactions, 1)
+        t.same(retries.splice(0), ['book'], 'counted as a retry')
+        t.same(await problems(remembering, ids.eventId), [])
+        const event = await remembering.getEvent(ids.eventId)
+        t.match(event?.sections[0], { capacity: 3, remaining: 0, sold: 3 })
+      })
+
+      t.test('remembered sold out: a batch asking for seats reads, and sells those given back meanwhile', async t => {
+        const ids = await section(2)
+        const sold = await batch(ids, [book(ids, 1, 'a'), book(ids, 1, 'b')])
+        t.equal(sold.result.remaining, 0)
+        const first = sold.result.results[0]
+        if (first.kind !== 'confirmed') throw new Error(`expected a booking, got ${first.kind}`)
+        t.same(kinds((await sectionBatch(other, ids.eventId, ids.sectionId, [{ kind: 'cancel', bookingId: first.booking._id }])).results), ['cancelled'])
+        const next = await batch(ids, [book(ids, 1, 'c')])
+        t.same(kinds(next.result.results), ['confirmed'], 'never told sold out from memory')
+        t.same([next.reads, next.transactions], [1, 0], 'read at once: more seats asked than remembered')
+        t.same(retries.splice(0), [])
+        t.same(await problems(remembering, ids.eventId), [])
+      })
+
+      t.test('a sweep reads its section: another writer\'s hold is expired on time', async t => {
+        const ids = await section(3)
+        await batch(ids, [book(ids, 1, 'a')])
+        const hold = (await sectionBatch(other, ids.eventId, ids.sectionId, [book(ids, 1, 'h', 1)])).results[0]
+        if (hold.kind !== 'held') throw new Error(`expected a hold, got ${hold.kind}`)
+        // the hold's second is over on the database's clock: read from it, not this process's
+        const { rows: [row] } = await opened.client.query<{ wait: number }>('SELECT GREATEST(0, EXTRACT(EPOCH FROM ($1::timestamptz - clock_timestamp())) * 1000)::float8 AS wait', [hold.booking.expiresAt])
+        await new Promise(resolve => setTimeout(resolve, row.wait + 5))
+        const swept = await batch(ids, [{ kind: 'expire' }])
+        t.equal(swept.reads, 1, 'read, not remembered')
+        t.same(swept.result.expired.map(e => e.qty), [1], 'the other writer\'s hold expired')
+        t.equal(swept.result.remaining, 2)
+        t.same(retries.splice(0), [])
+        t.same(await problems(remembering, ids.eventId), [])
+      })
     })
 
     t.test('an event with maxPerUser: its users\' seats are read under locks, as one transaction', async t => {

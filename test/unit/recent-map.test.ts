@@ -30,3 +30,17 @@ t.test('null is a value, told apart from a missing key', async t => {
   t.equal(map.get('x'), null)
   t.equal(map.get('never'), undefined)
 })
+
+t.test('a deleted key is gone from both generations', async t => {
+  const map = createRecentMap<number>(4)
+  map.set('old', 1)
+  map.set('b', 2)
+  // 'old' is in the generation before now
+  map.set('c', 3)
+  map.set('new', 4)
+  map.delete('old')
+  map.delete('new')
+  t.equal(map.get('old'), undefined)
+  t.equal(map.get('new'), undefined)
+  t.equal(map.get('c'), 3, 'the others stay')
+})

@@ -1,0 +1,65 @@
+/**
+ * What this instance last knew of the sections it read or wrote: each one's
+ * state then, and the database's clock then. A batch's first, unlocked try
+ * takes a section known within `freshMs` from here instead of reading it
+ * again (a round trip and a statement of the database's work per batch): its
+ * guarded write proves the memory still true, each section at the remaining
+ * known, or refuses, and the batch runs again as the locking transaction,
+ * which reads. Stale, it costs a retry, never a wrong answer (the caller uses
+ * it only where every decision is a guarded write).
+ */
+import type { SectionState } from '../section-batch.ts'
+import { createRecentMap } from '../recent-map.ts'
+
+/** Sections remembered at most (a hint: a few MB). */
+const KEPT = 100_000
+
+/** A section's state without the batch's moment. */
+export type KnownSection = Omit<SectionState, 'now'>
+
+interface Entry {
+  state: KnownSection
+  /** performance.now() when it was read or written */
+  at: number
+}
+
+export function createSectionMemory (freshMs: number, localClock: () => number = () => performance.now()) {
+  const known = createRecentMap<Entry>(KEPT)
+  /** the database's clock at the last read or write, and this process's then */
+  let anchor: { db: number, local: number } | undefined
+
+  const fresh = (at: number, now: number): boolean => now - at < freshMs
+
+  return {
+    /** The sections as read (or written) just now, at the database's moment `dbNow`. */
+    remember (sections: ReadonlyMap<string, KnownSection>, dbNow: Date): void {
+      const local = localClock()
+      anchor = { db: dbNow.getTime(), local }
+      for (const [id, state] of sections) known.set(id, { state, at: local })
+    },
+
+    /** A section's state known within freshMs, if any. */
+    recall (sectionId: string): KnownSection | undefined {
+      const entry = known.get(sectionId)
+      return entry !== undefined && fresh(entry.at, localClock()) ? entry.state : undefined
+    },
+
+    /**
+     * The database's clock now, from its last reading and this process's
+     * clock since (behind it by that answer's way back, never ahead); undefined
+     * when that reading is older than freshMs.
+     */
+    databaseNow (): Date | undefined {
+      if (anchor === undefined) return undefined
+      const local = localClock()
+      return fresh(anchor.local, local) ? new Date(anchor.db + (local - anchor.local)) : undefined
+    },
+
+    /** Forgets sections whose state is no longer known (a write refused, or of unknown outcome). */
+    forget (sectionIds: Iterable<string>): void {
+      for (const id of sectionIds) known.delete(id)
+    }
+  }
+}
+
+export type SectionMemory = ReturnType<typeof createSectionMemory>
