@@ -32,6 +32,15 @@ const BOOKING_COLUMNS = `id, event_id, section_id, user_id, qty, unit_price::flo
   amount::float8 AS amount, status, idempotency_key, request_hash, ${isoColumn('created_at')}, ${isoColumn('cancelled_at')}, event_owner,
   ${isoColumn('expires_at')}, ${isoColumn('confirmed_at')}, payment_ref`
 
+/**
+ * Bookings read as one JSON array (null when none), in `order` if given: the
+ * database writes one value, parsed natively here, rather than sixteen text
+ * columns a row, each decoded apart (a crowd of confirms' shared read of ~37
+ * bookings, embedded: 1041 -> 722 us). `rest`: what follows FROM bookings.
+ */
+const bookingsJson = (rest: string, order?: string): string =>
+  `SELECT json_agg(b${order === undefined ? '' : ` ORDER BY ${order}`}) AS bookings FROM (SELECT ${BOOKING_COLUMNS} FROM bookings ${rest}) b`
+
 interface BookingRow {
   id: string
   event_id: string
@@ -87,6 +96,10 @@ function toBooking (row: BookingRow): StoredBooking {
   if (row.request_hash !== null) booking.requestHash = row.request_hash
   return booking
 }
+
+/** The one row of a bookingsJson read. */
+interface JsonBookings { bookings: BookingRow[] | null }
+const toBookings = (rows: JsonBookings[]): StoredBooking[] => (rows[0]?.bookings ?? []).map(toBooking)
 
 /** Groups joined event/section rows into events, keeping the order of first appearance. */
 function toEvents (rows: EventRow[]): Event[] {
@@ -242,7 +255,7 @@ const sectionsOnly = (lock: boolean): string => `${readSections(lock)}, NULL::js
  * (the batches before the first confirm) would scan it whole.
  */
 const withBookings = (lock: boolean): string => `${readSections(lock)},
-    (SELECT json_agg(b) FROM (SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = ANY($2::text[])) b) AS bookings,
+    (${bookingsJson('WHERE id = ANY($2::text[])')}) AS bookings,
     clock_timestamp() AS now`
 /** The four texts, each prepared once per connection: [locked][with bookings] */
 const READ_SQL = {
@@ -323,7 +336,7 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory): 
           readsBookings ? texts.bookings : texts.sections, readsBookings ? [toRead, ids] : [toRead])
         now = new Date(row.now)
         rows = row.sections ?? []
-        if (readsBookings) bookings = (row.bookings ?? []).map(toBooking)
+        if (readsBookings) bookings = toBookings([row])
       }
       if (!readsBookings) bookings = ids.map(id => seen.get(id) as StoredBooking)
       const eventOf = new Map(sections.map(s => [s.sectionId, s.eventId]))
@@ -350,16 +363,15 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory): 
     },
     async dueHolds ({ sectionId }, now) {
       // no FOR UPDATE here or below: every writer of a section's bookings holds its section row first
-      const due = await tx.query<BookingRow>(
-        `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE section_id = $1 AND status = 'held' AND expires_at <= $2`, [sectionId, now])
+      const due = await tx.query<JsonBookings>(bookingsJson("WHERE section_id = $1 AND status = 'held' AND expires_at <= $2"), [sectionId, now])
       const next = await tx.query<{ next: Date | null }>(
         "SELECT min(expires_at) AS next FROM bookings WHERE section_id = $1 AND status = 'held' AND expires_at > $2", [sectionId, now])
       const at = next.rows[0]?.next ?? null
-      return { due: due.rows.map(toBooking), next: at === null ? null : new Date(at) }
+      return { due: toBookings(due.rows), next: at === null ? null : new Date(at) }
     },
     async findKeys (keys) {
-      const { rows } = await tx.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = ANY($1::text[])`, [keys])
-      return rows.map(toBooking)
+      const { rows } = await tx.query<JsonBookings>(bookingsJson('WHERE idempotency_key = ANY($1::text[])'), [keys])
+      return toBookings(rows)
     },
     async lockUserSeats (users) {
       if (!locked) throw new NeedsLocks()
@@ -473,13 +485,13 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory): 
     },
 
     async findByIdempotencyKey (key, signal) {
-      const { rows } = await client.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = $1`, [key], signal)
-      return rows.length === 0 ? null : toBooking(rows[0])
+      const { rows } = await client.query<JsonBookings>(bookingsJson('WHERE idempotency_key = $1'), [key], signal)
+      return toBookings(rows)[0] ?? null
     },
 
     async getBookings (ids, signal) {
-      const { rows } = await client.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = ANY($1::text[])`, [ids], signal)
-      return rows.map(toBooking)
+      const { rows } = await client.query<JsonBookings>(bookingsJson('WHERE id = ANY($1::text[])'), [ids], signal)
+      return toBookings(rows)
     },
 
     async listBookings (query, signal) {
@@ -492,15 +504,16 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory): 
         ? whereClause([['event_id', query.eventId], ['id', query.sectionId]])
         : undefined
       const [page, count] = await Promise.all([
-        client.query<BookingRow>(
-          `SELECT ${BOOKING_COLUMNS} FROM bookings ${clause} ORDER BY created_at DESC, id DESC
-           LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+        client.query<JsonBookings>(
+          // the ISO texts sort as the moments they write
+          bookingsJson(`${clause} ORDER BY created_at DESC, id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+            'b.created_at_iso DESC, b.id DESC'),
           [...params, query.limit, (query.page - 1) * query.limit], signal),
         counted === undefined
           ? client.query<{ total: number }>(`SELECT count(*)::int AS total FROM bookings ${clause}`, params, signal)
           : client.query<{ total: number }>(`SELECT coalesce(sum(bookings), 0)::int AS total FROM sections ${counted.clause}`, counted.params, signal)
       ])
-      return { items: page.rows.map(toBooking), total: count.rows[0].total, page: query.page, limit: query.limit }
+      return { items: toBookings(page.rows), total: count.rows[0].total, page: query.page, limit: query.limit }
     },
 
     async dueSections (limit, signal) {
