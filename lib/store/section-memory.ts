@@ -6,7 +6,10 @@
  * guarded write proves the memory still true, each section at the remaining
  * known, or refuses, and the batch runs again as the locking transaction,
  * which reads. Stale, it costs a retry, never a wrong answer (the caller uses
- * it only where every decision is a guarded write).
+ * it only where every decision is a guarded write). A section whose memory a
+ * write found stale has another writer (another instance taking turns on it):
+ * it is read, not recalled, for `sharedMs`, so instances sharing a section do
+ * not pay a retry a turn.
  */
 import type { SectionState } from '../section-batch.ts'
 import { createRecentMap } from '../recent-map.ts'
@@ -23,8 +26,10 @@ interface Entry {
   at: number
 }
 
-export function createSectionMemory (freshMs: number, localClock: () => number = () => performance.now()) {
+export function createSectionMemory (freshMs: number, sharedMs: number, localClock: () => number = () => performance.now()) {
   const known = createRecentMap<Entry>(KEPT)
+  /** sections another writer changed behind the memory: read until then (localClock) */
+  const shared = createRecentMap<number>(KEPT)
   /** the database's clock at the last read or write, and this process's then */
   let anchor: { db: number, local: number } | undefined
 
@@ -41,7 +46,9 @@ export function createSectionMemory (freshMs: number, localClock: () => number =
     /** A section's state known within freshMs, if any. */
     recall (sectionId: string): KnownSection | undefined {
       const entry = known.get(sectionId)
-      return entry !== undefined && fresh(entry.at, localClock()) ? entry.state : undefined
+      if (entry === undefined) return undefined
+      const now = localClock()
+      return fresh(entry.at, now) && !((shared.get(sectionId) ?? 0) > now) ? entry.state : undefined
     },
 
     /**
@@ -58,6 +65,15 @@ export function createSectionMemory (freshMs: number, localClock: () => number =
     /** Forgets sections whose state is no longer known (a write refused, or of unknown outcome). */
     forget (sectionIds: Iterable<string>): void {
       for (const id of sectionIds) known.delete(id)
+    },
+
+    /** Sections recalled for a write that was refused: another writer has them; read them for sharedMs. */
+    refused (sectionIds: Iterable<string>): void {
+      const until = localClock() + sharedMs
+      for (const id of sectionIds) {
+        known.delete(id)
+        shared.set(id, until)
+      }
     }
   }
 }

@@ -318,12 +318,15 @@ function netUserSeats (writes: readonly SectionWrite[]): Array<{ eventId: string
 function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory): SectionsTx {
   /** the sections as read or remembered: the write is guarded by each one's remaining */
   let read = new Map<string, SectionState>()
+  /** those of them taken from memory */
+  let recalledIds: string[] = []
   const texts = locked ? READ_SQL.locked : READ_SQL.unlocked
   return {
     async lock (sections, ids, seen) {
       // unlocked, bookings read after their requests came stand for a read of them (their changes are guarded by status)
       const readsBookings = ids.some(id => locked || !seen.has(id))
       const known = locked ? new Map<string, KnownSection>() : recalled(memory, sections)
+      recalledIds = [...known.keys()]
       const toRead = known.size === 0 ? sections.map(s => s.sectionId) : sections.filter(s => !known.has(s.sectionId)).map(s => s.sectionId)
       const reckoned = toRead.length === 0 && !readsBookings ? memory.databaseNow() : undefined
       let now: Date
@@ -402,8 +405,14 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory): 
       // all of it is written, or the statement raises (booking_batch_guard); either way, or neither
       // known (an error on the way), what was remembered of these sections may be stale now
       memory.forget(writes.map(w => w.sectionId))
-      const { rows: [row] } = await tx.query<{ remaining: Record<string, number> | null, now: Date }>(
-        withChanges ? APPLY_WITH_CHANGES_SQL : APPLY_SQL, params)
+      let row: { remaining: Record<string, number> | null, now: Date }
+      try {
+        ({ rows: [row] } = await tx.query<{ remaining: Record<string, number> | null, now: Date }>(withChanges ? APPLY_WITH_CHANGES_SQL : APPLY_SQL, params))
+      } catch (err) {
+        // refused on what memory said, most likely: another writer shares these sections
+        if (recalledIds.length > 0 && (isRetryableSqlError(err) || sqlState(err) === CHECK_VIOLATION)) memory.refused(recalledIds)
+        throw err
+      }
       const after = new Map(Object.entries(row.remaining ?? {}))
       memory.remember(new Map(writes.map(w => [w.sectionId, written(read.get(w.sectionId) as SectionState, w, after.get(w.sectionId) as number)])),
         new Date(row.now))
@@ -543,10 +552,19 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory): 
   }
 }
 
-/** How long a section this store read or wrote is taken as known (about a turn of the section batcher). */
-const SECTION_MEMORY_MS = 50
+/**
+ * How long a section this store read or wrote is taken as known (about a turn
+ * of the section batcher), and how long one whose memory a write found stale
+ * is read instead (several instances take turns on it).
+ */
+const SECTION_MEMORY = { freshMs: 50, sharedMs: 10_000 }
 
 /** A Store on PostgreSQL or PGlite; the client belongs to the caller. */
-export function createSqlStore (client: SqlClient, options: { kind: StoreKind, observer?: StoreObserver, sectionMemoryMs?: number }): Store {
-  return createStore(sqlDriver(client, options.kind, createSectionMemory(options.sectionMemoryMs ?? SECTION_MEMORY_MS)), options.observer)
+export function createSqlStore (client: SqlClient, options: {
+  kind: StoreKind
+  observer?: StoreObserver
+  sectionMemory?: { freshMs: number, sharedMs: number }
+}): Store {
+  const { freshMs, sharedMs } = options.sectionMemory ?? SECTION_MEMORY
+  return createStore(sqlDriver(client, options.kind, createSectionMemory(freshMs, sharedMs)), options.observer)
 }

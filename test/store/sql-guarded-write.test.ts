@@ -150,7 +150,11 @@ for (const adapter of SQL_ADAPTERS) {
 
     t.test('sections remembered from this store\'s last batches', async t => {
       // remembered for as long as the test takes: what it shows does not hang on timing
-      const remembering = createSqlStore(hook.client, { kind: opened.kind, sectionMemoryMs: 600_000, observer: { retry: operation => { retries.push(operation) } } })
+      const remembering = createSqlStore(hook.client, {
+        kind: opened.kind,
+        sectionMemory: { freshMs: 600_000, sharedMs: 600_000 },
+        observer: { retry: operation => { retries.push(operation) } }
+      })
       const batch = async (ids: { eventId: string, sectionId: string }, ops: SectionOp[]) => {
         const before = { ...hook.calls, reads: hook.reads() }
         const result = await sectionBatch(remembering, ids.eventId, ids.sectionId, ops)
@@ -181,6 +185,21 @@ for (const adapter of SQL_ADAPTERS) {
         t.same(await problems(remembering, ids.eventId), [])
         const event = await remembering.getEvent(ids.eventId)
         t.match(event?.sections[0], { capacity: 3, remaining: 0, sold: 3 })
+      })
+
+      t.test('a section refused once is read from then on: instances sharing it pay no retry a turn', async t => {
+        const ids = await section(5)
+        await batch(ids, [book(ids, 1, 'a')])
+        await sectionBatch(other, ids.eventId, ids.sectionId, [book(ids, 1, 'other')])
+        const refused = await batch(ids, [book(ids, 1, 'b')])
+        t.equal(refused.transactions, 1, 'the memory was stale: refused, then the transaction')
+        t.same(retries.splice(0), ['book'])
+        await sectionBatch(other, ids.eventId, ids.sectionId, [book(ids, 1, 'other')])
+        const next = await batch(ids, [book(ids, 1, 'c')])
+        t.same(kinds(next.result.results), ['confirmed'])
+        t.same([next.reads, next.transactions], [1, 0], 'read first, so the other writer\'s booking is no surprise')
+        t.same(retries.splice(0), [], 'no retry')
+        t.same(await problems(remembering, ids.eventId), [])
       })
 
       t.test('remembered sold out: a batch asking for seats reads, and sells those given back meanwhile', async t => {

@@ -4,9 +4,9 @@ import { createSectionMemory, type KnownSection } from '../../lib/store/section-
 const state = (remaining: number): KnownSection => ({ remaining, price: 10, owner: 'o', holdSeconds: null, maxPerUser: null, nextExpiry: null })
 
 /** A memory on a clock the test moves. */
-function memoryAt (freshMs: number) {
+function memoryAt (freshMs: number, sharedMs = 1000) {
   let local = 1_000
-  const memory = createSectionMemory(freshMs, () => local)
+  const memory = createSectionMemory(freshMs, sharedMs, () => local)
   return { memory, pass: (ms: number) => { local += ms } }
 }
 
@@ -47,4 +47,17 @@ t.test('forgotten sections are read again', async t => {
   memory.forget(['s1'])
   t.equal(memory.recall('s1'), undefined)
   t.same(memory.recall('s2'), state(3))
+})
+
+t.test('a section whose memory a write found stale is read, not recalled, for sharedMs', async t => {
+  const { memory, pass } = memoryAt(50, 1000)
+  memory.remember(new Map([['s1', state(7)], ['s2', state(3)]]), new Date(0))
+  memory.refused(['s1'])
+  t.equal(memory.recall('s1'), undefined, 'refused: forgotten')
+  memory.remember(new Map([['s1', state(4)]]), new Date(10))
+  t.equal(memory.recall('s1'), undefined, 'read again, still not recalled: another writer shares it')
+  t.same(memory.recall('s2'), state(3), 'the others are recalled')
+  pass(1000)
+  memory.remember(new Map([['s1', state(2)]]), new Date(1010))
+  t.same(memory.recall('s1'), state(2), 'sharedMs later it is recalled again')
 })
