@@ -48,13 +48,14 @@ export function createSectionMemory (freshMs: number, sharedMs: number, localClo
       const entry = known.get(sectionId)
       if (entry === undefined) return undefined
       const now = localClock()
-      return fresh(entry.at, now) && !((shared.get(sectionId) ?? 0) > now) ? entry.state : undefined
+      return fresh(entry.at, now) && (shared.get(sectionId) ?? 0) <= now ? entry.state : undefined
     },
 
     /**
      * The database's clock now, from its last reading and this process's
-     * clock since (behind it by that answer's way back, never ahead); undefined
-     * when that reading is older than freshMs.
+     * clock since: behind it by that answer's way back (a write refuses a
+     * moment ahead of the database's clock); undefined when that reading is
+     * older than freshMs.
      */
     databaseNow (): Date | undefined {
       if (anchor === undefined) return undefined
