@@ -11,7 +11,7 @@ import { RetryableConflict } from './errors.ts'
 import type { SectionRef } from './section-batcher.ts'
 import { newId } from './ids.ts'
 import type { Booking, BookingStatus } from './schemas.ts'
-import { decideSection, earliest } from './section-decision.ts'
+import { decideSection, nextExpiryAfter } from './section-decision.ts'
 import { byText } from './text-order.ts'
 
 export type SectionOp =
@@ -234,7 +234,7 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
     for (const { userId, delta } of effects.userSeats) userSeats.set(userId, (userSeats.get(userId) ?? 0) + delta)
     if (section.maxPerUser !== null) seats.set(group.eventId, userSeats)
     for (const b of effects.inserts) if (b.idempotencyKey !== undefined) existing.set(b.idempotencyKey, b)
-    const nextExpiry = effects.nextExpiry.replace ? effects.nextExpiry.at : earliest(section.nextExpiry, effects.nextExpiry.at)
+    const nextExpiry = nextExpiryAfter(section.nextExpiry, effects.nextExpiry)
     decided.set(group.sectionId, { results, expired, returned, nextExpiry, section })
     if (effects.inserts.length > 0 || effects.changes.length > 0 || effects.nextExpiry.replace) {
       writes.push({ eventId: group.eventId, sectionId: group.sectionId, effects })

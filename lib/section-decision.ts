@@ -149,8 +149,13 @@ export function decideSection (input: {
   }
 }
 
+/** A section's next expiry once a batch's effects are written: replaced when its due holds were read, else the earlier of the two. */
+export function nextExpiryAfter (before: Date | null, change: SectionEffects['nextExpiry']): Date | null {
+  return change.replace ? change.at : earliest(before, change.at)
+}
+
 /** The earlier of two moments, null meaning none. */
-export function earliest (a: Date | null, b: Date | null): Date | null {
+function earliest (a: Date | null, b: Date | null): Date | null {
   if (a === null) return b
   if (b === null) return a
   return a <= b ? a : b

@@ -12,7 +12,7 @@
 import type { StoredBooking } from '../allocation.ts'
 import type { BookingStatus, Event, Page } from '../schemas.ts'
 import type { SectionAsk, SectionState, SectionsTx, SectionWrite } from '../section-batch.ts'
-import { earliest } from '../section-decision.ts'
+import { nextExpiryAfter } from '../section-decision.ts'
 import { byText } from '../text-order.ts'
 import type { StoreDriver } from './driver.ts'
 import { createSectionMemory, type KnownSection, type SectionMemory } from './section-memory.ts'
@@ -327,7 +327,7 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory): 
       const readsBookings = ids.some(id => locked || !seen.has(id))
       const known = locked ? new Map<string, KnownSection>() : recalled(memory, sections)
       recalledIds = [...known.keys()]
-      const toRead = known.size === 0 ? sections.map(s => s.sectionId) : sections.filter(s => !known.has(s.sectionId)).map(s => s.sectionId)
+      const toRead = sections.filter(s => !known.has(s.sectionId)).map(s => s.sectionId)
       const reckoned = toRead.length === 0 && !readsBookings ? memory.databaseNow() : undefined
       let now: Date
       let rows: LockedRow[] = []
@@ -438,8 +438,7 @@ function recalled (memory: SectionMemory, sections: readonly SectionAsk[]): Map<
 /** A section as a write left it: the remaining it returned, its next expiry as the write set it. */
 function written (before: SectionState, write: SectionWrite, remaining: number): KnownSection {
   const { now: _now, ...rules } = before
-  const { replace, at } = write.effects.nextExpiry
-  return { ...rules, remaining, nextExpiry: replace ? at : earliest(before.nextExpiry, at) }
+  return { ...rules, remaining, nextExpiry: nextExpiryAfter(before.nextExpiry, write.effects.nextExpiry) }
 }
 
 function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory): StoreDriver {
