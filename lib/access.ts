@@ -44,13 +44,22 @@ export function maySeeBooking (actor: Principal, booking: Parties): boolean {
   return hasRole(actor, 'customer') && booking.userId === actor.sub
 }
 
-/** Who may see a booking may cancel it. */
-export const mayCancelBooking = maySeeBooking
+/**
+ * What a principal may do to a booking it names, decided once the booking is
+ * read in its section's batch: act on it, be refused (it may see it but not
+ * do this), or not know of it (answered as not found).
+ */
+export type BookingAccess = 'granted' | 'forbidden' | 'hidden'
 
-/** Its owner, a service, an admin: who pays for a hold confirms it; the event's organizer does not. */
-export function mayConfirmBooking (actor: Principal, booking: Parties): boolean {
-  if (hasRole(actor, 'service', 'admin')) return true
-  return hasRole(actor, 'customer') && booking.userId === actor.sub
+/** Who may see a booking may cancel it. */
+export function cancelAccess (actor: Principal, booking: Parties): BookingAccess {
+  return maySeeBooking(actor, booking) ? 'granted' : 'hidden'
+}
+
+/** Its owner, a service, an admin: who pays for a hold confirms it; the event's organizer sees it but does not. */
+export function confirmAccess (actor: Principal, booking: Parties): BookingAccess {
+  if (!maySeeBooking(actor, booking)) return 'hidden'
+  return hasRole(actor, 'service', 'admin') || (hasRole(actor, 'customer') && booking.userId === actor.sub) ? 'granted' : 'forbidden'
 }
 
 /** An Idempotency-Key belongs to the principal that sent it: the same key from two principals is two requests. */

@@ -5,7 +5,7 @@
  * section batcher, so a crowd of them costs a few locks and transactions;
  * reads go to the store.
  */
-import { assertMayCreateEvents, bookingScope, bookingUser, mayCancelBooking, mayConfirmBooking, maySeeBooking, scopedIdempotencyKey } from './access.ts'
+import { assertMayCreateEvents, bookingScope, bookingUser, cancelAccess, confirmAccess, maySeeBooking, scopedIdempotencyKey } from './access.ts'
 import { publicBooking, replayDecision, type BookingRequest, type Decision, type StoredBooking } from './allocation.ts'
 import type { Principal } from './auth/principal.ts'
 import {
@@ -15,7 +15,8 @@ import type { Locker } from './lock/locker.ts'
 import type { Metrics } from './metrics.ts'
 import { MAX_QTY, pageQuery, type Booking, type BookingListAsk, type Event, type EventInput, type Page, type PageAsk } from './schemas.ts'
 import type { OpResult, SectionBatchResult, SectionOp } from './section-batch.ts'
-import { createBookingRoutes, type BookingRoute } from './booking-routes.ts'
+import { sectionOfBookingId } from './ids.ts'
+import { createSectionEvents } from './section-events.ts'
 import type { SeatReturns } from './seat-returns.ts'
 import { createSectionBatcher, type SectionRef } from './section-batcher.ts'
 import { WORK_MS } from './deadline.ts'
@@ -61,8 +62,8 @@ export interface BookingResult {
   replayed: boolean
 }
 
-/** Bookings whose section and parties this instance remembers (a few MB): confirms and cancels of them skip a read. */
-const ROUTES_KEPT = 50_000
+/** Sections whose event this instance remembers (a few MB at most): confirms and cancels of their bookings skip a read. */
+const SECTIONS_KEPT = 100_000
 
 const SOLD_OUT: Decision = { kind: 'sold_out', remaining: 0 }
 /** The same answer, given from the sold-out memory (told apart by identity, for the metrics). */
@@ -75,7 +76,7 @@ export function createBookingService (options: BookingServiceOptions) {
   const lockDeadline = (): number => clock() + lockWaitMs
   /** A request arriving now is answered by this (epoch ms, the wall clock the store's deadlines use): its reads end then, answered or not. */
   const answerDeadline = (): number => Date.now() + lockWaitMs + WORK_MS
-  const routes = createBookingRoutes(ROUTES_KEPT)
+  const sectionEvents = createSectionEvents(SECTIONS_KEPT)
   const sections = createSectionBatcher<SectionOp, OpResult>({
     ...options,
     concurrency: options.batchConcurrency,
@@ -121,7 +122,7 @@ export function createBookingService (options: BookingServiceOptions) {
       case 'held':
         if (result.kind === 'held') metrics.holds.inc({ outcome: 'held' })
         else metrics.bookedSeats.inc(result.booking.qty)
-        routes.set(result.booking._id, { eventId: request.eventId, sectionId: request.sectionId, userId: request.userId })
+        sectionEvents.learn(request.sectionId, request.eventId)
         return { booking: result.booking, replayed: false }
       case 'replayed':
         return { booking: result.booking, replayed: true }
@@ -148,19 +149,20 @@ export function createBookingService (options: BookingServiceOptions) {
   }
 
   /**
-   * A booking's section and parties, if `may` lets the principal act on it:
-   * from memory when this instance knows it and that is enough to decide,
-   * else read. Null: not there for this principal (answered as not found).
+   * The section of a booking named by id: from the id and this instance's
+   * memory of its section's event, else read. Whether the principal may act
+   * on it is decided by the section's batch, on the booking as it reads it.
+   * Null: no such booking.
    */
-  async function located (actor: Principal, id: string, may: (actor: Principal, booking: BookingRoute) => boolean): Promise<{ route: BookingRoute, seen?: StoredBooking } | null> {
-    const known = routes.get(id)
-    if (known !== undefined && may(actor, known)) return { route: known }
+  async function located (id: string): Promise<{ section: SectionRef, seen?: StoredBooking } | null> {
+    const sectionId = sectionOfBookingId(id)
+    const eventId = sectionId === null ? undefined : sectionEvents.eventOf(sectionId)
+    if (sectionId !== null && eventId !== undefined) return { section: { eventId, sectionId } }
     const booking = await store.getBooking(id, answerDeadline())
     if (booking === null) return null
-    const route = { eventId: booking.eventId, sectionId: booking.sectionId, userId: booking.userId, eventOwner: booking.eventOwner ?? '' }
-    routes.set(id, route)
+    sectionEvents.learn(booking.sectionId, booking.eventId)
     // read after the request came: its batch may decide from it rather than read it again
-    return may(actor, route) ? { route, seen: booking } : null
+    return { section: { eventId: booking.eventId, sectionId: booking.sectionId }, seen: booking }
   }
 
   /**
@@ -195,6 +197,7 @@ export function createBookingService (options: BookingServiceOptions) {
     async getEvent (id: string): Promise<Event> {
       const event = await store.getEvent(id, answerDeadline())
       if (event === null) throw new NotFoundError('Event', id)
+      for (const section of event.sections) sectionEvents.learn(section._id, event._id)
       return event
     },
 
@@ -248,14 +251,12 @@ export function createBookingService (options: BookingServiceOptions) {
      */
     async confirm (actor: Principal, id: string, paymentRef?: string): Promise<Booking> {
       const deadline = lockDeadline()
-      const found = await located(actor, id, maySeeBooking)
+      const found = await located(id)
       if (found === null) throw new NotFoundError('Booking', id)
-      const { route, seen } = found
-      if (!mayConfirmBooking(actor, route)) throw new ForbiddenError('Only the booking\'s owner, a service or an admin confirms it')
-      const op: SectionOp = { kind: 'confirm', bookingId: id }
+      const op: SectionOp = { kind: 'confirm', bookingId: id, access: booking => confirmAccess(actor, booking) }
       if (paymentRef !== undefined) op.paymentRef = paymentRef
-      if (seen !== undefined) op.seen = seen
-      const result = await sections.submit({ eventId: route.eventId, sectionId: route.sectionId }, op, deadline)
+      if (found.seen !== undefined) op.seen = found.seen
+      const result = await sections.submit(found.section, op, deadline)
       switch (result.kind) {
         case 'hold_confirmed':
           if (result.changed) {
@@ -267,6 +268,8 @@ export function createBookingService (options: BookingServiceOptions) {
           return result.booking
         case 'hold_expired':
           throw new HoldExpiredError(id)
+        case 'forbidden':
+          throw new ForbiddenError('Only the booking\'s owner, a service or an admin confirms it')
         case 'invalid_state':
           throw new InvalidStateError(id, result.booking.status, result.booking.status === 'confirmed'
             ? `Booking ${id} is already confirmed with another paymentRef`
@@ -284,12 +287,11 @@ export function createBookingService (options: BookingServiceOptions) {
     /** Cancels a booking the principal may cancel: a hold is released, a confirmed booking cancelled, the seats go back. Cancelling again changes nothing. */
     async cancel (actor: Principal, id: string): Promise<Booking> {
       const deadline = lockDeadline()
-      const found = await located(actor, id, mayCancelBooking)
+      const found = await located(id)
       if (found === null) throw new NotFoundError('Booking', id)
-      const { route, seen } = found
-      const op: SectionOp = { kind: 'cancel', bookingId: id }
-      if (seen !== undefined) op.seen = seen
-      const result = await sections.submit({ eventId: route.eventId, sectionId: route.sectionId }, op, deadline)
+      const op: SectionOp = { kind: 'cancel', bookingId: id, access: booking => cancelAccess(actor, booking) }
+      if (found.seen !== undefined) op.seen = found.seen
+      const result = await sections.submit(found.section, op, deadline)
       if (result.kind !== 'cancelled') throw new NotFoundError('Booking', id)
       if (result.changed) {
         if (result.from === 'held') metrics.holds.inc({ outcome: 'released' })

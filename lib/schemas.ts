@@ -17,22 +17,24 @@ export function stringEnum<const T extends readonly string[]> (values: T, option
   return Type.Unsafe<T[number]>({ ...options, type: 'string', enum: [...values] })
 }
 
-/** Every id is a 24-hex-digit ObjectId string, whatever the store. */
+/** Every id is a 24-hex-digit ObjectId string, whatever the store; a booking's is followed by its section's (lib/ids.ts). */
 export const ID_PATTERN = '^[0-9a-fA-F]{24}$'
+/** A booking's id: 48 hex digits (24 for one made before booking ids named their section). */
+export const BOOKING_ID_PATTERN = '^[0-9a-fA-F]{24}([0-9a-fA-F]{24})?$'
 
 /** Example ids of the document: one per kind, so an example never mixes an event's id with a section's. */
 export const EXAMPLE_IDS = {
   event: '6650a1f2c3d4e5f6a7b8c9d0',
   section: '6650a1f2c3d4e5f6a7b8c9d1',
-  booking: '6650b7e4a1b2c3d4e5f6a7b8'
+  booking: '6650b7e4a1b2c3d4e5f6a7b86650a1f2c3d4e5f6a7b8c9d1'
 } as const
 export const EXAMPLE_USER = 'bob'
 
-const idOf = (kind: keyof typeof EXAMPLE_IDS, description: string) =>
-  Type.String({ pattern: ID_PATTERN, description: `${description} (24 hex digits)`, examples: [EXAMPLE_IDS[kind]] })
-export const EventIdSchema = idOf('event', 'an event\'s id')
-export const SectionIdSchema = idOf('section', 'a section\'s id')
-export const BookingIdSchema = idOf('booking', 'a booking\'s id')
+const idOf = (kind: keyof typeof EXAMPLE_IDS, description: string, pattern = ID_PATTERN) =>
+  Type.String({ pattern, description, examples: [EXAMPLE_IDS[kind]] })
+export const EventIdSchema = idOf('event', 'an event\'s id (24 hex digits)')
+export const SectionIdSchema = idOf('section', 'a section\'s id (24 hex digits)')
+export const BookingIdSchema = idOf('booking', 'a booking\'s id (48 hex digits: its own 24, then its section\'s; 24 for a booking made before)', BOOKING_ID_PATTERN)
 
 export const MAX_QTY = 10
 export const MAX_SECTIONS = 100

@@ -6,10 +6,11 @@
  * lib/section-decision.ts decides each section's operations at one moment
  * (the database's clock), and everything is applied in one guarded write.
  */
+import type { BookingAccess } from './access.ts'
 import type { BookingRequest, Decision, StoredBooking } from './allocation.ts'
 import { RetryableConflict } from './errors.ts'
 import type { SectionRef } from './section-batcher.ts'
-import { newId } from './ids.ts'
+import { newBookingId } from './ids.ts'
 import type { Booking, BookingStatus } from './schemas.ts'
 import { decideSection, nextExpiryAfter } from './section-decision.ts'
 import { byText } from './text-order.ts'
@@ -17,11 +18,14 @@ import { byText } from './text-order.ts'
 export type SectionOp =
   | { kind: 'book', request: BookingRequest }
   /** a held booking becomes confirmed, with the payment's reference */
-  | { kind: 'confirm', bookingId: string, paymentRef?: string, seen?: StoredBooking }
+  | { kind: 'confirm', bookingId: string, access: Access, paymentRef?: string, seen?: StoredBooking }
   /** a held booking is released, a confirmed one cancelled: its seats go back */
-  | { kind: 'cancel', bookingId: string, seen?: StoredBooking }
+  | { kind: 'cancel', bookingId: string, access: Access, seen?: StoredBooking }
   /** nothing but what every batch does first: expire the section's due holds (the sweeper sends it) */
   | { kind: 'expire' }
+
+/** What the principal asking may do to the booking it names, decided on the booking as the batch reads it. */
+export type Access = (booking: Pick<StoredBooking, 'userId' | 'eventOwner'>) => BookingAccess
 
 export type OpResult =
   | Decision
@@ -31,6 +35,8 @@ export type OpResult =
   | { kind: 'hold_expired', booking: Booking }
   | { kind: 'invalid_state', booking: Booking }
   | { kind: 'swept' }
+  /** the principal may see the booking but not do this to it */
+  | { kind: 'forbidden' }
   | { kind: 'not_found' }
 
 export interface SectionState {
@@ -229,7 +235,7 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
       bookings: new Map(ofSection(group.sectionId).map(b => [b._id, b])),
       userSeats,
       nextExpiry: dueRead === undefined ? { replace: false, at: null } : { replace: true, at: dueRead.next },
-      newId
+      newId: () => newBookingId(group.sectionId)
     })
     for (const { userId, delta } of effects.userSeats) userSeats.set(userId, (userSeats.get(userId) ?? 0) + delta)
     if (section.maxPerUser !== null) seats.set(group.eventId, userSeats)

@@ -11,6 +11,9 @@ import type { Booking, BookingStatus } from './schemas.ts'
 import type { BookingChange, ExpiredHold, OpResult, SectionEffects, SectionOp, SectionState } from './section-batch.ts'
 import { byText } from './text-order.ts'
 
+const FORBIDDEN: OpResult = { kind: 'forbidden' }
+const NOT_FOUND: OpResult = { kind: 'not_found' }
+
 export interface SectionDecision {
   results: OpResult[]
   effects: SectionEffects
@@ -81,8 +84,10 @@ export function decideSection (input: {
     if (op.kind === 'expire') results[i] = { kind: 'swept' }
     if (op.kind !== 'cancel' && op.kind !== 'confirm') return
     const booking = current.get(op.bookingId)
-    if (booking === undefined) {
-      results[i] = { kind: 'not_found' }
+    // a booking the principal may not see is not there for it: its id reveals nothing
+    const access = booking === undefined ? 'hidden' : op.access(booking)
+    if (booking === undefined || access !== 'granted') {
+      results[i] = access === 'forbidden' ? FORBIDDEN : NOT_FOUND
       return
     }
     results[i] = op.kind === 'cancel' ? cancel(booking) : confirm(booking, op.paymentRef)

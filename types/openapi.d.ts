@@ -355,8 +355,8 @@ export interface components {
         /** @description Seats of one section for one user */
         Booking: {
             /**
-             * @description a booking's id (24 hex digits)
-             * @example 6650b7e4a1b2c3d4e5f6a7b8
+             * @description a booking's id (48 hex digits: its own 24, then its section's; 24 for a booking made before)
+             * @example 6650b7e4a1b2c3d4e5f6a7b86650a1f2c3d4e5f6a7b8c9d1
              */
             _id: string;
             /**
@@ -2082,8 +2082,8 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description a booking's id (24 hex digits)
-                 * @example 6650b7e4a1b2c3d4e5f6a7b8
+                 * @description a booking's id (48 hex digits: its own 24, then its section's; 24 for a booking made before)
+                 * @example 6650b7e4a1b2c3d4e5f6a7b86650a1f2c3d4e5f6a7b8c9d1
                  */
                 id: string;
             };
@@ -2244,8 +2244,8 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description a booking's id (24 hex digits)
-                 * @example 6650b7e4a1b2c3d4e5f6a7b8
+                 * @description a booking's id (48 hex digits: its own 24, then its section's; 24 for a booking made before)
+                 * @example 6650b7e4a1b2c3d4e5f6a7b86650a1f2c3d4e5f6a7b8c9d1
                  */
                 id: string;
             };
@@ -2490,8 +2490,8 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description a booking's id (24 hex digits)
-                 * @example 6650b7e4a1b2c3d4e5f6a7b8
+                 * @description a booking's id (48 hex digits: its own 24, then its section's; 24 for a booking made before)
+                 * @example 6650b7e4a1b2c3d4e5f6a7b86650a1f2c3d4e5f6a7b8c9d1
                  */
                 id: string;
             };

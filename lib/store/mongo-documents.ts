@@ -9,7 +9,7 @@ import {
   type Document, type Filter, type IndexDescription, type Sort, type TransactionOptions, type UpdateFilter
 } from 'mongodb'
 import type { StoredBooking } from '../allocation.ts'
-import { ID_PATTERN, type BookingListQuery, type BookingStatus, type Event } from '../schemas.ts'
+import { BOOKING_ID_PATTERN, ID_PATTERN, type BookingListQuery, type BookingStatus, type Event } from '../schemas.ts'
 import type { BookingChange, SectionEffects, SectionState } from '../section-batch.ts'
 import type { SectionRef } from '../section-batcher.ts'
 
@@ -42,7 +42,8 @@ export interface EventDocument {
 }
 
 export interface BookingDocument {
-  _id: ObjectId
+  /** the API id as it is (48 hex digits, lib/ids.ts); an ObjectId for a booking made before ids named their section */
+  _id: string | ObjectId
   eventId: ObjectId
   sectionId: ObjectId
   userId: string
@@ -110,6 +111,14 @@ export function parseId (id: string): ObjectId | null {
   return ID.test(id) ? ObjectId.createFromHexString(id) : null
 }
 
+const BOOKING_ID = new RegExp(BOOKING_ID_PATTERN)
+
+/** A booking's _id for an API id, or null when it is no booking id (then nothing can match it). */
+export function parseBookingId (id: string): string | ObjectId | null {
+  if (!BOOKING_ID.test(id)) return null
+  return id.length === 24 ? ObjectId.createFromHexString(id) : id
+}
+
 export function eventToDocument (event: Event, ownerId = ''): EventDocument {
   const doc: EventDocument = {
     _id: ObjectId.createFromHexString(event._id),
@@ -145,7 +154,7 @@ export function eventFromDocument (doc: EventDocument): Event {
 
 export function bookingToDocument (b: StoredBooking): BookingDocument {
   const doc: BookingDocument = {
-    _id: ObjectId.createFromHexString(b._id),
+    _id: parseBookingId(b._id) ?? b._id,
     eventId: ObjectId.createFromHexString(b.eventId),
     sectionId: ObjectId.createFromHexString(b.sectionId),
     userId: b.userId,
@@ -168,7 +177,7 @@ export function bookingToDocument (b: StoredBooking): BookingDocument {
 
 export function bookingFromDocument (doc: BookingDocument): StoredBooking {
   const b: StoredBooking = {
-    _id: doc._id.toHexString(),
+    _id: typeof doc._id === 'string' ? doc._id : doc._id.toHexString(),
     eventId: doc.eventId.toHexString(),
     sectionId: doc.sectionId.toHexString(),
     userId: doc.userId,
@@ -271,7 +280,7 @@ export function sectionUpdate (
  * batch's moment, decided in this statement.
  */
 export function bookingChangeUpdate (sectionId: ObjectId, change: BookingChange, at: Date): GuardedUpdate<BookingDocument> {
-  const filter: Filter<BookingDocument> = { _id: ObjectId.createFromHexString(change.id), sectionId, status: change.from }
+  const filter: Filter<BookingDocument> = { _id: parseBookingId(change.id) ?? change.id, sectionId, status: change.from }
   const set: Partial<BookingDocument> = { status: change.to }
   if (change.confirms) {
     filter.expiresAt = { $gt: at }

@@ -16,7 +16,7 @@ import {
   SECTIONS_WITHOUT_COUNTERS, TRANSACTION_OPTIONS, USER_SEATS,
   bookingChangeUpdate, bookingFromDocument, bookingListFilter, bookingToDocument, dueHoldsFilter, dueSectionFromDocument,
   dueSectionsPipeline, eventFromDocument, eventToDocument, isMongoUnavailable, isNamespaceExists, isRetryableMongoError,
-  laterHoldsFilter, lockSection, parseId, sectionProjection, sectionState, sectionUpdate, serverTime, supportsTransactions,
+  laterHoldsFilter, lockSection, parseBookingId, parseId, sectionProjection, sectionState, sectionUpdate, serverTime, supportsTransactions,
   userSeatsId, userSeatsUpdate, type BookingDocument, type EventDocument, type UserSeatsDocument
 } from './mongo-documents.ts'
 import { createStore, type Store } from './store.ts'
@@ -46,7 +46,7 @@ function mongoDriver (client: MongoClient): StoreDriver {
           // the batch's moment: once every lock is had
           if (now === undefined || section.now > now) now = section.now
         }
-        const oids = ids.flatMap(id => parseId(id) ?? [])
+        const oids = ids.flatMap(id => parseBookingId(id) ?? [])
         const sids = [...sections.keys()].flatMap(id => parseId(id) ?? [])
         const docs = oids.length === 0 || sids.length === 0 ? [] : await bookings.find({ _id: { $in: oids }, sectionId: { $in: sids } }, { session }).toArray()
         // no section found: nothing is decided at that moment, so this instance's clock will do
@@ -157,7 +157,7 @@ function mongoDriver (client: MongoClient): StoreDriver {
     },
 
     async getBookings (ids) {
-      const oids = ids.flatMap(id => parseId(id) ?? [])
+      const oids = ids.flatMap(id => parseBookingId(id) ?? [])
       if (oids.length === 0) return []
       const docs = await bookings.find({ _id: { $in: oids } }).toArray()
       return docs.map(bookingFromDocument)

@@ -6,3 +6,6 @@ export async function sectionBatch (store: Store, eventId: string, sectionId: st
   const [result] = await store.sectionsBatch([{ eventId, sectionId, ops }])
   return result
 }
+
+/** Store-level operations act for a principal that may do anything: access is the booking service's (test/integration). */
+export const granted = (): 'granted' => 'granted'

@@ -12,7 +12,7 @@ import type { Booking } from '../../lib/schemas.ts'
 import type { OpResult, SectionOp } from '../../lib/section-batch.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { invariantProblems } from '../helpers/invariant.ts'
-import { sectionBatch } from '../helpers/section-batch.ts'
+import { granted, sectionBatch } from '../helpers/section-batch.ts'
 
 const ORGANIZER = 'organizer-1'
 /** Long enough that a hold never expires during a test that does not wait for it. */
@@ -39,8 +39,8 @@ export function holdsContract (t: Test, store: () => Store): void {
   const batch = async (ids: Ids, ...ops: SectionOp[]) => await sectionBatch(store(), ids.eventId, ids.sectionId, ops)
   const book = async (request: BookingRequest) => (await batch(request, { kind: 'book', request })).results[0]
   const confirm = async (ids: Ids, bookingId: string, paymentRef?: string) =>
-    (await batch(ids, paymentRef === undefined ? { kind: 'confirm', bookingId } : { kind: 'confirm', bookingId, paymentRef })).results[0]
-  const cancel = async (ids: Ids, bookingId: string) => (await batch(ids, { kind: 'cancel', bookingId })).results[0]
+    (await batch(ids, paymentRef === undefined ? { kind: 'confirm', access: granted, bookingId } : { kind: 'confirm', access: granted, bookingId, paymentRef })).results[0]
+  const cancel = async (ids: Ids, bookingId: string) => (await batch(ids, { kind: 'cancel', access: granted, bookingId })).results[0]
 
   async function section (ids: Ids) {
     const event = await store().getEvent(ids.eventId)
@@ -77,14 +77,14 @@ export function holdsContract (t: Test, store: () => Store): void {
     const held = bookingOf(await book(hold(ids, 2, 's1')))
     const seen = await store().getBooking(held._id)
     if (seen === null) throw new Error('hold not stored')
-    const confirmed = await batch(ids, { kind: 'confirm', bookingId: held._id, paymentRef: 'p1', seen })
+    const confirmed = await batch(ids, { kind: 'confirm', access: granted, bookingId: held._id, paymentRef: 'p1', seen })
     t.match(confirmed.results[0], { kind: 'hold_confirmed', changed: true, booking: { status: 'confirmed', paymentRef: 'p1' } }, 'seen as it is: confirmed')
     // the same snapshot, now stale: still held in it, confirmed in the store
-    const late = await batch(ids, { kind: 'confirm', bookingId: held._id, paymentRef: 'p2', seen })
+    const late = await batch(ids, { kind: 'confirm', access: granted, bookingId: held._id, paymentRef: 'p2', seen })
     t.match(late.results[0], { kind: 'invalid_state', booking: { status: 'confirmed', paymentRef: 'p1' } }, 'a stale snapshot never confirms twice')
-    const cancelled = await batch(ids, { kind: 'cancel', bookingId: held._id, seen })
+    const cancelled = await batch(ids, { kind: 'cancel', access: granted, bookingId: held._id, seen })
     t.match(cancelled.results[0], { kind: 'cancelled', changed: true, from: 'confirmed' }, 'cancelled from what is stored, not from the snapshot')
-    const again = await batch(ids, { kind: 'cancel', bookingId: held._id, seen })
+    const again = await batch(ids, { kind: 'cancel', access: granted, bookingId: held._id, seen })
     t.match(again.results[0], { kind: 'cancelled', changed: false }, 'its seats come back once')
     t.match(await section(ids), { remaining: 5, held: 0, sold: 0 })
     await assertInvariant(t, event._id)
@@ -122,8 +122,8 @@ export function holdsContract (t: Test, store: () => Store): void {
     const { event, ids: [ids] } = await newEvent([2])
     const held = bookingOf(await book(hold(ids, 2, 'd1')))
     const { results } = await batch(ids,
-      { kind: 'confirm', bookingId: held._id, paymentRef: 'p' },
-      { kind: 'confirm', bookingId: held._id, paymentRef: 'p' },
+      { kind: 'confirm', access: granted, bookingId: held._id, paymentRef: 'p' },
+      { kind: 'confirm', access: granted, bookingId: held._id, paymentRef: 'p' },
       { kind: 'book', request: buy(ids, 1, 'd2') })
     t.same(results.map(r => r.kind), ['hold_confirmed', 'hold_confirmed', 'sold_out'])
     t.same(results.slice(0, 2).map(r => r.kind === 'hold_confirmed' && r.changed), [true, false])
@@ -133,7 +133,7 @@ export function holdsContract (t: Test, store: () => Store): void {
   t.test('holds: a webhook\'s confirm and the buyer\'s cancel in one batch: confirmed, then cancelled', async t => {
     const { event, ids: [ids] } = await newEvent([3])
     const held = bookingOf(await book(hold(ids, 2, 'w1')))
-    const { results } = await batch(ids, { kind: 'confirm', bookingId: held._id, paymentRef: 'p' }, { kind: 'cancel', bookingId: held._id })
+    const { results } = await batch(ids, { kind: 'confirm', access: granted, bookingId: held._id, paymentRef: 'p' }, { kind: 'cancel', access: granted, bookingId: held._id })
     t.same(results.map(r => r.kind), ['hold_confirmed', 'cancelled'])
     t.match(await store().getBooking(held._id), { status: 'cancelled', paymentRef: 'p' })
     t.match(await section(ids), { remaining: 3, held: 0, sold: 0 })
@@ -145,7 +145,7 @@ export function holdsContract (t: Test, store: () => Store): void {
     const held = bookingOf(await book(hold(ids, 3, 'e1', SHORT_MS)))
     t.match(await section(ids), { remaining: 0, held: 3 })
     await sleep(SHORT_MS + 100)
-    const { results: [result], expired, remaining } = await batch(ids, { kind: 'confirm', bookingId: held._id, paymentRef: 'too-late' })
+    const { results: [result], expired, remaining } = await batch(ids, { kind: 'confirm', access: granted, bookingId: held._id, paymentRef: 'too-late' })
     t.match(result, { kind: 'hold_expired', booking: { _id: held._id, status: 'expired' } })
     t.same(expired, [{ qty: 3, expiresAt: held.expiresAt }], 'the batch reports what it expired')
     t.equal(remaining, 3)

@@ -8,7 +8,7 @@ import { publicBooking, type BookingRequest, type Decision } from '../../lib/all
 import type { Booking } from '../../lib/schemas.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { invariantProblems } from '../helpers/invariant.ts'
-import { sectionBatch } from '../helpers/section-batch.ts'
+import { granted, sectionBatch } from '../helpers/section-batch.ts'
 import type { OpenedStore, StoreAdapter } from './adapters.ts'
 import { holdsContract } from './contract-holds.ts'
 
@@ -63,7 +63,7 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
   async function cancelBooking (id: string): Promise<{ booking: Booking, changed: boolean } | null> {
     const booking = await store.getBooking(id)
     if (booking === null) return null
-    const { results: [result] } = await sectionBatch(store, booking.eventId, booking.sectionId, [{ kind: 'cancel', bookingId: id }])
+    const { results: [result] } = await sectionBatch(store, booking.eventId, booking.sectionId, [{ kind: 'cancel', access: granted, bookingId: id }])
     return result.kind === 'cancelled' ? result : null
   }
 
@@ -253,8 +253,8 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     const early = (decisions![0] as Extract<Decision, { kind: 'confirmed' }>).booking
     const { results, remaining } = await sectionBatch(store, ids.eventId, ids.sectionId, [
       { kind: 'book', request: request(ids, 2, 'late') },
-      { kind: 'cancel', bookingId: early._id },
-      { kind: 'cancel', bookingId: early._id }
+      { kind: 'cancel', access: granted, bookingId: early._id },
+      { kind: 'cancel', access: granted, bookingId: early._id }
     ])
     t.same(results.map(r => r.kind), ['confirmed', 'cancelled', 'cancelled'], 'the seats given back serve a booking of the same batch')
     t.same(results.slice(1).map(r => r.kind === 'cancelled' && r.changed), [true, false], 'a booking is cancelled once')
@@ -316,8 +316,8 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     const { decisions } = await bookBatch(a.eventId, a.sectionId, [request(a, 2, 'gone')])
     const gone = (decisions![0] as Extract<Decision, { kind: 'confirmed' }>).booking
     const results = await store.sectionsBatch([
-      { ...a, ops: [{ kind: 'cancel', bookingId: gone._id }, { kind: 'book', request: request(a, 1, 'next') }] },
-      { ...b, ops: [{ kind: 'book', request: request(b, 2, 'all') }, { kind: 'cancel', bookingId: gone._id }] }
+      { ...a, ops: [{ kind: 'cancel', access: granted, bookingId: gone._id }, { kind: 'book', request: request(a, 1, 'next') }] },
+      { ...b, ops: [{ kind: 'book', request: request(b, 2, 'all') }, { kind: 'cancel', access: granted, bookingId: gone._id }] }
     ])
     t.same(results.map(r => r.results.map(o => o.kind)), [['cancelled', 'confirmed'], ['confirmed', 'not_found']],
       'a booking is found in its own section only')
@@ -330,7 +330,7 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     const [s0, s1] = event.sections
     const { decisions } = await bookBatch(event._id, s0._id, [request({ eventId: event._id, sectionId: s0._id }, 1, 'u')])
     const booking = (decisions![0] as Extract<Decision, { kind: 'confirmed' }>).booking
-    const { results } = await sectionBatch(store, event._id, s1._id, [{ kind: 'cancel', bookingId: booking._id }])
+    const { results } = await sectionBatch(store, event._id, s1._id, [{ kind: 'cancel', access: granted, bookingId: booking._id }])
     t.same(results, [{ kind: 'not_found' }])
     t.equal((await store.getBooking(booking._id))?.status, 'confirmed', 'nothing changed')
     t.same((await store.getEvent(event._id))!.sections.map(s => s.remaining), [1, 2])

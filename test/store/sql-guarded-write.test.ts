@@ -13,7 +13,7 @@ import type { SqlClient, SqlQueryable } from '../../lib/store/sql-client.ts'
 import { createSqlStore } from '../../lib/store/sql-store.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { invariantProblems } from '../helpers/invariant.ts'
-import { sectionBatch } from '../helpers/section-batch.ts'
+import { granted, sectionBatch } from '../helpers/section-batch.ts'
 import { SQL_ADAPTERS } from '../helpers/sql-adapters.ts'
 
 interface Interposed {
@@ -112,7 +112,7 @@ for (const adapter of SQL_ADAPTERS) {
       const first = (await sectionBatch(store, ids.eventId, ids.sectionId, [{ kind: 'book', request: buy(ids, 1, 'c') }])).results[0]
       if (first.kind !== 'confirmed') throw new Error(`expected a booking, got ${first.kind}`)
       hook.once(async () => {
-        t.same(kinds((await sectionBatch(other, ids.eventId, ids.sectionId, [{ kind: 'cancel', bookingId: first.booking._id }])).results), ['cancelled'])
+        t.same(kinds((await sectionBatch(other, ids.eventId, ids.sectionId, [{ kind: 'cancel', access: granted, bookingId: first.booking._id }])).results), ['cancelled'])
       })
       const { result, calls } = await pairThenSingle(ids)
       t.same(kinds(result.results), ['confirmed', 'confirmed'], 'the seat given back is sold, not refused')
@@ -137,11 +137,11 @@ for (const adapter of SQL_ADAPTERS) {
       if (held.kind !== 'held') throw new Error(`expected a hold, got ${held.kind}`)
       const seen = await store.getBooking(held.booking._id)
       if (seen === null) throw new Error('hold not stored')
-      const fresh = await counted(ids, [{ kind: 'confirm', bookingId: seen._id, paymentRef: 'p1', seen }])
+      const fresh = await counted(ids, [{ kind: 'confirm', access: granted, bookingId: seen._id, paymentRef: 'p1', seen }])
       t.same(kinds(fresh.result.results), ['hold_confirmed'])
       t.same(fresh.calls, { session: 1, transaction: 0, bookingReads: 0 }, 'no read of the booking, no transaction')
       t.same(retries.splice(0), [])
-      const stale = await counted(ids, [{ kind: 'cancel', bookingId: seen._id, seen }])
+      const stale = await counted(ids, [{ kind: 'cancel', access: granted, bookingId: seen._id, seen }])
       t.match(stale.result.results, [{ kind: 'cancelled', changed: true, from: 'confirmed' }], 'decided on the booking as stored')
       t.same(stale.calls, { session: 1, transaction: 1, bookingReads: 1 }, 'the write refused the stale snapshot; the transaction read the booking')
       t.same(retries.splice(0), ['book'])
@@ -208,7 +208,7 @@ for (const adapter of SQL_ADAPTERS) {
         t.equal(sold.result.remaining, 0)
         const first = sold.result.results[0]
         if (first.kind !== 'confirmed') throw new Error(`expected a booking, got ${first.kind}`)
-        t.same(kinds((await sectionBatch(other, ids.eventId, ids.sectionId, [{ kind: 'cancel', bookingId: first.booking._id }])).results), ['cancelled'])
+        t.same(kinds((await sectionBatch(other, ids.eventId, ids.sectionId, [{ kind: 'cancel', access: granted, bookingId: first.booking._id }])).results), ['cancelled'])
         const next = await batch(ids, [book(ids, 1, 'c')])
         t.same(kinds(next.result.results), ['confirmed'], 'never told sold out from memory')
         t.same([next.reads, next.transactions], [1, 0], 'read at once: more seats asked than remembered')

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import { Registry } from 'prom-client'
 import { createBookingService, type BookingServiceOptions } from '../../lib/booking-service.ts'
 import type { Principal } from '../../lib/auth/principal.ts'
-import { BusyError, NotFoundError, SoldOutError } from '../../lib/errors.ts'
+import { BusyError, ForbiddenError, NotFoundError, SoldOutError } from '../../lib/errors.ts'
 import { localLocker } from '../../lib/lock/local-locker.ts'
 import { sectionLockKey, type Locker } from '../../lib/lock/locker.ts'
 import { createMetrics } from '../../lib/metrics.ts'
@@ -249,4 +249,34 @@ t.test('a section left out of a batch whose items all ran out of time is forgott
   t.ok(settled[1].status === 'rejected' && settled[1].reason instanceof BusyError, 'the left-out section\'s request is BUSY, not sold out')
   const drained = await Promise.race([svc.drain().then(() => 'drained'), new Promise(resolve => setTimeout(() => resolve('stuck'), 2000))])
   t.equal(drained, 'drained', 'nothing is left queued')
+})
+
+t.test('a confirm or a cancel goes to the section its booking\'s id names; the batch decides who may act on it', async (t: Test) => {
+  const ids = await section(10)
+  const owner: Principal = { sub: 'u1', roles: ['customer'] }
+  const stranger: Principal = { sub: 'u2', roles: ['customer'] }
+  const organizer: Principal = { sub: 'organizer', roles: ['organizer'] }
+  const made = service({ store }).svc
+  const [a, b, c] = await Promise.all([1, 2, 3].map(async () => (await made.book(owner, { ...ids, qty: 1, hold: true })).booking))
+  t.equal(a._id.slice(24), ids.sectionId, 'the id ends with its section\'s')
+
+  // another instance: it has never seen the section, so its first confirm reads the booking
+  const reads = { count: 0 }
+  const other = service({ store: { ...store, getBooking: async (id, deadline) => { reads.count++; return await store.getBooking(id, deadline) } } }).svc
+  await t.rejects(other.confirm(stranger, a._id, 'p'), NotFoundError, 'another customer is told it does not exist')
+  t.equal(reads.count, 1, 'read once to learn the section\'s event')
+  await t.rejects(other.confirm(organizer, a._id, 'p'), ForbiddenError, 'the event\'s organizer sees it but does not confirm it')
+  await t.rejects(other.cancel(stranger, b._id), NotFoundError)
+  t.match(await other.confirm(owner, a._id, 'p'), { status: 'confirmed', paymentRef: 'p' })
+  t.match(await other.cancel(organizer, b._id), { status: 'cancelled' })
+  t.equal(reads.count, 1, 'then no read: the batch read each booking under the lock')
+  t.match((await store.getEvent(ids.eventId))!.sections[0], { remaining: 8, held: 1, sold: 1 }, 'only the owner\'s confirm and the organizer\'s cancel changed anything')
+
+  // a booking made before ids named their section: found by a read, then confirmed as any
+  const legacy = c._id.slice(0, 24)
+  await db.query('UPDATE bookings SET id = $1 WHERE id = $2', [legacy, c._id])
+  t.match(await other.confirm(owner, legacy, 'q'), { _id: legacy, status: 'confirmed', paymentRef: 'q' })
+  t.equal(reads.count, 2)
+  await t.rejects(other.confirm(owner, `${'0'.repeat(24)}${ids.sectionId}`), NotFoundError, 'an id naming a real section but no booking')
+  await t.rejects(other.confirm(owner, `${a._id.slice(0, 24)}${'0'.repeat(24)}`), NotFoundError, 'a booking\'s own part with another section: not found')
 })

@@ -9,7 +9,7 @@ import {
   BOOKING_INDEXES, EVENT_INDEXES, FILL_SECTION_COUNTERS, FIRST_TO_EXPIRE, NEWEST_FIRST, SECTIONS_WITHOUT_COUNTERS, TRANSACTION_OPTIONS,
   bookingChangeUpdate, bookingFromDocument, bookingListFilter, bookingToDocument, dueHoldsFilter, dueSectionFromDocument,
   dueSectionsPipeline, eventFromDocument, eventToDocument, isDuplicateKeyError, isMongoUnavailable, isNamespaceExists,
-  isRetryableMongoError, laterHoldsFilter, lockSection, parseId, sectionProjection, sectionState, sectionUpdate, serverTime,
+  isRetryableMongoError, laterHoldsFilter, lockSection, parseBookingId, parseId, sectionProjection, sectionState, sectionUpdate, serverTime,
   supportsTransactions, userSeatsId, userSeatsUpdate, type EventDocument
 } from '../../lib/store/mongo-documents.ts'
 import type { Event } from '../../lib/schemas.ts'
@@ -43,6 +43,21 @@ t.test('parseId accepts 24 hex digits only', async t => {
   t.equal(parseId('zz'.repeat(12)), null)
   t.equal(parseId('abcdefghijkl'), null, 'a 12-character string is not taken as 12 raw bytes')
   t.equal(parseId(''), null)
+})
+
+t.test('parseBookingId: 48 hex digits stay the string, 24 (a booking from before) are an ObjectId', async t => {
+  t.equal(parseBookingId(hex(4) + hex(2)), hex(4) + hex(2))
+  t.same(parseBookingId(hex(4)), new ObjectId(hex(4)))
+  t.equal(parseBookingId(hex(4) + 'z'.repeat(24)), null)
+  t.equal(parseBookingId(hex(4) + hex(2).slice(1)), null, '47 digits')
+})
+
+t.test('a booking whose id names its section keeps that id as its _id', async t => {
+  const named: StoredBooking = { ...booking, _id: hex(9) + booking.sectionId }
+  const doc = bookingToDocument(named)
+  t.equal(doc._id, named._id)
+  t.strictSame(bookingFromDocument(doc), named)
+  t.same(bookingChangeUpdate(new ObjectId(booking.sectionId), { id: named._id, from: 'held', to: 'cancelled', confirms: false }, new Date()).filter._id, named._id)
 })
 
 t.test('events map to documents and back, sections in order', async t => {

@@ -2,6 +2,7 @@ import t from 'tap'
 import type { StoredBooking } from '../../lib/allocation.ts'
 import type { SectionOp, SectionState } from '../../lib/section-batch.ts'
 import { decideSection } from '../../lib/section-decision.ts'
+import { granted } from '../helpers/section-batch.ts'
 
 const ids = { eventId: 'e'.repeat(24), sectionId: 's'.repeat(24) }
 const now = new Date('2026-01-01T12:00:00.000Z')
@@ -24,8 +25,8 @@ t.test('a due hold expires first and its seats serve the batch; a running one is
   const due = stored('a'.repeat(24), 'held', 2, 'u1', new Date(now.getTime() - 1))
   const running = stored('b'.repeat(24), 'held', 1, 'u2', new Date(now.getTime() + 60_000))
   const { results, effects, expired } = decide(section(), [
-    { kind: 'confirm', bookingId: due._id, paymentRef: 'late' },
-    { kind: 'confirm', bookingId: running._id, paymentRef: 'p' },
+    { kind: 'confirm', access: granted, bookingId: due._id, paymentRef: 'late' },
+    { kind: 'confirm', access: granted, bookingId: running._id, paymentRef: 'p' },
     { kind: 'book', request: { ...ids, qty: 2, userId: 'u3' } }
   ], [due, running])
   t.same(results.map(r => r.kind), ['hold_expired', 'hold_confirmed', 'confirmed'])
@@ -39,14 +40,14 @@ t.test('a due hold expires first and its seats serve the batch; a running one is
 
 t.test('a hold expiring exactly now is expired: expiresAt is the first moment it is no longer held', async t => {
   const edge = stored('c'.repeat(24), 'held', 1, 'u', now)
-  const { results } = decide(section(), [{ kind: 'confirm', bookingId: edge._id }], [edge])
+  const { results } = decide(section(), [{ kind: 'confirm', access: granted, bookingId: edge._id }], [edge])
   t.equal(results[0].kind, 'hold_expired')
 })
 
 t.test('users\' seats: gains and give-backs per user, in userId order, only with a cap', async t => {
   const back = stored('d'.repeat(24), 'confirmed', 2, 'zed')
   const ops: SectionOp[] = [
-    { kind: 'cancel', bookingId: back._id },
+    { kind: 'cancel', access: granted, bookingId: back._id },
     { kind: 'book', request: { ...ids, qty: 1, userId: 'bob' } },
     { kind: 'book', request: { ...ids, qty: 1, userId: 'amy', holdDefaultMs: 1000 } }
   ]
@@ -61,7 +62,7 @@ t.test('the cap counts the batch\'s own bookings and what it gives back', async 
   const back = stored('e'.repeat(24), 'held', 2, 'u', new Date(now.getTime() + 60_000))
   const { results } = decide(section({ remaining: 10, maxPerUser: 3 }), [
     { kind: 'book', request: { ...ids, qty: 2, userId: 'u' } },
-    { kind: 'cancel', bookingId: back._id },
+    { kind: 'cancel', access: granted, bookingId: back._id },
     { kind: 'book', request: { ...ids, qty: 2, userId: 'u' } }
   ], [back], new Map([['u', 2]]))
   // cancels are decided before bookings: u holds 0, then takes 2, then 1 more is allowed
@@ -72,10 +73,23 @@ t.test('the cap counts the batch\'s own bookings and what it gives back', async 
 t.test('a hold confirmed and cancelled in one batch is one change', async t => {
   const held = stored('f'.repeat(24), 'held', 2, 'u', new Date(now.getTime() + 60_000))
   const { results, effects } = decide(section(), [
-    { kind: 'confirm', bookingId: held._id, paymentRef: 'p' },
-    { kind: 'cancel', bookingId: held._id }
+    { kind: 'confirm', access: granted, bookingId: held._id, paymentRef: 'p' },
+    { kind: 'cancel', access: granted, bookingId: held._id }
   ], [held])
   t.same(results.map(r => r.kind), ['hold_confirmed', 'cancelled'])
   t.same(effects.changes, [{ id: held._id, from: 'held', to: 'cancelled', confirms: true, paymentRef: 'p' }])
   t.same([effects.remaining, effects.held, effects.sold], [2, -2, 0])
+})
+
+t.test('a confirm or cancel the principal may not make changes nothing: forbidden, or not found when it may not see the booking', async t => {
+  const held = stored('1'.repeat(24), 'held', 2, 'u', new Date(now.getTime() + 60_000))
+  const asked: string[] = []
+  const { results, effects } = decide(section(), [
+    { kind: 'confirm', access: b => { asked.push(b.userId); return 'forbidden' }, bookingId: held._id, paymentRef: 'p' },
+    { kind: 'cancel', access: () => 'hidden', bookingId: held._id },
+    { kind: 'confirm', access: () => 'hidden', bookingId: held._id, paymentRef: 'p' }
+  ], [held])
+  t.same(results, [{ kind: 'forbidden' }, { kind: 'not_found' }, { kind: 'not_found' }])
+  t.same(asked, ['u'], 'asked about the booking as read')
+  t.same([effects.changes, effects.remaining, effects.held, effects.sold], [[], 0, 0, 0])
 })
