@@ -17,8 +17,12 @@ import { createRecentMap } from '../recent-map.ts'
 /** Sections remembered at most (a hint: a few MB). */
 const KEPT = 100_000
 
-/** A section's state without the batch's moment. */
-export type KnownSection = Omit<SectionState, 'now'>
+/**
+ * A section's state without the batch's moment, with its event: a batch that
+ * names the section with another event's id is not answered from it (the
+ * section is not of that event: read, it is not found).
+ */
+export type KnownSection = Omit<SectionState, 'now'> & { eventId: string }
 
 interface Entry {
   state: KnownSection

@@ -347,6 +347,7 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory): 
       for (const s of rows) {
         if (eventOf.get(s.id) !== s.event_id) continue
         fresh.set(s.id, {
+          eventId: s.event_id,
           remaining: s.remaining,
           price: s.price,
           owner: s.owner,
@@ -430,7 +431,7 @@ function recalled (memory: SectionMemory, sections: readonly SectionAsk[]): Map<
   for (const ask of sections) {
     if (ask.sweeps) continue
     const state = memory.recall(ask.sectionId)
-    if (state !== undefined && state.remaining >= ask.seats) known.set(ask.sectionId, state)
+    if (state !== undefined && state.eventId === ask.eventId && state.remaining >= ask.seats) known.set(ask.sectionId, state)
   }
   return known
 }
@@ -438,7 +439,7 @@ function recalled (memory: SectionMemory, sections: readonly SectionAsk[]): Map<
 /** A section as a write left it: the remaining it returned, its next expiry as the write set it. */
 function written (before: SectionState, write: SectionWrite, remaining: number): KnownSection {
   const { now: _now, ...rules } = before
-  return { ...rules, remaining, nextExpiry: nextExpiryAfter(before.nextExpiry, write.effects.nextExpiry) }
+  return { ...rules, eventId: write.eventId, remaining, nextExpiry: nextExpiryAfter(before.nextExpiry, write.effects.nextExpiry) }
 }
 
 function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory): StoreDriver {

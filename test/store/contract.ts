@@ -297,6 +297,21 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     t.equal((await store.getEvent(other._id))!.sections[0].remaining, 3, 'the other event is untouched')
   })
 
+  t.test('a section just booked through its own event is still not found through another event\'s id', async t => {
+    const event = await newEvent([3])
+    const other = await newEvent([3])
+    const own = { eventId: other._id, sectionId: other.sections[0]._id }
+    const wrongEvent = { eventId: event._id, sectionId: other.sections[0]._id }
+    // booked through its own event first: a store that remembers sections it wrote now knows this one
+    t.equal((await sectionBatch(store, own.eventId, own.sectionId, [{ kind: 'book', request: request(own, 1, 'u') }])).results[0].kind, 'confirmed')
+    const { results, remaining } = await sectionBatch(store, wrongEvent.eventId, wrongEvent.sectionId, [{ kind: 'book', request: request(wrongEvent, 1, 'u') }])
+    t.same([results[0].kind, remaining], ['not_found', null])
+    t.equal((await store.getEvent(other._id))!.sections[0].remaining, 2, 'only its own event\'s booking took a seat')
+    t.same((await store.listBookings({ eventId: event._id, page: 1, limit: 10 })).items, [], 'nothing booked under the other event')
+    await assertInvariant(t, store, other._id)
+    await assertInvariant(t, store, event._id)
+  })
+
   t.test('one batch: an idempotency key sent to two sections books once, the other is refused as reused', async t => {
     const event = await newEvent([3, 3])
     const [a, b] = event.sections.map(s => ({ eventId: event._id, sectionId: s._id }))

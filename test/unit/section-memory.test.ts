@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createSectionMemory, type KnownSection } from '../../lib/store/section-memory.ts'
 
-const state = (remaining: number): KnownSection => ({ remaining, price: 10, owner: 'o', holdSeconds: null, maxPerUser: null, nextExpiry: null })
+const state = (remaining: number): KnownSection => ({ eventId: 'e1', remaining, price: 10, owner: 'o', holdSeconds: null, maxPerUser: null, nextExpiry: null })
 
 /** A memory on a clock the test moves. */
 function memoryAt (freshMs: number, sharedMs = 1000) {
