@@ -12,16 +12,13 @@
  * not pay a retry a turn.
  */
 import type { SectionState } from '../section-batch.ts'
+import type { SectionRef } from '../section-batcher.ts'
 import { createRecentMap } from '../recent-map.ts'
 
 /** Sections remembered at most (a hint: a few MB). */
 const KEPT = 100_000
 
-/**
- * A section's state without the batch's moment, with its event: a batch that
- * names the section with another event's id is not answered from it (the
- * section is not of that event: read, it is not found).
- */
+/** A section's state without the batch's moment, with the event it is of. */
 export type KnownSection = Omit<SectionState, 'now'> & { eventId: string }
 
 interface Entry {
@@ -47,10 +44,14 @@ export function createSectionMemory (freshMs: number, sharedMs: number, localClo
       for (const [id, state] of sections) known.set(id, { state, at: local })
     },
 
-    /** A section's state known within freshMs, if any. */
-    recall (sectionId: string): KnownSection | undefined {
+    /**
+     * A section's state known within freshMs, if any, and only for its own
+     * event: a batch naming the section with another event's id is not
+     * answered from memory (read, the section is not found).
+     */
+    recall ({ eventId, sectionId }: SectionRef): KnownSection | undefined {
       const entry = known.get(sectionId)
-      if (entry === undefined) return undefined
+      if (entry === undefined || entry.state.eventId !== eventId) return undefined
       const now = localClock()
       return fresh(entry.at, now) && (shared.get(sectionId) ?? 0) <= now ? entry.state : undefined
     },

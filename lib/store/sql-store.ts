@@ -430,8 +430,8 @@ function recalled (memory: SectionMemory, sections: readonly SectionAsk[]): Map<
   const known = new Map<string, KnownSection>()
   for (const ask of sections) {
     if (ask.sweeps) continue
-    const state = memory.recall(ask.sectionId)
-    if (state !== undefined && state.eventId === ask.eventId && state.remaining >= ask.seats) known.set(ask.sectionId, state)
+    const state = memory.recall(ask)
+    if (state !== undefined && state.remaining >= ask.seats) known.set(ask.sectionId, state)
   }
   return known
 }

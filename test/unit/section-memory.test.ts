@@ -1,6 +1,8 @@
 import t from 'tap'
 import { createSectionMemory, type KnownSection } from '../../lib/store/section-memory.ts'
 
+/** a section of event e1 */
+const at = (sectionId: string) => ({ eventId: 'e1', sectionId })
 const state = (remaining: number): KnownSection => ({ eventId: 'e1', remaining, price: 10, owner: 'o', holdSeconds: null, maxPerUser: null, nextExpiry: null })
 
 /** A memory on a clock the test moves. */
@@ -13,13 +15,20 @@ function memoryAt (freshMs: number, sharedMs = 1000) {
 t.test('a section is recalled as remembered while fresh, then no longer', async t => {
   const { memory, pass } = memoryAt(50)
   memory.remember(new Map([['s1', state(7)], ['s2', state(0)]]), new Date('2026-01-01T00:00:00.000Z'))
-  t.same(memory.recall('s1'), state(7))
-  t.same(memory.recall('s2'), state(0))
-  t.equal(memory.recall('s3'), undefined, 'never seen')
+  t.same(memory.recall(at('s1')), state(7))
+  t.same(memory.recall(at('s2')), state(0))
+  t.equal(memory.recall(at('s3')), undefined, 'never seen')
   pass(49)
-  t.same(memory.recall('s1'), state(7), 'still fresh')
+  t.same(memory.recall(at('s1')), state(7), 'still fresh')
   pass(1)
-  t.equal(memory.recall('s1'), undefined, 'freshMs after it was remembered: read it again')
+  t.equal(memory.recall(at('s1')), undefined, 'freshMs after it was remembered: read it again')
+})
+
+t.test('a section is recalled only for its own event', async t => {
+  const { memory } = memoryAt(50)
+  memory.remember(new Map([['s1', state(7)]]), new Date(0))
+  t.same(memory.recall(at('s1')), state(7))
+  t.equal(memory.recall({ eventId: 'e2', sectionId: 's1' }), undefined, 'named with another event\'s id: read, not recalled')
 })
 
 t.test('remembering again replaces the state and starts its time again', async t => {
@@ -28,7 +37,7 @@ t.test('remembering again replaces the state and starts its time again', async t
   pass(40)
   memory.remember(new Map([['s1', state(5)]]), new Date(40))
   pass(40)
-  t.same(memory.recall('s1'), state(5))
+  t.same(memory.recall(at('s1')), state(5))
 })
 
 t.test('the database clock is reckoned from its last reading while that is fresh', async t => {
@@ -45,19 +54,19 @@ t.test('forgotten sections are read again', async t => {
   const { memory } = memoryAt(50)
   memory.remember(new Map([['s1', state(7)], ['s2', state(3)]]), new Date(0))
   memory.forget(['s1'])
-  t.equal(memory.recall('s1'), undefined)
-  t.same(memory.recall('s2'), state(3))
+  t.equal(memory.recall(at('s1')), undefined)
+  t.same(memory.recall(at('s2')), state(3))
 })
 
 t.test('a section whose memory a write found stale is read, not recalled, for sharedMs', async t => {
   const { memory, pass } = memoryAt(50, 1000)
   memory.remember(new Map([['s1', state(7)], ['s2', state(3)]]), new Date(0))
   memory.refused(['s1'])
-  t.equal(memory.recall('s1'), undefined, 'refused: forgotten')
+  t.equal(memory.recall(at('s1')), undefined, 'refused: forgotten')
   memory.remember(new Map([['s1', state(4)]]), new Date(10))
-  t.equal(memory.recall('s1'), undefined, 'read again, still not recalled: another writer shares it')
-  t.same(memory.recall('s2'), state(3), 'the others are recalled')
+  t.equal(memory.recall(at('s1')), undefined, 'read again, still not recalled: another writer shares it')
+  t.same(memory.recall(at('s2')), state(3), 'the others are recalled')
   pass(1000)
   memory.remember(new Map([['s1', state(2)]]), new Date(1010))
-  t.same(memory.recall('s1'), state(2), 'sharedMs later it is recalled again')
+  t.same(memory.recall(at('s1')), state(2), 'sharedMs later it is recalled again')
 })
