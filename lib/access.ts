@@ -35,7 +35,7 @@ export function bookingScope (actor: Principal): { userId?: string, eventOwner?:
 }
 
 /** The parties of a booking access depends on: its user and its event's organizer (unknown: none is granted as organizer). */
-type Parties = Pick<StoredBooking, 'userId' | 'eventOwner'>
+export type Parties = Pick<StoredBooking, 'userId' | 'eventOwner'>
 
 /** Its owner, its event's organizer, a service, an admin. */
 export function maySeeBooking (actor: Principal, booking: Parties): boolean {

@@ -6,7 +6,7 @@
  * lib/section-decision.ts decides each section's operations at one moment
  * (the database's clock), and everything is applied in one guarded write.
  */
-import type { BookingAccess } from './access.ts'
+import type { BookingAccess, Parties } from './access.ts'
 import type { BookingRequest, Decision, StoredBooking } from './allocation.ts'
 import { RetryableConflict } from './errors.ts'
 import type { SectionRef } from './section-batcher.ts'
@@ -25,7 +25,7 @@ export type SectionOp =
   | { kind: 'expire' }
 
 /** What the principal asking may do to the booking it names, decided on the booking as the batch reads it. */
-export type Access = (booking: Pick<StoredBooking, 'userId' | 'eventOwner'>) => BookingAccess
+export type Access = (booking: Parties) => BookingAccess
 
 export type OpResult =
   | Decision
