@@ -148,7 +148,9 @@ export interface SectionsTx {
    * then also guarded by each section's remaining being still as read here.
    * There, when every booking named was `seen` (read after its request came,
    * to find its section), those stand for the read of them: each change is
-   * guarded by its `from` all the same; and a section it remembers from its
+   * guarded by its `from` all the same; so may a hold the adapter wrote and has
+   * not changed since (every decision on a held booking is such a change, or a
+   * refusal on fields no booking changes); and a section it remembers from its
    * last batches may stand for a read of it (see SectionAsk), proven the same way.
    */
   lock: (sections: readonly SectionAsk[], bookingIds: readonly string[], seen: ReadonlyMap<string, StoredBooking>) =>

@@ -6,8 +6,9 @@
  * rows. A batch of many sections costs the same two statements as a batch of
  * one: a read, then one write, each its own transaction, and only the write
  * when its sections are remembered from this store's last batches
- * (./section-memory.ts); when another writer came between, it runs again as
- * BEGIN, SELECT ... FOR UPDATE (in id order), the write, COMMIT.
+ * (./section-memory.ts) and the bookings it confirms or cancels are holds it
+ * wrote (./held-bookings.ts); when another writer came between, it runs again
+ * as BEGIN, SELECT ... FOR UPDATE (in id order), the write, COMMIT.
  */
 import type { StoredBooking } from '../allocation.ts'
 import type { BookingStatus, Event, Page } from '../schemas.ts'
@@ -15,6 +16,7 @@ import type { SectionAsk, SectionState, SectionsTx, SectionWrite } from '../sect
 import { nextExpiryAfter } from '../section-decision.ts'
 import { byText } from '../text-order.ts'
 import type { StoreDriver } from './driver.ts'
+import { createHeldBookings, type HeldBookings } from './held-bookings.ts'
 import { createSectionMemory, type KnownSection, type SectionMemory } from './section-memory.ts'
 import { MIGRATION_LOCK_ID, SCHEMA_STATEMENTS } from './sql-schema.ts'
 import { isRetryableSqlError, isSqlUnavailable, sqlState, type SqlClient, type SqlQueryable } from './sql-client.ts'
@@ -315,7 +317,7 @@ function netUserSeats (writes: readonly SectionWrite[]): Array<{ eventId: string
  * remembered: lib/store/section-memory.ts), proves the reads were still true
  * when it was made (or raises, and nothing stays).
  */
-function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory): SectionsTx {
+function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, held: HeldBookings): SectionsTx {
   /** the sections as read or remembered: the write is guarded by each one's remaining */
   let read = new Map<string, SectionState>()
   /** those of them taken from memory */
@@ -323,8 +325,10 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory): 
   const texts = locked ? READ_SQL.locked : READ_SQL.unlocked
   return {
     async lock (sections, ids, seen) {
-      // unlocked, bookings read after their requests came stand for a read of them (their changes are guarded by status)
-      const readsBookings = ids.some(id => locked || !seen.has(id))
+      // unlocked, bookings read after their requests came, and holds this store wrote, stand for a read
+      // of them (their changes are guarded by status)
+      const given = locked ? seen : withHeld(seen, ids, held)
+      const readsBookings = ids.some(id => locked || !given.has(id))
       const known = locked ? new Map<string, KnownSection>() : recalled(memory, sections)
       recalledIds = [...known.keys()]
       const toRead = sections.filter(s => !known.has(s.sectionId)).map(s => s.sectionId)
@@ -341,7 +345,7 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory): 
         rows = row.sections ?? []
         if (readsBookings) bookings = toBookings([row])
       }
-      if (!readsBookings) bookings = ids.map(id => seen.get(id) as StoredBooking)
+      if (!readsBookings) bookings = ids.map(id => given.get(id) as StoredBooking)
       const eventOf = new Map(sections.map(s => [s.sectionId, s.eventId]))
       const fresh = new Map<string, KnownSection>()
       for (const s of rows) {
@@ -406,6 +410,7 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory): 
       // all of it is written, or the statement raises (booking_batch_guard); either way, or neither
       // known (an error on the way), what was remembered of these sections may be stale now
       memory.forget(writes.map(w => w.sectionId))
+      held.forget(changes.map(c => c.id))
       let row: { remaining: Record<string, number> | null, now: Date }
       try {
         ({ rows: [row] } = await tx.query<{ remaining: Record<string, number> | null, now: Date }>(withChanges ? APPLY_WITH_CHANGES_SQL : APPLY_SQL, params))
@@ -414,12 +419,26 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory): 
         if (recalledIds.length > 0 && (isRetryableSqlError(err) || sqlState(err) === CHECK_VIOLATION)) memory.refused(recalledIds)
         throw err
       }
+      held.written(inserts)
       const after = new Map(Object.entries(row.remaining ?? {}))
       memory.remember(new Map(writes.map(w => [w.sectionId, written(read.get(w.sectionId) as SectionState, w, after.get(w.sectionId) as number)])),
         new Date(row.now))
       return after
     }
   }
+}
+
+/** The bookings seen, and those of the other ids this store wrote as holds and has not changed since. */
+function withHeld (seen: ReadonlyMap<string, StoredBooking>, ids: readonly string[], held: HeldBookings): ReadonlyMap<string, StoredBooking> {
+  let known: Map<string, StoredBooking> | undefined
+  for (const id of ids) {
+    if (seen.has(id)) continue
+    const hold = held.recall(id)
+    if (hold === undefined) continue
+    known ??= new Map(seen)
+    known.set(id, hold)
+  }
+  return known ?? seen
 }
 
 /**
@@ -442,7 +461,7 @@ function written (before: SectionState, write: SectionWrite, remaining: number):
   return { ...rules, eventId: write.eventId, remaining, nextExpiry: nextExpiryAfter(before.nextExpiry, write.effects.nextExpiry) }
 }
 
-function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory): StoreDriver {
+function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory, held: HeldBookings): StoreDriver {
   async function eventsById (ids: readonly string[], signal?: AbortSignal): Promise<Event[]> {
     if (ids.length === 0) return []
     const { rows } = await client.query<EventRow>(
@@ -539,7 +558,7 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory): 
      */
     async inSections (fn, signal, onRetry) {
       try {
-        return await client.session(async (conn) => await fn(sectionsTx(conn, false, memory)), signal)
+        return await client.session(async (conn) => await fn(sectionsTx(conn, false, memory, held)), signal)
       } catch (err) {
         // a counter's CHECK refusing the write (23514) is a read gone stale too: a booking's status
         // changed since, and the sections' counters, updated first, fell below zero before its guard
@@ -547,7 +566,7 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory): 
         // guarding users' seats is not a conflict: the batch needed locks from the start
         if (!(err instanceof NeedsLocks)) onRetry?.()
       }
-      return await client.transaction(async (tx) => await fn(sectionsTx(tx, true, memory)), signal)
+      return await client.transaction(async (tx) => await fn(sectionsTx(tx, true, memory, held)), signal)
     }
   }
 }
@@ -559,6 +578,9 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory): 
  */
 const SECTION_MEMORY = { freshMs: 50, sharedMs: 10_000 }
 
+/** Holds kept as written, for their confirm or release (a hint: a few tens of MB at most). */
+const HOLDS_KEPT = 100_000
+
 /** A Store on PostgreSQL or PGlite; the client belongs to the caller. */
 export function createSqlStore (client: SqlClient, options: {
   kind: StoreKind
@@ -566,5 +588,5 @@ export function createSqlStore (client: SqlClient, options: {
   sectionMemory?: { freshMs: number, sharedMs: number }
 }): Store {
   const { freshMs, sharedMs } = options.sectionMemory ?? SECTION_MEMORY
-  return createStore(sqlDriver(client, options.kind, createSectionMemory(freshMs, sharedMs)), options.observer)
+  return createStore(sqlDriver(client, options.kind, createSectionMemory(freshMs, sharedMs), createHeldBookings(HOLDS_KEPT)), options.observer)
 }

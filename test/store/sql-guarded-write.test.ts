@@ -148,6 +148,60 @@ for (const adapter of SQL_ADAPTERS) {
       t.same(await problems(store, ids.eventId), [])
     })
 
+    t.test('holds this store made: confirmed or released without reading them; one another writer changed is refused, then read', async t => {
+      const ids = await section(10)
+      const hold = async (userId: string, holdDefaultMs = 600_000) => {
+        const made = (await sectionBatch(store, ids.eventId, ids.sectionId, [{ kind: 'book', request: { ...buy(ids, 1, userId), holdDefaultMs } }])).results[0]
+        if (made.kind !== 'held') throw new Error(`expected a hold, got ${made.kind}`)
+        return made.booking._id
+      }
+      const confirm = (bookingId: string, paymentRef: string): SectionOp => ({ kind: 'confirm', access: granted, bookingId, paymentRef })
+      const cancel = (bookingId: string): SectionOp => ({ kind: 'cancel', access: granted, bookingId })
+
+      const paid = await hold('a')
+      const confirmed = await counted(ids, [confirm(paid, 'p1')])
+      t.match(confirmed.result.results, [{ kind: 'hold_confirmed', changed: true, booking: { status: 'confirmed', paymentRef: 'p1' } }])
+      t.equal(confirmed.calls.bookingReads, 0, 'no read of the booking')
+      t.equal(confirmed.calls.transaction, 0)
+      const again = await counted(ids, [confirm(paid, 'p1')])
+      t.match(again.result.results, [{ kind: 'hold_confirmed', changed: false }], 'changed by this store: forgotten, read')
+      t.equal(again.calls.bookingReads, 1)
+
+      const released = await counted(ids, [cancel(await hold('b'))])
+      t.match(released.result.results, [{ kind: 'cancelled', changed: true, from: 'held' }])
+      t.same([released.calls.bookingReads, released.calls.transaction], [0, 0], 'released without a read')
+      t.same(retries.splice(0), [])
+
+      // another instance confirms, releases: this store's memory of the holds is stale
+      const elsewherePaid = await hold('c')
+      t.same(kinds((await sectionBatch(other, ids.eventId, ids.sectionId, [confirm(elsewherePaid, 'p2')])).results), ['hold_confirmed'])
+      const replay = await counted(ids, [confirm(elsewherePaid, 'p2')])
+      t.match(replay.result.results, [{ kind: 'hold_confirmed', changed: false, booking: { status: 'confirmed', paymentRef: 'p2' } }], 'the payment\'s retry gets the same answer')
+      t.same([replay.calls.transaction, replay.calls.bookingReads], [1, 1], 'the write refused the memory; the transaction read the booking')
+      const otherRef = await counted(ids, [confirm(elsewherePaid, 'p3')])
+      t.same(kinds(otherRef.result.results), ['invalid_state'])
+      const elsewhereReleased = await hold('d')
+      t.same(kinds((await sectionBatch(other, ids.eventId, ids.sectionId, [cancel(elsewhereReleased)])).results), ['cancelled'])
+      const late = await counted(ids, [confirm(elsewhereReleased, 'p4')])
+      t.same(kinds(late.result.results), ['invalid_state'], 'a released hold is not confirmed from memory')
+      t.equal(late.calls.transaction, 1)
+      t.same(retries.splice(0), ['book', 'book'])
+
+      // a hold past its end on the database's clock: expired, never confirmed
+      const ending = await hold('e', 1)
+      const { rows: [row] } = await opened.client.query<{ wait: number }>(
+        'SELECT GREATEST(0, EXTRACT(EPOCH FROM (expires_at - clock_timestamp())) * 1000)::float8 AS wait FROM bookings WHERE id = $1', [ending])
+      await new Promise(resolve => setTimeout(resolve, row.wait + 5))
+      const expired = await counted(ids, [confirm(ending, 'p5')])
+      t.same(kinds(expired.result.results), ['hold_expired'])
+      t.same(expired.result.expired.map(e => e.qty), [1], 'its seat back on sale')
+      retries.splice(0)
+
+      t.same(await problems(store, ids.eventId), [])
+      const event = await store.getEvent(ids.eventId)
+      t.match(event?.sections[0], { capacity: 10, sold: 2, held: 0, remaining: 8 })
+    })
+
     t.test('sections remembered from this store\'s last batches', async t => {
       // remembered for as long as the test takes: what it shows does not hang on timing
       const remembering = createSqlStore(hook.client, {
