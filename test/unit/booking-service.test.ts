@@ -231,6 +231,70 @@ t.test('at most batchConcurrency batches run at once', async (t: Test) => {
   t.equal(most, 3, 'three at once, never more')
 })
 
+/** The store, its first batch held until `open()`; every batch's sections recorded as it begins. */
+function gatedFirst (inner: Store) {
+  let open!: () => void
+  const gate = new Promise<void>(resolve => { open = resolve })
+  const begun: string[][] = []
+  const gated: Store = {
+    ...inner,
+    sectionsBatch: async (groups, deadline) => {
+      begun.push(groups.map(g => g.sectionId))
+      if (begun.length === 1) await gate
+      return await inner.sectionsBatch(groups, deadline)
+    }
+  }
+  /** resolves once `n` batches have begun, or after `ms` */
+  const begunCount = async (n: number, ms = 5000): Promise<void> => {
+    const until = Date.now() + ms
+    while (begun.length < n && Date.now() < until) await new Promise(resolve => setImmediate(resolve))
+  }
+  return { store: gated, begun, open, begunCount }
+}
+
+/** The promise's value, or 'waiting' if it has not settled within 5 s (a failed test ends rather than hangs). */
+async function within5s<T> (promise: Promise<T>): Promise<T | 'waiting'> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([promise, new Promise<'waiting'>(resolve => { timer = setTimeout(() => resolve('waiting'), 5000) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+t.test('beside a running batch, a few ready items wait for more and go as one batch', async (t: Test) => {
+  const ids = await sections([5, 5, 5])
+  const { store: gated, begun, open, begunCount } = gatedFirst(store)
+  t.teardown(open)
+  // batchMax 8: a batch begins beside the running one with 2 items ready; a clock that stands still: never on time
+  const { svc } = service({ store: gated, batchMax: 8, batchConcurrency: 2, clock: () => 0 })
+  const first = svc.book(SERVICE, { ...ids[0], qty: 1, userId: 'beside0' })
+  await begunCount(1)
+  const second = svc.book(SERVICE, { ...ids[1], qty: 1, userId: 'beside1' })
+  await begunCount(2, 200)
+  t.same(begun, [[ids[0].sectionId]], 'one item ready beside the running batch: it waits')
+  const third = svc.book(SERVICE, { ...ids[2], qty: 1, userId: 'beside2' })
+  t.not(await within5s(Promise.all([second, third])), 'waiting', 'decided while the first batch still ran')
+  t.same(begun, [[ids[0].sectionId], [ids[1].sectionId, ids[2].sectionId]], 'with two ready, they went together')
+  open()
+  t.equal((await first).booking.status, 'confirmed')
+  t.same(await remainingOf(ids), [4, 4, 4])
+})
+
+t.test('beside a running batch, a lone item waits a little, not for that batch to end', async (t: Test) => {
+  const ids = await sections([5, 5])
+  const { store: gated, begun, open, begunCount } = gatedFirst(store)
+  t.teardown(open)
+  const { svc } = service({ store: gated, batchMax: 8, batchConcurrency: 2 })
+  const first = svc.book(SERVICE, { ...ids[0], qty: 1, userId: 'lone0' })
+  await begunCount(1)
+  t.not(await within5s(svc.book(SERVICE, { ...ids[1], qty: 1, userId: 'lone1' })), 'waiting', 'decided while the first batch still ran')
+  t.same(begun, [[ids[0].sectionId], [ids[1].sectionId]])
+  open()
+  await first
+  t.same(await remainingOf(ids), [4, 4])
+})
+
 t.test('a section left out of a batch whose items all ran out of time is forgotten: drain resolves', async (t: Test) => {
   const ids = await sections([3, 3])
   const inner = localLocker()
