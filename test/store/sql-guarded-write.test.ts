@@ -86,6 +86,11 @@ for (const adapter of SQL_ADAPTERS) {
     /** One batch: a pair of seats for a, then one for b */
     const pairThenSingle = async (ids: { eventId: string, sectionId: string }) =>
       await counted(ids, [{ kind: 'book', request: buy(ids, 2, 'a') }, { kind: 'book', request: buy(ids, 1, 'b') }])
+    /** Resolves once the database's clock has passed `moment`: a hold ends on that clock, not this process's. */
+    async function pastOnDatabaseClock (moment: string | undefined): Promise<void> {
+      const { rows: [row] } = await opened.client.query<{ wait: number }>('SELECT GREATEST(0, EXTRACT(EPOCH FROM ($1::timestamptz - clock_timestamp())) * 1000)::float8 AS wait', [moment])
+      await new Promise(resolve => setTimeout(resolve, row.wait + 5))
+    }
     async function problems (store: Store, eventId: string): Promise<string[]> {
       const event = await store.getEvent(eventId)
       const { items } = await store.listBookings({ eventId, page: 1, limit: 100 })
@@ -153,12 +158,12 @@ for (const adapter of SQL_ADAPTERS) {
       const hold = async (userId: string, holdDefaultMs = 600_000) => {
         const made = (await sectionBatch(store, ids.eventId, ids.sectionId, [{ kind: 'book', request: { ...buy(ids, 1, userId), holdDefaultMs } }])).results[0]
         if (made.kind !== 'held') throw new Error(`expected a hold, got ${made.kind}`)
-        return made.booking._id
+        return made.booking
       }
       const confirm = (bookingId: string, paymentRef: string): SectionOp => ({ kind: 'confirm', access: granted, bookingId, paymentRef })
       const cancel = (bookingId: string): SectionOp => ({ kind: 'cancel', access: granted, bookingId })
 
-      const paid = await hold('a')
+      const paid = (await hold('a'))._id
       const confirmed = await counted(ids, [confirm(paid, 'p1')])
       t.match(confirmed.result.results, [{ kind: 'hold_confirmed', changed: true, booking: { status: 'confirmed', paymentRef: 'p1' } }])
       t.equal(confirmed.calls.bookingReads, 0, 'no read of the booking')
@@ -167,20 +172,20 @@ for (const adapter of SQL_ADAPTERS) {
       t.match(again.result.results, [{ kind: 'hold_confirmed', changed: false }], 'changed by this store: forgotten, read')
       t.equal(again.calls.bookingReads, 1)
 
-      const released = await counted(ids, [cancel(await hold('b'))])
+      const released = await counted(ids, [cancel((await hold('b'))._id)])
       t.match(released.result.results, [{ kind: 'cancelled', changed: true, from: 'held' }])
       t.same([released.calls.bookingReads, released.calls.transaction], [0, 0], 'released without a read')
       t.same(retries.splice(0), [])
 
       // another instance confirms, releases: this store's memory of the holds is stale
-      const elsewherePaid = await hold('c')
+      const elsewherePaid = (await hold('c'))._id
       t.same(kinds((await sectionBatch(other, ids.eventId, ids.sectionId, [confirm(elsewherePaid, 'p2')])).results), ['hold_confirmed'])
       const replay = await counted(ids, [confirm(elsewherePaid, 'p2')])
       t.match(replay.result.results, [{ kind: 'hold_confirmed', changed: false, booking: { status: 'confirmed', paymentRef: 'p2' } }], 'the payment\'s retry gets the same answer')
       t.same([replay.calls.transaction, replay.calls.bookingReads], [1, 1], 'the write refused the memory; the transaction read the booking')
       const otherRef = await counted(ids, [confirm(elsewherePaid, 'p3')])
       t.same(kinds(otherRef.result.results), ['invalid_state'])
-      const elsewhereReleased = await hold('d')
+      const elsewhereReleased = (await hold('d'))._id
       t.same(kinds((await sectionBatch(other, ids.eventId, ids.sectionId, [cancel(elsewhereReleased)])).results), ['cancelled'])
       const late = await counted(ids, [confirm(elsewhereReleased, 'p4')])
       t.same(kinds(late.result.results), ['invalid_state'], 'a released hold is not confirmed from memory')
@@ -189,10 +194,8 @@ for (const adapter of SQL_ADAPTERS) {
 
       // a hold past its end on the database's clock: expired, never confirmed
       const ending = await hold('e', 1)
-      const { rows: [row] } = await opened.client.query<{ wait: number }>(
-        'SELECT GREATEST(0, EXTRACT(EPOCH FROM (expires_at - clock_timestamp())) * 1000)::float8 AS wait FROM bookings WHERE id = $1', [ending])
-      await new Promise(resolve => setTimeout(resolve, row.wait + 5))
-      const expired = await counted(ids, [confirm(ending, 'p5')])
+      await pastOnDatabaseClock(ending.expiresAt)
+      const expired = await counted(ids, [confirm(ending._id, 'p5')])
       t.same(kinds(expired.result.results), ['hold_expired'])
       t.same(expired.result.expired.map(e => e.qty), [1], 'its seat back on sale')
       retries.splice(0)
@@ -275,9 +278,7 @@ for (const adapter of SQL_ADAPTERS) {
         await batch(ids, [book(ids, 1, 'a')])
         const hold = (await sectionBatch(other, ids.eventId, ids.sectionId, [book(ids, 1, 'h', 1)])).results[0]
         if (hold.kind !== 'held') throw new Error(`expected a hold, got ${hold.kind}`)
-        // the hold's second is over on the database's clock: read from it, not this process's
-        const { rows: [row] } = await opened.client.query<{ wait: number }>('SELECT GREATEST(0, EXTRACT(EPOCH FROM ($1::timestamptz - clock_timestamp())) * 1000)::float8 AS wait', [hold.booking.expiresAt])
-        await new Promise(resolve => setTimeout(resolve, row.wait + 5))
+        await pastOnDatabaseClock(hold.booking.expiresAt)
         const swept = await batch(ids, [{ kind: 'expire' }])
         t.equal(swept.reads, 1, 'read, not remembered')
         t.same(swept.result.expired.map(e => e.qty), [1], 'the other writer\'s hold expired')

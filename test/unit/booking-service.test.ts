@@ -2,6 +2,7 @@
  * The booking service on a real embedded store and the in-process lock:
  * batching, the sold-out fast path, lock deadlines and cancellation.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { Registry } from 'prom-client'
 import { createBookingService, type BookingServiceOptions } from '../../lib/booking-service.ts'
@@ -15,6 +16,7 @@ import { pgliteClient } from '../../lib/store/pglite-client.ts'
 import { createSqlStore } from '../../lib/store/sql-store.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { tempDataDir } from '../helpers/databases.ts'
+import { pollUntil } from '../helpers/poll.ts'
 
 /** A box office booking on behalf of the users it names. */
 const SERVICE: Principal = { sub: 'box-office', roles: ['service'] }
@@ -244,12 +246,9 @@ function gatedFirst (inner: Store) {
       return await inner.sectionsBatch(groups, deadline)
     }
   }
-  /** resolves once `n` batches have begun, or after `ms` */
-  const begunCount = async (n: number, ms = 5000): Promise<void> => {
-    const until = Date.now() + ms
-    while (begun.length < n && Date.now() < until) await new Promise(resolve => setImmediate(resolve))
-  }
-  return { store: gated, begun, open, begunCount }
+  /** resolves once the first batch has begun */
+  const firstBegun = async (): Promise<void> => { await pollUntil('the first batch', async () => begun.length > 0 ? true : undefined, { everyMs: 1, timeoutMs: 5000 }) }
+  return { store: gated, begun, open, firstBegun }
 }
 
 /** The promise's value, or 'waiting' if it has not settled within 5 s (a failed test ends rather than hangs). */
@@ -264,14 +263,15 @@ async function within5s<T> (promise: Promise<T>): Promise<T | 'waiting'> {
 
 t.test('beside a running batch, a few ready items wait for more and go as one batch', async (t: Test) => {
   const ids = await sections([5, 5, 5])
-  const { store: gated, begun, open, begunCount } = gatedFirst(store)
+  const { store: gated, begun, open, firstBegun } = gatedFirst(store)
   t.teardown(open)
   // batchMax 8: a batch begins beside the running one with 2 items ready; a clock that stands still: never on time
   const { svc } = service({ store: gated, batchMax: 8, batchConcurrency: 2, clock: () => 0 })
   const first = svc.book(SERVICE, { ...ids[0], qty: 1, userId: 'beside0' })
-  await begunCount(1)
+  await firstBegun()
   const second = svc.book(SERVICE, { ...ids[1], qty: 1, userId: 'beside1' })
-  await begunCount(2, 200)
+  // time for the batcher to begin a second batch, were it to
+  await sleep(200)
   t.same(begun, [[ids[0].sectionId]], 'one item ready beside the running batch: it waits')
   const third = svc.book(SERVICE, { ...ids[2], qty: 1, userId: 'beside2' })
   t.not(await within5s(Promise.all([second, third])), 'waiting', 'decided while the first batch still ran')
@@ -283,11 +283,11 @@ t.test('beside a running batch, a few ready items wait for more and go as one ba
 
 t.test('beside a running batch, a lone item waits a little, not for that batch to end', async (t: Test) => {
   const ids = await sections([5, 5])
-  const { store: gated, begun, open, begunCount } = gatedFirst(store)
+  const { store: gated, begun, open, firstBegun } = gatedFirst(store)
   t.teardown(open)
   const { svc } = service({ store: gated, batchMax: 8, batchConcurrency: 2 })
   const first = svc.book(SERVICE, { ...ids[0], qty: 1, userId: 'lone0' })
-  await begunCount(1)
+  await firstBegun()
   t.not(await within5s(svc.book(SERVICE, { ...ids[1], qty: 1, userId: 'lone1' })), 'waiting', 'decided while the first batch still ran')
   t.same(begun, [[ids[0].sectionId], [ids[1].sectionId]])
   open()
