@@ -290,13 +290,14 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   /**
    * One turn with the locks of some sections: batches back to back while
    * their items keep coming, for up to TURN_MS, so a busy section pays one
-   * lock round trip per turn rather than per batch.
+   * lock round trip per turn rather than per batch. Resolves with the last
+   * batch's answers when they are the caller's to send.
    */
-  async function turn (queuesOfTurn: Array<Queue<T, R>>): Promise<void> {
+  async function turn (queuesOfTurn: Array<Queue<T, R>>): Promise<() => void> {
     const first = take(queuesOfTurn)
-    if (first.length === 0) return
+    if (first.length === 0) return noAnswers
     const locked = await lockFor(first)
-    if (locked === null) return
+    if (locked === null) return noAnswers
     const { held, had } = locked
     try {
       const mine = had.map(g => g.queue)
@@ -318,13 +319,20 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
         if (answer !== noAnswers) setImmediate(answer)
         answer = await next
       }
-      answer()
-      // a turn cut short with work left: an instance that asked for a lock meanwhile gets it first
       const left = mine.filter(q => q.pending.length > 0)
+      // a turn whose sections have nothing left returns its answers: they go out once the next
+      // batch's lock is asked for, which the lock servers then work on meanwhile. An in-process
+      // store would decide that batch before they go: answered here
+      if (left.length > 0 || inProcessStore) {
+        answer()
+        answer = noAnswers
+      }
+      // a turn cut short with work left: an instance that asked for a lock meanwhile gets it first
       if (left.length > 0 && locker.handoverMs > 0) {
         const asked = await locker.askedElsewhere(left.map(q => q.key))
         for (const queue of left) if (asked.has(queue.key)) queue.notBefore = Date.now() + locker.handoverMs
       }
+      return answer
     } finally {
       held.release()
     }
@@ -375,13 +383,22 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
       void turn(picked).catch(err => {
         // only a bug gets here: nothing queued is left unanswered
         for (const queue of picked) if (queue.turn === owner) for (const entry of queue.pending.splice(0)) entry.reject(err as Error)
-      }).finally(() => {
+        return noAnswers
+      }).then(answer => {
         running--
         for (const queue of picked) {
           // a queue let go mid-turn (its lock was another's) may be in another turn by now
           if (queue.turn === owner) letGo(queue)
         }
-        schedule()
+        if (answer === noAnswers) {
+          schedule()
+        } else {
+          // demand spread over many sections: the next batch, of items already queued, is on its
+          // way before this one's answers are written (spread over 100 sections, PostgreSQL +
+          // Redis: 9% more bookings over seven runs, -1% to +18%, in alternate half-seconds of each)
+          dispatch()
+          answer()
+        }
       })
     }
   }
