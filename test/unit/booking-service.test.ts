@@ -295,41 +295,29 @@ t.test('beside a running batch, a lone item waits a little, not for that batch t
   t.same(await remainingOf(ids), [4, 4])
 })
 
-t.test('a turn whose sections have nothing left asks for the next batch\'s lock before it answers', async (t: Test) => {
-  const ids = await sections([5, 5])
-  const keys = ids.map(s => sectionLockKey(s.eventId, s.sectionId))
-  const inner = localLocker()
-  const order: string[] = []
-  const locker: Locker = { ...inner, lockSome: async (asked, waitMs) => { order.push(`lock ${keys.indexOf(asked[0])}`); return await inner.lockSome(asked, waitMs) } }
-  const { store: gated, open, firstBegun } = gatedFirst(store)
-  t.teardown(open)
-  // a store that is not in-process (an in-process one answers first: it would decide the next batch before they go)
-  const { svc } = service({ store: { ...gated, kind: 'postgres' }, locker, batchConcurrency: 1 })
-  const first = svc.book(SERVICE, { ...ids[0], qty: 1, userId: 'order0' }).then(() => { order.push('answered 0') })
-  await firstBegun()
-  const second = svc.book(SERVICE, { ...ids[1], qty: 1, userId: 'order1' }).then(() => { order.push('answered 1') })
-  open()
-  await Promise.all([first, second])
-  t.same(order, ['lock 0', 'lock 1', 'answered 0', 'answered 1'])
-  t.same(await remainingOf(ids), [4, 4])
-})
-
-t.test('an in-process store\'s turn answers before the next batch asks for its lock', async (t: Test) => {
-  const ids = await sections([5, 5])
-  const keys = ids.map(s => sectionLockKey(s.eventId, s.sectionId))
-  const inner = localLocker()
-  const order: string[] = []
-  const locker: Locker = { ...inner, lockSome: async (asked, waitMs) => { order.push(`lock ${keys.indexOf(asked[0])}`); return await inner.lockSome(asked, waitMs) } }
-  const { store: gated, open, firstBegun } = gatedFirst(store)
-  t.teardown(open)
-  const { svc } = service({ store: gated, locker, batchConcurrency: 1 })
-  const first = svc.book(SERVICE, { ...ids[0], qty: 1, userId: 'inproc0' }).then(() => { order.push('answered 0') })
-  await firstBegun()
-  const second = svc.book(SERVICE, { ...ids[1], qty: 1, userId: 'inproc1' }).then(() => { order.push('answered 1') })
-  open()
-  await Promise.all([first, second])
-  t.same(order, ['lock 0', 'answered 0', 'lock 1', 'answered 1'])
-})
+// a store that is not in-process asks first; an in-process one answers first (it would decide the next batch before they go)
+for (const { kind, order: expected } of [
+  { kind: 'postgres' as const, order: ['lock 0', 'lock 1', 'answered 0', 'answered 1'] },
+  { kind: 'embedded' as const, order: ['lock 0', 'answered 0', 'lock 1', 'answered 1'] }
+]) {
+  t.test(`a turn whose sections have nothing left, ${kind}: the next batch's lock and its answers, in order`, async (t: Test) => {
+    const ids = await sections([5, 5])
+    const keys = ids.map(s => sectionLockKey(s.eventId, s.sectionId))
+    const inner = localLocker()
+    const order: string[] = []
+    const locker: Locker = { ...inner, lockSome: async (asked, waitMs) => { order.push(`lock ${keys.indexOf(asked[0])}`); return await inner.lockSome(asked, waitMs) } }
+    const { store: gated, open, firstBegun } = gatedFirst(store)
+    t.teardown(open)
+    const { svc } = service({ store: { ...gated, kind }, locker, batchConcurrency: 1 })
+    const first = svc.book(SERVICE, { ...ids[0], qty: 1, userId: `${kind}0` }).then(() => { order.push('answered 0') })
+    await firstBegun()
+    const second = svc.book(SERVICE, { ...ids[1], qty: 1, userId: `${kind}1` }).then(() => { order.push('answered 1') })
+    open()
+    await Promise.all([first, second])
+    t.same(order, expected)
+    t.same(await remainingOf(ids), [4, 4])
+  })
+}
 
 t.test('a section left out of a batch whose items all ran out of time is forgotten: drain resolves', async (t: Test) => {
   const ids = await sections([3, 3])
