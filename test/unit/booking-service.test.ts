@@ -63,6 +63,16 @@ async function batchCount (metrics: ReturnType<typeof createMetrics>): Promise<n
   return values.find(v => v.metricName === 'booking_batch_size_count')?.value ?? 0
 }
 
+/** The promise's value, or 'waiting' if it has not settled within `ms` (a failed test ends rather than hangs). */
+async function within<T> (promise: Promise<T>, ms: number): Promise<T | 'waiting'> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([promise, new Promise<'waiting'>(resolve => { timer = setTimeout(() => resolve('waiting'), ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 async function outcomes (p: Array<Promise<unknown>>) {
   const settled = await Promise.allSettled(p)
   return {
@@ -205,7 +215,7 @@ t.test('a section whose lock another instance holds waits while the others go on
   const locker: Locker = { ...inner, lockSome: async (keys, waitMs) => { asks.push([...keys]); return await inner.lockSome(keys, waitMs) } }
   const { svc } = service({ store, locker, batchConcurrency: 1 })
   const first = ids.map((section, i) => svc.book(SERVICE, { ...section, qty: 1, userId: `held${i}` }))
-  const early = await Promise.race([Promise.all([first[0], first[2]]), new Promise(resolve => setTimeout(() => resolve('waiting'), 2000))])
+  const early = await within(Promise.all([first[0], first[2]]), 2000)
   t.not(early, 'waiting', 'sections 0 and 2 were decided while section 1 was held elsewhere')
   t.same(await remainingOf(ids), [2, 3, 2], 'section 1 untouched so far')
   elsewhere.release()
@@ -251,16 +261,6 @@ function gatedFirst (inner: Store) {
   return { store: gated, begun, open, firstBegun }
 }
 
-/** The promise's value, or 'waiting' if it has not settled within 5 s (a failed test ends rather than hangs). */
-async function within5s<T> (promise: Promise<T>): Promise<T | 'waiting'> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([promise, new Promise<'waiting'>(resolve => { timer = setTimeout(() => resolve('waiting'), 5000) })])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 t.test('beside a running batch, a few ready items wait for more and go as one batch', async (t: Test) => {
   const ids = await sections([5, 5, 5])
   const { store: gated, begun, open, firstBegun } = gatedFirst(store)
@@ -274,7 +274,7 @@ t.test('beside a running batch, a few ready items wait for more and go as one ba
   await sleep(200)
   t.same(begun, [[ids[0].sectionId]], 'one item ready beside the running batch: it waits')
   const third = svc.book(SERVICE, { ...ids[2], qty: 1, userId: 'beside2' })
-  t.not(await within5s(Promise.all([second, third])), 'waiting', 'decided while the first batch still ran')
+  t.not(await within(Promise.all([second, third]), 5000), 'waiting', 'decided while the first batch still ran')
   t.same(begun, [[ids[0].sectionId], [ids[1].sectionId, ids[2].sectionId]], 'with two ready, they went together')
   open()
   t.equal((await first).booking.status, 'confirmed')
@@ -288,7 +288,7 @@ t.test('beside a running batch, a lone item waits a little, not for that batch t
   const { svc } = service({ store: gated, batchMax: 8, batchConcurrency: 2 })
   const first = svc.book(SERVICE, { ...ids[0], qty: 1, userId: 'lone0' })
   await firstBegun()
-  t.not(await within5s(svc.book(SERVICE, { ...ids[1], qty: 1, userId: 'lone1' })), 'waiting', 'decided while the first batch still ran')
+  t.not(await within(svc.book(SERVICE, { ...ids[1], qty: 1, userId: 'lone1' }), 5000), 'waiting', 'decided while the first batch still ran')
   t.same(begun, [[ids[0].sectionId], [ids[1].sectionId]])
   open()
   await first
@@ -335,7 +335,7 @@ t.test('a section left out of a batch whose items all ran out of time is forgott
   const asked = [svc.book(SERVICE, { ...ids[0], qty: 1, userId: 'late0' }), svc.book(SERVICE, { ...ids[1], qty: 1, userId: 'late1' })]
   const settled = await Promise.allSettled(asked)
   t.ok(settled[1].status === 'rejected' && settled[1].reason instanceof BusyError, 'the left-out section\'s request is BUSY, not sold out')
-  const drained = await Promise.race([svc.drain().then(() => 'drained'), new Promise(resolve => setTimeout(() => resolve('stuck'), 2000))])
+  const drained = await within(svc.drain().then(() => 'drained'), 2000)
   t.equal(drained, 'drained', 'nothing is left queued')
 })
 
