@@ -8,7 +8,7 @@ import closeWithGrace from 'close-with-grace'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import app, { appOptions } from './app.ts'
-import { loadDotEnv } from './lib/env-file.ts'
+import { loadDotEnv } from './lib/support/env-file.ts'
 
 /**
  * A failed start is one line on stderr naming what failed (a variable and

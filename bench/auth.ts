@@ -6,7 +6,7 @@
  * `hot-noauth` runs its server with AUTH_DISABLED=true and sends no token.
  */
 import { randomBytes } from 'node:crypto'
-import type { Role } from '../lib/auth/principal.ts'
+import type { Role } from '../lib/domain/principal.ts'
 import { bearer, signToken } from '../test/helpers/tokens.ts'
 
 export interface BenchAuth {

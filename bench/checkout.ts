@@ -10,7 +10,7 @@
  * so no hold expires before its confirm is sent.
  */
 import type autocannon from 'autocannon'
-import type { BatchName, BenchOptions } from './options.ts'
+import { BIG_CAPACITY, type BatchName, type BenchOptions } from './options.ts'
 import { withUndo } from './cleanup.ts'
 import { bookingOf, confirmsViaApi, confirmsViaSql, newConfirmLog, note, paymentRefOf, recordConfirm, type ConfirmLog } from './checkout-check.ts'
 import { checkViaApi, checkViaSql, combine, type CheckPart, type Expected } from './invariants.ts'
@@ -19,7 +19,7 @@ import { progress } from './progress.ts'
 import { createEvent } from '../test/helpers/create-event.ts'
 import { benchClient, withServer } from './server.ts'
 import {
-  BIG_CAPACITY, count, LIST_USERS, newRow, onStopped, publicEnv, serverEnv, userOf, warmAndMeasure, type Context, type Phase, type PhaseSpec, type Row
+  count, LIST_USERS, newRow, onStopped, publicEnv, serverEnv, userOf, warmAndMeasure, type Context, type Phase, type PhaseSpec, type Row
 } from './scenarios.ts'
 
 /** Upper bound of one confirm phase, in seconds (it normally takes about as long as its hold phase). */

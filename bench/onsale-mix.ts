@@ -4,7 +4,7 @@
  * section and user a write goes to, and the section capacities that make a few
  * sections sell out during the measured run while the others do not.
  */
-import { BIG_CAPACITY } from './scenarios.ts'
+import { BIG_CAPACITY } from './options.ts'
 
 export type OnsaleKind = 'read' | 'book' | 'hold' | 'confirm'
 export const ONSALE_KINDS: readonly OnsaleKind[] = ['read', 'book', 'hold', 'confirm']

@@ -1,6 +1,9 @@
 /** Command-line options of `npm run bench`, parsed with node:util parseArgs. */
 import { parseArgs } from 'node:util'
 
+/** Seats of a section that must not sell out during a run (the API's largest capacity). */
+export const BIG_CAPACITY = 1_000_000
+
 export const SCENARIOS = ['health', 'hot', 'hot-noauth', 'spread', 'soldout', 'soldout-nocache', 'checkout', 'onsale', 'list'] as const
 export const STORES = ['embedded', 'postgres'] as const
 export const BATCHES = ['1', 'default'] as const

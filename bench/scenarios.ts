@@ -22,7 +22,7 @@
  * the events, one service's token books on behalf of the users and lists.
  */
 import type autocannon from 'autocannon'
-import { type BatchName, type BenchOptions, type StoreName } from './options.ts'
+import { BIG_CAPACITY, type BatchName, type BenchOptions, type StoreName } from './options.ts'
 import { NO_AUTH, type BenchAuth } from './auth.ts'
 import { withUndo } from './cleanup.ts'
 import { withCpuCost, type CpuCost } from './cpu.ts'
@@ -35,8 +35,6 @@ import { createEvent } from '../test/helpers/create-event.ts'
 import { benchClient, bookingBody, inheritedEnv, withServer, type Stopped } from './server.ts'
 import { redact, type Database, type StoreBackend } from './stores.ts'
 
-/** Seats of a section that must not sell out during a run (the API's largest capacity). */
-export const BIG_CAPACITY = 1_000_000
 export const SPREAD_SECTIONS = 100
 /** Seeded bookings are spread over this many users, so a user has listBookings / LIST_USERS of them. */
 export const LIST_USERS = 1000

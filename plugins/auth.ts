@@ -3,9 +3,9 @@ import { resolve } from 'node:path'
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { devSecret } from '../lib/auth/dev-secret.ts'
-import { GATEWAY, type Principal } from '../lib/auth/principal.ts'
+import { GATEWAY, type Principal } from '../lib/domain/principal.ts'
 import { createTokenVerifier, type TokenVerifier } from '../lib/auth/token-verifier.ts'
-import { UnauthenticatedError } from '../lib/errors.ts'
+import { UnauthenticatedError } from '../lib/domain/errors.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

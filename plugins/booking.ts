@@ -1,9 +1,9 @@
 import fp from 'fastify-plugin'
-import { createBookingService, type BookingService } from '../lib/booking-service.ts'
+import { createBookingService, type BookingService } from '../lib/service/booking-service.ts'
 import { resolve } from 'node:path'
-import { WORK_MS } from '../lib/deadline.ts'
-import { createExpirySweeper, sweeperLockKey } from '../lib/expiry-sweeper.ts'
-import { redisSeatReturns } from '../lib/seat-returns.ts'
+import { WORK_MS } from '../lib/support/deadline.ts'
+import { createExpirySweeper, sweeperLockKey } from '../lib/service/expiry-sweeper.ts'
+import { redisSeatReturns } from '../lib/cluster/seat-returns.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

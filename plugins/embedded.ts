@@ -2,9 +2,9 @@ import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import fp from 'fastify-plugin'
-import { lockDataDir } from '../lib/store/data-dir-lock.ts'
-import { pgliteClient } from '../lib/store/pglite-client.ts'
-import { createSqlStore } from '../lib/store/sql-store.ts'
+import { lockDataDir } from '../lib/store/sql/data-dir-lock.ts'
+import { pgliteClient } from '../lib/store/sql/pglite-client.ts'
+import { createSqlStore } from '../lib/store/sql/sql-store.ts'
 import type { StoreObserver } from '../lib/store/store-errors.ts'
 
 /**

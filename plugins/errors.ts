@@ -4,10 +4,10 @@ import type { Socket } from 'node:net'
 import { Ajv, type ErrorObject } from 'ajv'
 import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { DomainError, ExpectedError, type ErrorCode } from '../lib/errors.ts'
-import type { BookingOutcome } from '../lib/metrics.ts'
-import { CONNECTION_ANSWERS, STATUS_OF, type ApiErrorCode } from '../lib/responses.ts'
-import { TEXT_PATTERN } from '../lib/schemas.ts'
+import { DomainError, ExpectedError, type ErrorCode } from '../lib/domain/errors.ts'
+import type { BookingOutcome } from '../lib/support/metrics.ts'
+import { CONNECTION_ANSWERS, STATUS_OF, type ApiErrorCode } from '../lib/api/responses.ts'
+import { TEXT_PATTERN } from '../lib/api/schemas.ts'
 
 /** An error the HTTP layer itself answers (the rate limit), in the same envelope as domain errors. */
 export class HttpError extends ExpectedError {
@@ -23,7 +23,7 @@ export class HttpError extends ExpectedError {
   }
 }
 
-/** Booking outcome of each domain error code (its status is lib/responses.ts's STATUS_OF). */
+/** Booking outcome of each domain error code (its status is lib/api/responses.ts's STATUS_OF). */
 const DOMAIN_OUTCOMES: Record<ErrorCode, BookingOutcome> = {
   VALIDATION_ERROR: 'invalid',
   NOT_FOUND: 'invalid',

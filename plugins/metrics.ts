@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { Counter, Histogram, Registry } from 'prom-client'
-import { createMetrics, type BookingOutcome, type Metrics } from '../lib/metrics.ts'
+import { createMetrics, type BookingOutcome, type Metrics } from '../lib/support/metrics.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { MongoClient } from 'mongodb'
-import { createMongoStore } from '../lib/store/mongo-store.ts'
-import { unreachableError } from '../lib/unreachable.ts'
+import { createMongoStore } from '../lib/store/mongo/mongo-store.ts'
+import { unreachableError } from '../lib/support/unreachable.ts'
 import type { StoreObserver } from '../lib/store/store-errors.ts'
 
 /** The MongoDB store: one MongoClient on MONGODB_URI, connected on start, closed on shutdown. */

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import pg from 'pg'
-import { GuardedClient, pgClient } from '../lib/store/pg-client.ts'
-import { createSqlStore } from '../lib/store/sql-store.ts'
+import { GuardedClient, pgClient } from '../lib/store/sql/pg-client.ts'
+import { createSqlStore } from '../lib/store/sql/sql-store.ts'
 import type { StoreObserver } from '../lib/store/store-errors.ts'
 
 /** The PostgreSQL store: one pg Pool on DATABASE_URL, ended on shutdown. */

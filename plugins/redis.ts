@@ -1,9 +1,9 @@
 import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
-import { localLocker } from '../lib/lock/local-locker.ts'
-import type { Locker } from '../lib/lock/locker.ts'
-import { redlockLocker } from '../lib/lock/redlock-locker.ts'
-import { unreachableError } from '../lib/unreachable.ts'
+import { localLocker } from '../lib/cluster/local-locker.ts'
+import type { Locker } from '../lib/cluster/locker.ts'
+import { redlockLocker } from '../lib/cluster/redlock-locker.ts'
+import { unreachableError } from '../lib/support/unreachable.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

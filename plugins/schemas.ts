@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
-import { ANSWER_SCHEMAS } from '../lib/responses.ts'
-import { NAMED_SCHEMAS } from '../lib/schemas.ts'
+import { ANSWER_SCHEMAS } from '../lib/api/responses.ts'
+import { NAMED_SCHEMAS } from '../lib/api/schemas.ts'
 
 /**
  * The named schemas (Event, Booking, Error, ...), added once by their `$id`:

@@ -1,7 +1,7 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
-import { OPTIONAL_BODY } from '../lib/responses.ts'
+import { OPTIONAL_BODY } from '../lib/api/responses.ts'
 
 const DESCRIPTION = `Books seats of event sections; no seat is ever sold twice.
 

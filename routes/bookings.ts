@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
   ANSWERS, BEARER_SECURITY, BODY_ANSWERS, GUARDED_ANSWERS, IDEMPOTENT_REPLAYED_HEADER, OPTIONAL_BODY, RATE_LIMIT_HEADERS, errorAnswer, locationHeader, okAnswer
-} from '../lib/responses.ts'
+} from '../lib/api/responses.ts'
 import {
   BookingIdParamsSchema, BookingInputSchema, BookingListQuerySchema, BookingPageSchema, BookingSchema, ConfirmInputSchema, EXAMPLE_IDS,
   IdempotencyHeadersSchema, ref
-} from '../lib/schemas.ts'
+} from '../lib/api/schemas.ts'
 
 const BOOK_DESCRIPTION = 'A customer books as itself (userId left out, or its own sub); a service or an admin books for the userId it names. ' +
   'With "hold": true the seats are held until expiresAt (the event\'s holdSeconds, else HOLD_TTL_MS): confirm them with ' +
@@ -14,7 +14,7 @@ const BOOK_DESCRIPTION = 'A customer books as itself (userId left out, or its ow
   '(header Idempotent-Replayed: true); the same key with another body is refused with 422. ' +
   'With RATE_LIMIT_MAX set, each principal has that many booking requests per window (both paths count alike).'
 
-/** Bookings: every route needs a principal (registered in the guarded scope); what it may see and do is lib/access.ts's. */
+/** Bookings: every route needs a principal (registered in the guarded scope); what it may see and do is lib/domain/access.ts's. */
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { booking, metrics } = fastify
   // plugins/rate-limit.ts decorates rateLimit when RATE_LIMIT_MAX > 0; one handler

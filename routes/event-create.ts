@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ANSWERS, BEARER_SECURITY, BODY_ANSWERS, GUARDED_ANSWERS, locationHeader, okAnswer } from '../lib/responses.ts'
-import { EXAMPLE_IDS, EventInputSchema, EventSchema, ref } from '../lib/schemas.ts'
+import { ANSWERS, BEARER_SECURITY, BODY_ANSWERS, GUARDED_ANSWERS, locationHeader, okAnswer } from '../lib/api/responses.ts'
+import { EXAMPLE_IDS, EventInputSchema, EventSchema, ref } from '../lib/api/schemas.ts'
 
 /** Creating an event: organizers and admins; the event belongs to the token's sub. Registered in the guarded scope. */
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {

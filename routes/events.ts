@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ANSWERS, PUBLIC, okAnswer } from '../lib/responses.ts'
-import { EventIdParamsSchema, EventPageSchema, EventSchema, PageQuerySchema, ref } from '../lib/schemas.ts'
+import { ANSWERS, PUBLIC, okAnswer } from '../lib/api/responses.ts'
+import { EventIdParamsSchema, EventPageSchema, EventSchema, PageQuerySchema, ref } from '../lib/api/schemas.ts'
 
 /** Event reads: public, no token needed (availability is what buyers look at before they sign in). */
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {

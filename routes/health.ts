@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Static } from '@sinclair/typebox'
-import { ANSWERS, HealthSchema, PUBLIC, okAnswer, type ReadinessChecksSchema } from '../lib/responses.ts'
-import { ref } from '../lib/schemas.ts'
+import { ANSWERS, HealthSchema, PUBLIC, okAnswer, type ReadinessChecksSchema } from '../lib/api/responses.ts'
+import { ref } from '../lib/api/schemas.ts'
 
 const CHECK_TIMEOUT_MS = 2000
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { ANSWERS } from '../lib/responses.ts'
+import { ANSWERS } from '../lib/api/responses.ts'
 
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/metrics', {

@@ -8,8 +8,8 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { SignJWT } from 'jose'
 import { devSecret } from '../lib/auth/dev-secret.ts'
-import { ROLES, SUB_PATTERN, type Role } from '../lib/auth/principal.ts'
-import { loadDotEnv } from '../lib/env-file.ts'
+import { ROLES, SUB_PATTERN, type Role } from '../lib/domain/principal.ts'
+import { loadDotEnv } from '../lib/support/env-file.ts'
 
 const USAGE = `Usage: npm run -s token -- [--sub <id>] [--role <role>]... [--ttl <span>]
 

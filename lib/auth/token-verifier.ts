@@ -8,8 +8,8 @@
  */
 import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose'
 import { LRUCache } from 'lru-cache'
-import { AuthUnavailableError, UnauthenticatedError } from '../errors.ts'
-import { principalOf, type Principal } from './principal.ts'
+import { AuthUnavailableError, UnauthenticatedError } from '../domain/errors.ts'
+import { principalOf, type Principal } from '../domain/principal.ts'
 
 export interface TokenVerifierOptions {
   /** an identity provider's JWKS (RS256, ES256, EdDSA) ... */

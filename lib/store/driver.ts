@@ -1,13 +1,13 @@
 /**
  * What a store adapter supplies: its driver's primitives, nothing decided.
  * lib/store/store.ts builds the Store on top (retries, error classification,
- * the section batch of lib/section-batch.ts), so every adapter decides alike.
+ * the section batch of lib/store/section-batch.ts), so every adapter decides alike.
  * The adapter's client belongs to whoever opened it, who also closes it.
  */
-import type { StoredBooking } from '../allocation.ts'
-import type { BookingListQuery, Event, Page, PageQuery } from '../schemas.ts'
-import type { SectionsTx } from '../section-batch.ts'
-import type { SectionRef } from '../section-batcher.ts'
+import type { StoredBooking } from '../domain/allocation.ts'
+import type { BookingListQuery, Event, Page, PageQuery } from '../api/schemas.ts'
+import type { SectionsTx } from './section-batch.ts'
+import type { SectionRef } from '../domain/section-ops.ts'
 import type { DriverErrors } from './store-errors.ts'
 
 export type StoreKind = 'embedded' | 'postgres' | 'mongo'

@@ -5,8 +5,8 @@
  * deadline. Adapters supply their driver's error tests.
  */
 import { performance } from 'node:perf_hooks'
-import { beforeDeadline, DeadlineExceededError } from '../deadline.ts'
-import { RetryableConflict, StoreUnavailableError } from '../errors.ts'
+import { beforeDeadline, DeadlineExceededError } from '../support/deadline.ts'
+import { RetryableConflict, StoreUnavailableError } from '../domain/errors.ts'
 
 /** Bounded retries of a transaction that hit a conflict; every adapter uses the same bound. */
 const MAX_TRANSACTION_ATTEMPTS = 5

@@ -3,11 +3,11 @@
  * every adapter (PostgreSQL, embedded PGlite, MongoDB) supplies a StoreDriver
  * and passes the same contract suite (test/store/contract.ts).
  */
-import { roundMoney, type StoredBooking } from '../allocation.ts'
-import { newId } from '../ids.ts'
-import type { Event, EventInput } from '../schemas.ts'
-import { runSectionsBatch, type SectionBatchResult, type SectionGroup } from '../section-batch.ts'
-import type { SectionRef } from '../section-batcher.ts'
+import { roundMoney, type StoredBooking } from '../domain/allocation.ts'
+import { newId } from '../domain/ids.ts'
+import type { Event, EventInput } from '../api/schemas.ts'
+import { runSectionsBatch, type SectionBatchResult, type SectionGroup } from './section-batch.ts'
+import type { SectionRef } from '../domain/section-ops.ts'
 import { createSharedReads } from './shared-reads.ts'
 import type { StoreDriver, StoreKind, StoreReads } from './driver.ts'
 import { storeRunner, type StoreObserver } from './store-errors.ts'
@@ -16,7 +16,7 @@ export type { StoreKind }
 
 /**
  * Every method but init takes an optional deadline (epoch ms): by then it has
- * answered, with StoreUnavailableError if the database had not (lib/deadline.ts).
+ * answered, with StoreUnavailableError if the database had not (lib/support/deadline.ts).
  */
 export interface Store extends StoreReads<number> {
   readonly kind: StoreKind
@@ -30,7 +30,7 @@ export interface Store extends StoreReads<number> {
 
   /**
    * Atomic, over one or several sections (one group each): every operation
-   * is decided (lib/section-batch.ts) and applied with one write guarded by
+   * is decided (lib/store/section-batch.ts) and applied with one write guarded by
    * each section's `remaining >= taken - returned` (on SQL stores also by it
    * being still what the batch read). Idempotency keys are unique in
    * the database, so a racing duplicate aborts and retries the transaction

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { sweeperLockKey } from '../../lib/expiry-sweeper.ts'
+import { sweeperLockKey } from '../../lib/service/expiry-sweeper.ts'
 import { createEvent, type EventView } from '../helpers/create-event.ts'
 import { createTestDatabase } from '../helpers/databases.ts'
 import { hold } from '../helpers/hold-requests.ts'

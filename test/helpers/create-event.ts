@@ -1,19 +1,10 @@
 /** An event with sections, created through POST /api/events as any client would. */
+import type { Event, Section } from '../../lib/api/schemas.ts'
 import type { ApiClient } from './http-client.ts'
 
-export interface SectionView {
-  _id: string
-  name: string
-  price: number
-  capacity: number
-  remaining: number
-  /** seats of held bookings, once the API reports them */
-  held?: number
-  /** seats of confirmed bookings, once the API reports them */
-  sold?: number
-}
-
-export interface EventView { _id: string, name: string, createdAt: string, sections: SectionView[], holdSeconds?: number, maxPerUser?: number }
+/** Events and sections as the API answers them: the contract's own types. */
+export type SectionView = Section
+export type EventView = Event
 
 export interface EventOptions {
   name?: string

@@ -1,4 +1,5 @@
-import type { SectionBatchResult, SectionOp } from '../../lib/section-batch.ts'
+import type { SectionBatchResult } from '../../lib/store/section-batch.ts'
+import type { SectionOp } from '../../lib/domain/section-ops.ts'
 import type { Store } from '../../lib/store/store.ts'
 
 /** A batch of one section's operations, as the batcher sends it when only that section has work. */

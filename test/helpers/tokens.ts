@@ -3,7 +3,7 @@
  * are started with (withTestAuth), one principal per role, and the header to send.
  */
 import { SignJWT } from 'jose'
-import type { Role } from '../../lib/auth/principal.ts'
+import type { Role } from '../../lib/domain/principal.ts'
 
 /** At least 32 bytes, as the service requires. */
 export const TEST_SECRET = 'test-secret-0123456789-abcdefghijklmnop'

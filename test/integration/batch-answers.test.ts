@@ -1,6 +1,6 @@
 /**
  * When a section's next batch goes to its store, relative to the answers of
- * the batch before (lib/section-batcher.ts): a store in another process gets
+ * the batch before (lib/batching/section-batcher.ts): a store in another process gets
  * the next batch first, and works on it while this process writes the answers;
  * an in-process store (it never yields) answers first, so that requests read
  * meanwhile join the next batch. Real stores: PostgreSQL and PGlite, each
@@ -8,10 +8,10 @@
  */
 import t from 'tap'
 import { Registry } from 'prom-client'
-import type { Principal } from '../../lib/auth/principal.ts'
-import { createBookingService } from '../../lib/booking-service.ts'
-import { localLocker } from '../../lib/lock/local-locker.ts'
-import { createMetrics } from '../../lib/metrics.ts'
+import type { Principal } from '../../lib/domain/principal.ts'
+import { createBookingService } from '../../lib/service/booking-service.ts'
+import { localLocker } from '../../lib/cluster/local-locker.ts'
+import { createMetrics } from '../../lib/support/metrics.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { STORE_ADAPTERS } from '../store/adapters.ts'
 import { missing } from '../helpers/services.ts'

@@ -1,7 +1,7 @@
 /**
  * Every string a route takes (body, query, params, headers), in every route
  * the app registers, refuses a NUL and an unpaired surrogate: a new field
- * without the text pattern (lib/schemas.ts TEXT_PATTERN) or an ASCII pattern
+ * without the text pattern (lib/api/schemas.ts TEXT_PATTERN) or an ASCII pattern
  * fails here, before it can carry what a store cannot hold.
  */
 import Fastify, { type RouteOptions } from 'fastify'

@@ -5,8 +5,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
-import { LockUnavailableError, type Locker } from '../../lib/lock/locker.ts'
-import { redlockLocker } from '../../lib/lock/redlock-locker.ts'
+import { LockUnavailableError, type Locker } from '../../lib/cluster/locker.ts'
+import { redlockLocker } from '../../lib/cluster/redlock-locker.ts'
 import { redisServerAvailable, throwawayRedis } from '../helpers/redis-server.ts'
 import { missing, REDIS_URL } from '../helpers/services.ts'
 

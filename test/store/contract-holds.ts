@@ -7,9 +7,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
-import type { BookingRequest, Decision } from '../../lib/allocation.ts'
-import type { Booking } from '../../lib/schemas.ts'
-import type { OpResult, SectionOp } from '../../lib/section-batch.ts'
+import type { BookingRequest, Decision } from '../../lib/domain/allocation.ts'
+import type { Booking } from '../../lib/api/schemas.ts'
+import type { OpResult, SectionOp } from '../../lib/domain/section-ops.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { invariantProblems } from '../helpers/invariant.ts'
 import { granted, sectionBatch } from '../helpers/section-batch.ts'

@@ -4,8 +4,8 @@
  * no lock is taken, so the database's own guard is what is being tested.
  */
 import type { Test } from 'tap'
-import { publicBooking, type BookingRequest, type Decision } from '../../lib/allocation.ts'
-import type { Booking } from '../../lib/schemas.ts'
+import { publicBooking, type BookingRequest, type Decision } from '../../lib/domain/allocation.ts'
+import type { Booking } from '../../lib/api/schemas.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { invariantProblems } from '../helpers/invariant.ts'
 import { granted, sectionBatch } from '../helpers/section-batch.ts'

@@ -1,13 +1,13 @@
 /**
- * The embedded store's client (lib/store/pglite-client.ts) on a real PGlite:
+ * The embedded store's client (lib/store/sql/pglite-client.ts) on a real PGlite:
  * statements with parameters are prepared once and reused, a transaction has
  * the one session to itself, and a failed one leaves nothing and the session
  * usable.
  */
 import { PGlite } from '@electric-sql/pglite'
 import t from 'tap'
-import { pgliteClient } from '../../lib/store/pglite-client.ts'
-import { createSqlStore } from '../../lib/store/sql-store.ts'
+import { pgliteClient } from '../../lib/store/sql/pglite-client.ts'
+import { createSqlStore } from '../../lib/store/sql/sql-store.ts'
 import type { TestContext } from '../helpers/context.ts'
 import { tempDataDir } from '../helpers/databases.ts'
 import { sectionBatch } from '../helpers/section-batch.ts'

@@ -7,10 +7,10 @@
  * of a batch decided after the other writer. Embedded (PGlite) and PostgreSQL.
  */
 import t from 'tap'
-import type { BookingRequest } from '../../lib/allocation.ts'
-import type { OpResult, SectionOp } from '../../lib/section-batch.ts'
-import type { SqlClient, SqlQueryable } from '../../lib/store/sql-client.ts'
-import { createSqlStore } from '../../lib/store/sql-store.ts'
+import type { BookingRequest } from '../../lib/domain/allocation.ts'
+import type { OpResult, SectionOp } from '../../lib/domain/section-ops.ts'
+import type { SqlClient, SqlQueryable } from '../../lib/store/sql/client.ts'
+import { createSqlStore } from '../../lib/store/sql/sql-store.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { invariantProblems } from '../helpers/invariant.ts'
 import { granted, sectionBatch } from '../helpers/section-batch.ts'

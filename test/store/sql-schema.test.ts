@@ -6,7 +6,7 @@
  * that are set; a key is still stored once. Embedded (PGlite) and PostgreSQL.
  */
 import t from 'tap'
-import { createSqlStore } from '../../lib/store/sql-store.ts'
+import { createSqlStore } from '../../lib/store/sql/sql-store.ts'
 import { sectionBatch } from '../helpers/section-batch.ts'
 import { SQL_ADAPTERS } from '../helpers/sql-adapters.ts'
 

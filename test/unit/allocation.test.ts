@@ -1,5 +1,5 @@
 import t from 'tap'
-import { allocate, publicBooking, replayDecision, requestHash, type BookingRequest, type StoredBooking } from '../../lib/allocation.ts'
+import { allocate, publicBooking, replayDecision, requestHash, type BookingRequest, type StoredBooking } from '../../lib/domain/allocation.ts'
 
 const ids = { eventId: 'e'.repeat(24), sectionId: 's'.repeat(24) }
 const req = (qty: number, userId = 'u', idempotencyKey?: string): BookingRequest => ({ ...ids, qty, userId, idempotencyKey })

@@ -2,7 +2,7 @@ import t from 'tap'
 import {
   mixCycle, ONSALE_KINDS, ONSALE_MIX, ONSALE_SECTIONS, onsaleCapacities, pickKind, seatsPerSectionPerSecond, SELL_OUT_AT, SELL_OUT_SECTIONS, sellOutCapacity, type OnsaleKind
 } from '../../bench/onsale-mix.ts'
-import { BIG_CAPACITY } from '../../bench/scenarios.ts'
+import { BIG_CAPACITY } from '../../bench/options.ts'
 
 const tally = (kinds: OnsaleKind[]) => Object.fromEntries(ONSALE_KINDS.map(k => [k, kinds.filter(x => x === k).length]))
 

@@ -1,11 +1,11 @@
-/** lib/store/data-dir-lock.ts in one process: held, refused, released, stale locks taken over. */
+/** lib/store/sql/data-dir-lock.ts in one process: held, refused, released, stale locks taken over. */
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { tempDataDir } from '../helpers/databases.ts'
-import { DataDirLockedError, LOCK_FILE, lockDataDir } from '../../lib/store/data-dir-lock.ts'
+import { DataDirLockedError, LOCK_FILE, lockDataDir } from '../../lib/store/sql/data-dir-lock.ts'
 
 /** The pid of a process that has exited. */
 function deadPid (): number {

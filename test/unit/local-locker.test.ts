@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { localLocker } from '../../lib/lock/local-locker.ts'
-import { LockUnavailableError } from '../../lib/lock/locker.ts'
+import { localLocker } from '../../lib/cluster/local-locker.ts'
+import { LockUnavailableError } from '../../lib/cluster/locker.ts'
 
 t.test('one holder per key at a time, first come first served', async t => {
   const locker = localLocker()

@@ -3,16 +3,16 @@ import {
   MongoServerSelectionError, MongoTopologyClosedError, ObjectId, type BulkWriteResult
 } from 'mongodb'
 import t from 'tap'
-import type { StoredBooking } from '../../lib/allocation.ts'
-import { RetryableConflict } from '../../lib/errors.ts'
+import type { StoredBooking } from '../../lib/domain/allocation.ts'
+import { RetryableConflict } from '../../lib/domain/errors.ts'
 import {
   BOOKING_INDEXES, EVENT_INDEXES, FILL_SECTION_COUNTERS, FIRST_TO_EXPIRE, NEWEST_FIRST, SECTIONS_WITHOUT_COUNTERS, TRANSACTION_OPTIONS,
   bookingChangeUpdate, bookingFromDocument, bookingListFilter, bookingToDocument, dueHoldsFilter, dueSectionFromDocument,
   dueSectionsPipeline, eventFromDocument, eventToDocument, isDuplicateKeyError, isMongoUnavailable, isNamespaceExists,
   isRetryableMongoError, laterHoldsFilter, lockSection, parseBookingId, parseId, sectionProjection, sectionState, sectionUpdate, serverTime,
   supportsTransactions, userSeatsId, userSeatsUpdate, type EventDocument
-} from '../../lib/store/mongo-documents.ts'
-import type { Event } from '../../lib/schemas.ts'
+} from '../../lib/store/mongo/documents.ts'
+import type { Event } from '../../lib/api/schemas.ts'
 
 const hex = (n: number) => n.toString(16).padStart(24, '0')
 

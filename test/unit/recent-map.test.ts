@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createRecentMap } from '../../lib/recent-map.ts'
+import { createRecentMap } from '../../lib/support/recent-map.ts'
 
 t.test('keeps the most recently set keys, at most max, and forgets the oldest', async t => {
   const map = createRecentMap<number>(10)

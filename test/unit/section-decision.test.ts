@@ -1,7 +1,7 @@
 import t from 'tap'
-import type { StoredBooking } from '../../lib/allocation.ts'
-import type { SectionOp, SectionState } from '../../lib/section-batch.ts'
-import { decideSection } from '../../lib/section-decision.ts'
+import type { StoredBooking } from '../../lib/domain/allocation.ts'
+import type { SectionOp, SectionState } from '../../lib/domain/section-ops.ts'
+import { decideSection } from '../../lib/domain/section-decision.ts'
 import { granted } from '../helpers/section-batch.ts'
 
 const ids = { eventId: 'e'.repeat(24), sectionId: 's'.repeat(24) }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createSectionMemory, type KnownSection } from '../../lib/store/section-memory.ts'
+import { createSectionMemory, type KnownSection } from '../../lib/store/sql/section-memory.ts'
 
 /** a section of event e1 */
 const at = (sectionId: string) => ({ eventId: 'e1', sectionId })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { isRetryableSqlError, isSqlUnavailable, sqlState } from '../../lib/store/sql-client.ts'
+import { isRetryableSqlError, isSqlUnavailable, sqlState } from '../../lib/store/sql/client.ts'
 
 const withCode = (code: string, message = 'x') => Object.assign(new Error(message), { code })
 

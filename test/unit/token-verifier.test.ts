@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createTokenVerifier } from '../../lib/auth/token-verifier.ts'
-import { UnauthenticatedError } from '../../lib/errors.ts'
+import { UnauthenticatedError } from '../../lib/domain/errors.ts'
 import { TEST_SECRET, signToken } from '../helpers/tokens.ts'
 
 /** A verifier on the test secret whose clock the test moves (epoch ms). */

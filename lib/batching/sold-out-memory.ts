@@ -2,9 +2,9 @@
  * Sections this instance saw sold out, remembered for a while so a storm of
  * requests for them is answered without the lock or the database. Each entry
  * keeps the seat-return counters read before the batch that saw the section
- * sold out (lib/seat-returns.ts), or null when one instance is all there is.
+ * sold out (lib/cluster/seat-returns.ts), or null when one instance is all there is.
  */
-import type { ReturnCounts } from './seat-returns.ts'
+import type { ReturnCounts } from '../cluster/seat-returns.ts'
 
 export interface SoldOutMemory {
   /** the entry's return counters (null: none needed); undefined when not remembered */

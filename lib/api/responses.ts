@@ -72,7 +72,7 @@ export const HealthSchema = Type.Object({
   checks: Type.Optional(ReadinessChecksSchema)
 }, { $id: 'Health', description: 'The process answers; with checks, its dependencies do too' })
 
-/** The named answer schemas (plugins/schemas.ts registers them with those of lib/schemas.ts). */
+/** The named answer schemas (plugins/schemas.ts registers them with those of lib/api/schemas.ts). */
 export const ANSWER_SCHEMAS: TSchema[] = [ErrorSchema, HealthSchema]
 
 /** A realistic `error` of each code, for the document's examples. */

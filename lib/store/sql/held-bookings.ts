@@ -9,8 +9,8 @@
  * elsewhere) costs a retry that reads it, never a wrong answer. A booking
  * this store changes is forgotten before its write is sent.
  */
-import type { StoredBooking } from '../allocation.ts'
-import { createRecentMap } from '../recent-map.ts'
+import type { StoredBooking } from '../../domain/allocation.ts'
+import { createRecentMap } from '../../support/recent-map.ts'
 
 export function createHeldBookings (max: number) {
   const held = createRecentMap<StoredBooking>(max)

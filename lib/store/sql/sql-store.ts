@@ -10,18 +10,19 @@
  * wrote (./held-bookings.ts); when another writer came between, it runs again
  * as BEGIN, SELECT ... FOR UPDATE (in id order), the write, COMMIT.
  */
-import type { StoredBooking } from '../allocation.ts'
-import type { BookingStatus, Event, Page } from '../schemas.ts'
-import type { SectionAsk, SectionState, SectionsTx, SectionWrite } from '../section-batch.ts'
-import { nextExpiryAfter } from '../section-decision.ts'
-import { byText } from '../text-order.ts'
-import type { StoreDriver } from './driver.ts'
+import type { StoredBooking } from '../../domain/allocation.ts'
+import type { BookingStatus, Event, Page } from '../../api/schemas.ts'
+import type { SectionState } from '../../domain/section-ops.ts'
+import type { SectionAsk, SectionsTx, SectionWrite } from '../section-batch.ts'
+import { nextExpiryAfter } from '../../domain/section-decision.ts'
+import { byText } from '../../support/text-order.ts'
+import type { StoreDriver } from '../driver.ts'
 import { createHeldBookings, type HeldBookings } from './held-bookings.ts'
 import { createSectionMemory, type KnownSection, type SectionMemory } from './section-memory.ts'
-import { MIGRATION_LOCK_ID, SCHEMA_STATEMENTS } from './sql-schema.ts'
-import { isRetryableSqlError, isSqlUnavailable, sqlState, type SqlClient, type SqlQueryable } from './sql-client.ts'
-import { createStore, type Store, type StoreKind } from './store.ts'
-import type { StoreObserver } from './store-errors.ts'
+import { MIGRATION_LOCK_ID, SCHEMA_STATEMENTS } from './schema.ts'
+import { isRetryableSqlError, isSqlUnavailable, sqlState, type SqlClient, type SqlQueryable } from './client.ts'
+import { createStore, type Store, type StoreKind } from '../store.ts'
+import type { StoreObserver } from '../store-errors.ts'
 
 /**
  * A moment as the API writes it (toISOString's text, milliseconds, UTC), made by the database: no
@@ -314,7 +315,7 @@ function netUserSeats (writes: readonly SectionWrite[]): Array<{ eventId: string
  * A batch's primitives on one connection. `locked`: inside a transaction that
  * locks what it reads; else each statement is its own transaction, and the
  * write, guarded by every section still being at the remaining read (or
- * remembered: lib/store/section-memory.ts), proves the reads were still true
+ * remembered: lib/store/sql/section-memory.ts), proves the reads were still true
  * when it was made (or raises, and nothing stays).
  */
 function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, held: HeldBookings): SectionsTx {

@@ -11,9 +11,9 @@
  * it is read, not recalled, for `sharedMs`, so instances sharing a section do
  * not pay a retry a turn.
  */
-import type { SectionState } from '../section-batch.ts'
-import type { SectionRef } from '../section-batcher.ts'
-import { createRecentMap } from '../recent-map.ts'
+import type { SectionState } from '../../domain/section-ops.ts'
+import type { SectionRef } from '../../domain/section-ops.ts'
+import { createRecentMap } from '../../support/recent-map.ts'
 
 /** Sections remembered at most (a hint: a few MB). */
 const KEPT = 100_000

@@ -59,7 +59,7 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
     id              text PRIMARY KEY,
     event_id        text NOT NULL,
     -- no foreign key: a booking is only ever inserted by the statement that updates its section's row
-    -- (lib/store/sql-store.ts, guarded), and sections are never deleted; the key's check was a query
+    -- (lib/store/sql/sql-store.ts, guarded), and sections are never deleted; the key's check was a query
     -- per inserted booking
     section_id      text NOT NULL,
     user_id         text NOT NULL,

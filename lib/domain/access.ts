@@ -4,7 +4,7 @@
  * by the caller, so ids reveal nothing.
  */
 import type { StoredBooking } from './allocation.ts'
-import { hasRole, type Principal } from './auth/principal.ts'
+import { hasRole, type Principal } from './principal.ts'
 import { ForbiddenError, InvalidInputError, type DomainError } from './errors.ts'
 
 export function assertMayCreateEvents (actor: Principal): void {

@@ -6,21 +6,17 @@
  * (first come first served within each section, sections in the order their
  * queues began), keeps each item's deadline (then BUSY) and each section's
  * sold-out memory, kept honest across instances by the seat-return counters
- * when there are several (lib/seat-returns.ts).
+ * when there are several (lib/cluster/seat-returns.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { WORK_MS } from './deadline.ts'
-import { BusyError } from './errors.ts'
-import { LockUnavailableError, sectionLockKey, type HeldLocks, type Locker } from './lock/locker.ts'
-import type { Metrics } from './metrics.ts'
-import { unchangedSince, type ReturnCounts, type SeatReturns } from './seat-returns.ts'
-import { createRecentMap } from './recent-map.ts'
+import { WORK_MS } from '../support/deadline.ts'
+import { BusyError } from '../domain/errors.ts'
+import { LockUnavailableError, sectionLockKey, type HeldLocks, type Locker } from '../cluster/locker.ts'
+import type { Metrics } from '../support/metrics.ts'
+import { unchangedSince, type ReturnCounts, type SeatReturns } from '../cluster/seat-returns.ts'
+import { createRecentMap } from '../support/recent-map.ts'
+import type { SectionRef } from '../domain/section-ops.ts'
 import { createSoldOutMemory } from './sold-out-memory.ts'
-
-export interface SectionRef {
-  eventId: string
-  sectionId: string
-}
 
 export interface BatchOutcome<R> {
   /** one result per item, in order */

@@ -17,7 +17,7 @@ export function stringEnum<const T extends readonly string[]> (values: T, option
   return Type.Unsafe<T[number]>({ ...options, type: 'string', enum: [...values] })
 }
 
-/** Every id is a 24-hex-digit ObjectId string, whatever the store; a booking's is followed by its section's (lib/ids.ts). */
+/** Every id is a 24-hex-digit ObjectId string, whatever the store; a booking's is followed by its section's (lib/domain/ids.ts). */
 export const ID_PATTERN = '^[0-9a-fA-F]{24}$'
 /** A booking's id: 48 hex digits (24 for one made before booking ids named their section). */
 export const BOOKING_ID_PATTERN = '^[0-9a-fA-F]{24}([0-9a-fA-F]{24})?$'

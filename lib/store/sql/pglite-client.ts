@@ -2,7 +2,7 @@ import type { PGlite } from '@electric-sql/pglite'
 import { createPgConfig } from '@electric-sql/pglite/node-postgres'
 import pg from 'pg'
 import { preparedStatements } from './pg-client.ts'
-import type { SqlClient, SqlQueryable } from './sql-client.ts'
+import type { SqlClient, SqlQueryable } from './client.ts'
 
 /**
  * A SqlClient over PGlite (PostgreSQL compiled to WASM, in this process),

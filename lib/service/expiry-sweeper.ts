@@ -8,10 +8,10 @@
  * other write; a section's next batch also expires its due holds by itself.
  */
 import { createHash } from 'node:crypto'
-import { LockUnavailableError, type Locker } from './lock/locker.ts'
-import type { Metrics } from './metrics.ts'
-import type { SectionRef } from './section-batcher.ts'
-import type { Store } from './store/store.ts'
+import { LockUnavailableError, type Locker } from '../cluster/locker.ts'
+import type { Metrics } from '../support/metrics.ts'
+import type { SectionRef } from '../domain/section-ops.ts'
+import type { Store } from '../store/store.ts'
 
 /** Sections swept per tick at most; more wait for the next tick. */
 const SECTIONS_PER_TICK = 100

@@ -1,6 +1,6 @@
 /**
  * Who is asking: the token's `sub` and its roles. Every write and every
- * private read is decided for a principal (lib/access.ts).
+ * private read is decided for a principal (lib/domain/access.ts).
  */
 export const ROLES = ['customer', 'organizer', 'service', 'admin'] as const
 export type Role = typeof ROLES[number]

@@ -1,5 +1,5 @@
 import pg from 'pg'
-import type { SqlClient, SqlQueryable } from './sql-client.ts'
+import type { SqlClient, SqlQueryable } from './client.ts'
 
 // numeric stays a string in pg; every numeric we read is cast to float8 in SQL.
 

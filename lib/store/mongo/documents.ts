@@ -8,10 +8,10 @@ import {
   MongoServerClosedError, MongoServerSelectionError, MongoTopologyClosedError, ObjectId,
   type Document, type Filter, type IndexDescription, type Sort, type TransactionOptions, type UpdateFilter
 } from 'mongodb'
-import type { StoredBooking } from '../allocation.ts'
-import { BOOKING_ID_PATTERN, ID_PATTERN, type BookingListQuery, type BookingStatus, type Event } from '../schemas.ts'
-import type { BookingChange, SectionEffects, SectionState } from '../section-batch.ts'
-import type { SectionRef } from '../section-batcher.ts'
+import type { StoredBooking } from '../../domain/allocation.ts'
+import { BOOKING_ID_PATTERN, ID_PATTERN, type BookingListQuery, type BookingStatus, type Event } from '../../api/schemas.ts'
+import type { BookingChange, SectionEffects, SectionState } from '../../domain/section-ops.ts'
+import type { SectionRef } from '../../domain/section-ops.ts'
 
 export interface SectionDocument {
   _id: ObjectId
@@ -42,7 +42,7 @@ export interface EventDocument {
 }
 
 export interface BookingDocument {
-  /** the API id as it is (48 hex digits, lib/ids.ts); an ObjectId for a booking made before ids named their section */
+  /** the API id as it is (48 hex digits, lib/domain/ids.ts); an ObjectId for a booking made before ids named their section */
   _id: string | ObjectId
   eventId: ObjectId
   sectionId: ObjectId

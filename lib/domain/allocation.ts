@@ -5,8 +5,8 @@
  * idempotency keys); this decides each request first come first served.
  */
 import { createHash } from 'node:crypto'
-import { isoText } from './iso-text.ts'
-import type { Booking } from './schemas.ts'
+import { isoText } from '../support/iso-text.ts'
+import type { Booking } from '../api/schemas.ts'
 
 export interface BookingRequest {
   eventId: string

@@ -9,8 +9,9 @@
  * again on fresh data; lockSection writes it first so that happens early.
  */
 import type { ClientSession, MongoClient } from 'mongodb'
-import type { SectionState, SectionsTx } from '../section-batch.ts'
-import type { StoreDriver } from './driver.ts'
+import type { SectionState } from '../../domain/section-ops.ts'
+import type { SectionsTx } from '../section-batch.ts'
+import type { StoreDriver } from '../driver.ts'
 import {
   BOOKING_INDEXES, BOOKINGS, EVENT_INDEXES, EVENTS, FILL_SECTION_COUNTERS, FIRST_TO_EXPIRE, NEWEST_FIRST,
   SECTIONS_WITHOUT_COUNTERS, TRANSACTION_OPTIONS, USER_SEATS,
@@ -18,9 +19,9 @@ import {
   dueSectionsPipeline, eventFromDocument, eventToDocument, isMongoUnavailable, isNamespaceExists, isRetryableMongoError,
   laterHoldsFilter, lockSection, parseBookingId, parseId, sectionProjection, sectionState, sectionUpdate, serverTime, supportsTransactions,
   userSeatsId, userSeatsUpdate, type BookingDocument, type EventDocument, type UserSeatsDocument
-} from './mongo-documents.ts'
-import { createStore, type Store } from './store.ts'
-import type { StoreObserver } from './store-errors.ts'
+} from './documents.ts'
+import { createStore, type Store } from '../store.ts'
+import type { StoreObserver } from '../store-errors.ts'
 
 function mongoDriver (client: MongoClient): StoreDriver {
   const db = client.db()
@@ -89,7 +90,7 @@ function mongoDriver (client: MongoClient): StoreDriver {
           // A racing duplicate idempotency key fails here (11000): the retry replays the stored booking.
           if (inserts.length > 0) await bookings.insertMany(inserts.map(bookingToDocument), { session })
           if (changes.length > 0) {
-            // one change per booking (lib/section-decision.ts): each must find its booking still in `from`
+            // one change per booking (lib/domain/section-decision.ts): each must find its booking still in `from`
             const { modifiedCount } = await bookings.bulkWrite(
               changes.map(c => ({ updateOne: bookingChangeUpdate(sid, c, at) })), { session, ordered: true })
             if (modifiedCount !== changes.length) return null

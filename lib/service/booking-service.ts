@@ -1,27 +1,29 @@
 /**
  * The booking service: the domain entry point the routes call, always with the
- * principal asking (lib/access.ts decides what it may do). Writes to a section
+ * principal asking (lib/domain/access.ts decides what it may do). Writes to a section
  * (bookings, holds, confirmations, cancellations, expiries) go through the
  * section batcher, so a crowd of them costs a few locks and transactions;
  * reads go to the store.
  */
-import { assertMayCreateEvents, bookingScope, bookingUser, cancelAccess, confirmAccess, maySeeBooking, scopedIdempotencyKey } from './access.ts'
-import { publicBooking, replayDecision, type BookingRequest, type Decision, type StoredBooking } from './allocation.ts'
-import type { Principal } from './auth/principal.ts'
+import { assertMayCreateEvents, bookingScope, bookingUser, cancelAccess, confirmAccess, maySeeBooking, scopedIdempotencyKey } from '../domain/access.ts'
+import { publicBooking, replayDecision, type BookingRequest, type Decision, type StoredBooking } from '../domain/allocation.ts'
+import type { Principal } from '../domain/principal.ts'
 import {
   ForbiddenError, HoldExpiredError, IdempotencyKeyReusedError, InvalidStateError, LimitExceededError, NotFoundError, SoldOutError
-} from './errors.ts'
-import type { Locker } from './lock/locker.ts'
-import type { Metrics } from './metrics.ts'
-import { MAX_QTY, pageQuery, type Booking, type BookingListAsk, type Event, type EventInput, type Page, type PageAsk } from './schemas.ts'
-import type { OpResult, SectionBatchResult, SectionOp } from './section-batch.ts'
-import { sectionOfBookingId } from './ids.ts'
+} from '../domain/errors.ts'
+import type { Locker } from '../cluster/locker.ts'
+import type { Metrics } from '../support/metrics.ts'
+import { MAX_QTY, pageQuery, type Booking, type BookingListAsk, type Event, type EventInput, type Page, type PageAsk } from '../api/schemas.ts'
+import type { SectionBatchResult } from '../store/section-batch.ts'
+import type { OpResult, SectionOp } from '../domain/section-ops.ts'
+import { sectionOfBookingId } from '../domain/ids.ts'
 import { createSectionEvents } from './section-events.ts'
-import type { SeatReturns } from './seat-returns.ts'
-import { createSectionBatcher, type SectionRef } from './section-batcher.ts'
-import { WORK_MS } from './deadline.ts'
-import { sectionLockKey } from './lock/locker.ts'
-import type { Store } from './store/store.ts'
+import type { SeatReturns } from '../cluster/seat-returns.ts'
+import { createSectionBatcher } from '../batching/section-batcher.ts'
+import type { SectionRef } from '../domain/section-ops.ts'
+import { WORK_MS } from '../support/deadline.ts'
+import { sectionLockKey } from '../cluster/locker.ts'
+import type { Store } from '../store/store.ts'
 
 export interface BookingServiceOptions {
   store: Store

@@ -1,10 +1,10 @@
 /**
  * The event of each section this instance has seen (a section never changes
- * event): with a booking's id naming its section (lib/ids.ts), a confirm or a
+ * event): with a booking's id naming its section (lib/domain/ids.ts), a confirm or a
  * cancel then goes to its section's batch without reading the booking first,
  * on whichever instance it lands. Bounded: the oldest are forgotten first.
  */
-import { createRecentMap } from './recent-map.ts'
+import { createRecentMap } from '../support/recent-map.ts'
 
 export function createSectionEvents (max: number) {
   const events = createRecentMap<string>(max)

@@ -1,15 +1,15 @@
 /**
  * Deciding one section's batch: pure, shared by every store adapter through
- * lib/section-batch.ts. Everything is decided at one moment, the database's
+ * lib/store/section-batch.ts. Everything is decided at one moment, the database's
  * `now`: holds past their expiresAt expire first, then seats are given back
  * (releases, cancellations) and holds confirmed, then bookings and holds are
- * allocated first come first served (lib/allocation.ts) from what is left.
+ * allocated first come first served (lib/domain/allocation.ts) from what is left.
  */
 import { allocate, publicBooking, type StoredBooking } from './allocation.ts'
-import { isoText } from './iso-text.ts'
-import type { Booking, BookingStatus } from './schemas.ts'
-import type { BookingChange, ExpiredHold, OpResult, SectionEffects, SectionOp, SectionState } from './section-batch.ts'
-import { byText } from './text-order.ts'
+import { isoText } from '../support/iso-text.ts'
+import type { Booking, BookingStatus } from '../api/schemas.ts'
+import type { BookingChange, ExpiredHold, OpResult, SectionEffects, SectionOp, SectionState } from './section-ops.ts'
+import { byText } from '../support/text-order.ts'
 
 const FORBIDDEN: OpResult = { kind: 'forbidden' }
 const NOT_FOUND: OpResult = { kind: 'not_found' }
