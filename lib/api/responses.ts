@@ -28,7 +28,7 @@ export const ERROR_CODES = {
   RATE_LIMITED: 'too many booking requests from this principal; retry after `retryAfter` seconds',
   INTERNAL_ERROR: 'a fault of the server itself; the message is hidden',
   BUSY: 'the section stayed busy past the request\'s deadline; nothing was changed, retry after `retryAfter` seconds',
-  STORE_UNAVAILABLE: 'the database is out of reach; nothing was changed, retry after `retryAfter` seconds',
+  STORE_UNAVAILABLE: 'the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice)',
   AUTH_UNAVAILABLE: 'the identity provider\'s keys cannot be fetched; retry after `retryAfter` seconds',
   DEPENDENCY_DOWN: 'the store or the lock quorum is out of reach; `dependency` names it, `checks` has every check'
 } as const

@@ -9,12 +9,12 @@
  * when there are several (lib/cluster/seat-returns.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { WORK_MS } from '../support/deadline.ts'
-import { BusyError } from '../domain/errors.ts'
+import { DeadlineExceededError, WORK_MS } from '../support/deadline.ts'
+import { BusyError, StoreUnavailableError } from '../domain/errors.ts'
 import { LockUnavailableError, sectionLockKey, type HeldLocks, type Locker } from '../cluster/locker.ts'
 import type { Metrics } from '../support/metrics.ts'
 import { unchangedSince, type ReturnCounts, type SeatReturns } from '../cluster/seat-returns.ts'
-import { createRecentMap } from '../support/recent-map.ts'
+import { LRUCache } from 'lru-cache'
 import type { SectionRef } from '../domain/section-ops.ts'
 import { createSoldOutMemory } from './sold-out-memory.ts'
 
@@ -62,6 +62,8 @@ export interface SectionBatcherOptions<T, R> {
   run: (groups: Array<BatchGroup<T>>, deadline: number) => Promise<Array<BatchOutcome<R>>>
   /** the answer for a queued item once its section is known sold out; undefined keeps it queued */
   whenSoldOut: (item: T) => R | undefined
+  /** whether an item may give seats back (a cancellation, an expiry): items queued behind it are decided after it */
+  returnsSeats: (item: T) => boolean
   /** seats an item may take: a batch that could take the section's last seats reads the seat-return counters first */
   seatsAsked: (item: T) => number
 }
@@ -74,6 +76,9 @@ interface Pending<T, R> {
   queuedAt: number
   resolve: (result: R) => void
   reject: (err: Error) => void
+  queue: Queue<T, R>
+  /** in a batch (its lock asked for, or its store work begun), not in its queue */
+  taken: boolean
 }
 
 interface Queue<T, R> {
@@ -84,6 +89,8 @@ interface Queue<T, R> {
   turn?: object
   /** not asked for before this (epoch ms): another instance holds its lock, or is let in after a turn */
   notBefore: number
+  /** items queued that may give seats back: while there are any, the section is not remembered sold out */
+  returns: number
 }
 
 /** A section's share of one batch. */
@@ -115,11 +122,20 @@ const REMAINING_KEPT = 100_000
 /** How often shutdown's drain looks whether everything queued was decided. */
 const DRAIN_POLL_MS = 10
 
+/**
+ * How often the watchdog looks for items past their deadline plus WORK_MS,
+ * and how long past that it lets a batch's own answer come first: every
+ * item is answered within its deadline plus a second, even if the lock
+ * servers, the store or this code never answer it.
+ */
+const WATCH_MS = 100
+const WATCH_GRACE_MS = 200
+
 const noAnswers = (): void => {}
 const nextTurnOfLoop = async (): Promise<void> => { await new Promise<void>(resolve => setImmediate(resolve)) }
 
 export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>) {
-  const { locker, metrics, batchMax, lockWaitMs, run, whenSoldOut, seatsAsked, returns, inProcessStore = false } = options
+  const { locker, metrics, batchMax, lockWaitMs, run, whenSoldOut, returnsSeats, seatsAsked, returns, inProcessStore = false } = options
   const concurrency = Math.max(1, options.concurrency)
   const besideMin = Math.ceil(batchMax / BESIDE_SHARE)
   const clock = options.clock ?? Date.now
@@ -130,7 +146,45 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   let scheduled = false
   let wake: { at: number, timer: NodeJS.Timeout } | undefined
   /** seats left after this instance's last batch of each section */
-  const lastRemaining = createRecentMap<number | null>(REMAINING_KEPT)
+  const lastRemaining = new LRUCache<string, number>({ max: REMAINING_KEPT })
+  /** every item submitted and not yet answered: an item leaves it when it is answered, once */
+  const unanswered = new Set<Pending<T, R>>()
+  let watchdog: NodeJS.Timeout | undefined
+
+  function answer (entry: Pending<T, R>, result: R): void {
+    if (unanswered.delete(entry)) entry.resolve(result)
+  }
+  function fail (entry: Pending<T, R>, err: Error): void {
+    if (unanswered.delete(entry)) entry.reject(err)
+  }
+
+  /**
+   * Answers the items past their deadline plus WORK_MS that nothing answered:
+   * one still queued was never tried (BUSY); one taken into a batch may have
+   * been applied (STORE_UNAVAILABLE: its outcome is unknown).
+   */
+  function watch (): void {
+    if (unanswered.size === 0) {
+      clearInterval(watchdog)
+      watchdog = undefined
+      return
+    }
+    const late = clock() - WORK_MS - WATCH_GRACE_MS
+    for (const entry of unanswered) {
+      if (entry.deadline > late) continue
+      if (entry.taken) {
+        fail(entry, new StoreUnavailableError(new DeadlineExceededError('section batch')))
+        continue
+      }
+      const at = entry.queue.pending.indexOf(entry)
+      if (at >= 0) {
+        entry.queue.pending.splice(at, 1)
+        metrics.queueDepth.dec()
+        if (returnsSeats(entry.item)) entry.queue.returns--
+      }
+      fail(entry, new BusyError(RETRY_AFTER_SECONDS, 'not decided by its deadline'))
+    }
+  }
 
   /** A queue no turn has any more: forgotten once it holds nothing. */
   function letGo (queue: Queue<T, R>): void {
@@ -138,16 +192,24 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     if (queue.pending.length === 0) queues.delete(queue.key)
   }
 
-  /** Answers the queued items that a sold-out section can answer at once. */
+  /**
+   * Answers the queued items that a sold-out section can answer at once, up
+   * to the first that may give seats back: those behind it are decided after it.
+   */
   function shedSoldOut (queue: Queue<T, R>): void {
     const keep: Array<Pending<T, R>> = []
-    for (const entry of queue.pending) {
-      const answer = whenSoldOut(entry.item)
-      if (answer === undefined) keep.push(entry)
-      else entry.resolve(answer)
+    let i = 0
+    for (; i < queue.pending.length; i++) {
+      const entry = queue.pending[i]
+      if (returnsSeats(entry.item)) break
+      const result = whenSoldOut(entry.item)
+      if (result === undefined) keep.push(entry)
+      else answer(entry, result)
     }
-    metrics.queueDepth.dec(queue.pending.length - keep.length)
-    queue.pending = keep
+    const shed = i - keep.length
+    if (shed === 0) return
+    metrics.queueDepth.dec(shed)
+    queue.pending = i === queue.pending.length ? keep : keep.concat(queue.pending.slice(i))
   }
 
   const entriesOf = (batch: Array<Group<T, R>>): Array<Pending<T, R>> => batch.flatMap(g => g.entries)
@@ -156,7 +218,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   function withTimeLeft (entries: Array<Pending<T, R>>, reason?: string): Array<Pending<T, R>> {
     const now = clock()
     const left = entries.filter(e => e.deadline > now)
-    for (const entry of entries) if (entry.deadline <= now) entry.reject(new BusyError(RETRY_AFTER_SECONDS, reason))
+    for (const entry of entries) if (entry.deadline <= now) fail(entry, new BusyError(RETRY_AFTER_SECONDS, reason))
     return left
   }
   const earliestDeadline = (batch: Array<Group<T, R>>): number => Math.min(...entriesOf(batch).map(e => e.deadline))
@@ -172,6 +234,10 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
       if (room === 0) break
       const taken = queue.pending.splice(0, room)
       metrics.queueDepth.dec(taken.length)
+      for (const entry of taken) {
+        entry.taken = true
+        if (queue.returns > 0 && returnsSeats(entry.item)) queue.returns--
+      }
       const entries = withTimeLeft(taken, 'waited past the lock deadline')
       if (entries.length > 0) batch.push({ queue, entries })
       room -= entries.length
@@ -182,6 +248,10 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   /** Puts a group's items that still have time back at the front of their queue, in order; the others get BUSY. */
   function putBack (group: Group<T, R>): void {
     const later = withTimeLeft(group.entries)
+    for (const entry of later) {
+      entry.taken = false
+      if (returnsSeats(entry.item)) group.queue.returns++
+    }
     group.queue.pending.unshift(...later)
     metrics.queueDepth.inc(later.length)
   }
@@ -202,18 +272,20 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     if (returns === undefined) return undefined
     const asked = group.entries.reduce((sum, e) => sum + seatsAsked(e.item), 0)
     const known = lastRemaining.get(group.queue.key)
-    return asked > 0 && (known === undefined || known === null || known <= asked) ? returns.read(group.queue.key, by) : undefined
+    return asked > 0 && (known === undefined || known <= asked) ? returns.read(group.queue.key, by) : undefined
   }
 
   /** What a section's batch outcome tells about its seats: sold out (remembered, its queue shed) or not. */
   function learn (group: Group<T, R>, outcome: BatchOutcome<R>, counts: ReturnCounts | null): void {
     const { queue } = group
-    lastRemaining.set(queue.key, outcome.remaining)
+    if (outcome.remaining === null) lastRemaining.delete(queue.key)
+    else lastRemaining.set(queue.key, outcome.remaining)
     if (outcome.remaining === 0) {
+      // a return queued since the batch began may give seats back: not remembered sold out before it is decided
       if (returns === undefined) {
-        soldOut.remember(queue.key, null, outcome.stableForMs)
         shedSoldOut(queue)
-      } else if (counts !== null) {
+        if (queue.returns === 0) soldOut.remember(queue.key, null, outcome.stableForMs)
+      } else if (counts !== null && queue.returns === 0) {
         // queued items arrived after the counters were read: the next batch decides them
         soldOut.remember(queue.key, counts, outcome.stableForMs)
       }
@@ -240,14 +312,19 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
       counts = await Promise.all(before.map(async pending => pending === undefined ? null : await pending))
       outcomes = await run(batch.map(g => ({ section: g.queue.section, items: g.entries.map(e => e.item) })), by)
     } catch (err) {
-      for (const entry of entriesOf(batch)) entry.reject(err as Error)
+      // the outcome may be unknown (a commit whose answer was lost): what was known of these sections no longer is
+      for (const { queue } of batch) {
+        soldOut.forget(queue.key)
+        lastRemaining.delete(queue.key)
+      }
+      for (const entry of entriesOf(batch)) fail(entry, err as Error)
       return noAnswers
     }
     metrics.batchSize.observe(entriesOf(batch).length)
     metrics.batchSections.observe(batch.length)
     batch.forEach((group, i) => { learn(group, outcomes[i], counts[i]) })
     return () => {
-      batch.forEach((group, i) => { outcomes[i].results.forEach((result, j) => { group.entries[j].resolve(result) }) })
+      batch.forEach((group, i) => { outcomes[i].results.forEach((result, j) => { answer(group.entries[j], result) }) })
     }
   }
 
@@ -259,15 +336,16 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
       held = await locker.lockSome(batch.map(g => g.queue.key), earliestDeadline(batch) - start)
       metrics.lockAcquire.observe((clock() - start) / 1000)
     } catch (err) {
-      if (!(err instanceof LockUnavailableError)) throw err
       metrics.lockAcquire.observe((clock() - start) / 1000)
-      metrics.lockFailures.inc({ reason: err.reason })
-      if (err.reason === 'timeout') {
+      // any other failure of the lock servers' client is theirs too: no lock, nothing done
+      const reason = err instanceof LockUnavailableError ? err.reason : 'unavailable'
+      metrics.lockFailures.inc({ reason })
+      if (reason === 'timeout') {
         // the earliest deadline passed: items with time left wait on
         batch.forEach(putBack)
       } else {
         const busy = new BusyError(RETRY_AFTER_SECONDS, 'lock servers unavailable')
-        for (const entry of entriesOf(batch)) entry.reject(busy)
+        for (const entry of entriesOf(batch)) fail(entry, busy)
       }
       return null
     }
@@ -292,45 +370,55 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   async function turn (queuesOfTurn: Array<Queue<T, R>>): Promise<() => void> {
     const first = take(queuesOfTurn)
     if (first.length === 0) return noAnswers
-    const locked = await lockFor(first)
-    if (locked === null) return noAnswers
-    const { held, had } = locked
+    /** every item this turn took: whatever throws, each is answered */
+    const taken = entriesOf(first)
+    let answers = noAnswers
+    let held: HeldLocks | undefined
     try {
-      const mine = had.map(g => g.queue)
+      const locked = await lockFor(first)
+      if (locked === null) return noAnswers
+      held = locked.held
+      const mine = locked.had.map(g => g.queue)
       const ends = clock() + TURN_MS
-      let answer = await decide(had)
+      answers = await decide(locked.had)
       while (mine.some(q => q.pending.length > 0) && clock() < ends) {
         if (inProcessStore) {
           // an in-process store decides without yielding: answered first, items read from their
           // sockets meanwhile join the next batch
-          answer()
-          answer = noAnswers
+          answers()
+          answers = noAnswers
           await nextTurnOfLoop()
         }
         const batch = take(mine)
         if (batch.length === 0) break
+        taken.push(...entriesOf(batch))
         const next = decide(batch)
         // the last batch's answers go out once the next one is on its way (its statements are sent
         // within this turn of the event loop): the store works on it while this process writes them
-        if (answer !== noAnswers) setImmediate(answer)
-        answer = await next
+        if (answers !== noAnswers) setImmediate(answers)
+        answers = await next
       }
       const left = mine.filter(q => q.pending.length > 0)
       // a turn whose sections have nothing left returns its answers: they go out once the next
       // batch's lock is asked for, which the lock servers then work on meanwhile. An in-process
       // store would decide that batch before they go: answered here
       if (left.length > 0 || inProcessStore) {
-        answer()
-        answer = noAnswers
+        answers()
+        answers = noAnswers
       }
       // a turn cut short with work left: an instance that asked for a lock meanwhile gets it first
       if (left.length > 0 && locker.handoverMs > 0) {
         const asked = await locker.askedElsewhere(left.map(q => q.key))
         for (const queue of left) if (asked.has(queue.key)) queue.notBefore = Date.now() + locker.handoverMs
       }
-      return answer
+      return answers
+    } catch (err) {
+      // what was decided is answered as decided; every other item taken, with the error
+      answers()
+      for (const entry of taken) fail(entry, err as Error)
+      return noAnswers
     } finally {
-      held.release()
+      held?.release()
     }
   }
 
@@ -357,7 +445,8 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   function wakeAt (at: number): void {
     if (wake !== undefined && wake.at <= at) return
     clearTimeout(wake?.timer)
-    wake = { at, timer: setTimeout(() => { wake = undefined; schedule() }, Math.max(0, at - Date.now())) }
+    // unref'd: a wait for another instance's lock never holds the process open (drain waits for the items)
+    wake = { at, timer: setTimeout(() => { wake = undefined; schedule() }, Math.max(0, at - Date.now())).unref() }
   }
 
   /** Starts batches while there is room and work. */
@@ -378,7 +467,12 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
       running++
       void turn(picked).catch(err => {
         // only a bug gets here: nothing queued is left unanswered
-        for (const queue of picked) if (queue.turn === owner) for (const entry of queue.pending.splice(0)) entry.reject(err as Error)
+        for (const queue of picked) {
+          if (queue.turn !== owner) continue
+          metrics.queueDepth.dec(queue.pending.length)
+          queue.returns = 0
+          for (const entry of queue.pending.splice(0)) fail(entry, err as Error)
+        }
         return noAnswers
       }).then(answer => {
         running--
@@ -422,10 +516,18 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
       return await new Promise<R>((resolve, reject) => {
         let queue = queues.get(key)
         if (queue === undefined) {
-          queue = { key, section, pending: [], notBefore: 0 }
+          queue = { key, section, pending: [], notBefore: 0, returns: 0 }
           queues.set(key, queue)
         }
-        queue.pending.push({ item, deadline, queuedAt: clock(), resolve, reject })
+        const entry: Pending<T, R> = { item, deadline, queuedAt: clock(), resolve, reject, queue, taken: false }
+        if (returnsSeats(item)) {
+          // bookings arriving from now on queue behind it rather than being answered from memory
+          queue.returns++
+          soldOut.forget(key)
+        }
+        queue.pending.push(entry)
+        unanswered.add(entry)
+        watchdog ??= setInterval(watch, WATCH_MS).unref()
         metrics.queueDepth.inc()
         if (queue.turn === undefined) schedule()
       })
@@ -456,6 +558,8 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     async drain (): Promise<void> {
       // a queue waiting for another instance's lock has no turn to await: look again shortly
       while (running > 0 || queues.size > 0) await sleep(DRAIN_POLL_MS)
+      clearTimeout(wake?.timer)
+      wake = undefined
     }
   }
 }

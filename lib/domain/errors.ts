@@ -1,6 +1,7 @@
 /**
- * Domain errors: plain classes with a stable `code`. plugins/errors.ts maps each
- * code to an HTTP status and the error envelope; lib/ never knows about HTTP.
+ * Domain errors: plain classes with a stable `code`. The domain never knows
+ * about HTTP: lib/api/responses.ts, the HTTP contract as data, gives each code
+ * its status, and plugins/errors.ts answers it in the error envelope.
  */
 export type ErrorCode =
   | 'VALIDATION_ERROR' | 'NOT_FOUND' | 'SOLD_OUT' | 'BUSY' | 'IDEMPOTENCY_KEY_REUSED' | 'STORE_UNAVAILABLE'
@@ -88,7 +89,7 @@ export class IdempotencyKeyReusedError extends DomainError {
   }
 }
 
-/** A dependency is out of reach: nothing was done, retry later. */
+/** A dependency is out of reach: retry later. */
 class UnavailableError extends DomainError {
   constructor (code: 'STORE_UNAVAILABLE' | 'AUTH_UNAVAILABLE', what: string, retryAfter: number, cause: unknown) {
     super(code, `${what} temporarily unavailable, retry later`, { retryAfter })
@@ -96,7 +97,10 @@ class UnavailableError extends DomainError {
   }
 }
 
-/** The database could not be reached or failed transiently; nothing was committed. */
+/**
+ * The database could not be reached, failed transiently, or did not answer
+ * by the request's deadline: what was asked may or may not have been applied.
+ */
 export class StoreUnavailableError extends UnavailableError {
   constructor (cause: unknown) {
     super('STORE_UNAVAILABLE', 'Storage is', 1, cause)

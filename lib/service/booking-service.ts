@@ -64,6 +64,9 @@ export interface BookingResult {
   replayed: boolean
 }
 
+/** A booking's section, and the booking itself when it was read to find it. */
+interface Located { section: SectionRef, seen?: StoredBooking }
+
 /** Sections whose event this instance remembers (a few MB at most): confirms and cancels of their bookings skip a read. */
 const SECTIONS_KEPT = 100_000
 
@@ -85,16 +88,18 @@ export function createBookingService (options: BookingServiceOptions) {
     inProcessStore: store.kind === 'embedded',
     async run (groups, deadline) {
       const started = Date.now()
-      const batches = await store.sectionsBatch(groups.map(({ section, items }) => ({ ...section, ops: items })), deadline)
+      let batches: SectionBatchResult[]
+      try {
+        batches = await store.sectionsBatch(groups.map(({ section, items }) => ({ ...section, ops: items })), deadline)
+      } catch (err) {
+        // the batch may have committed (its answer lost): seats it gave back are announced as if they
+        // had come back; a needless announce costs another instance one batch, a missing one sales
+        await announce(groups.map(g => g.section), deadline)
+        throw err
+      }
       // counted on the lock servers before anything of the batch is answered: then no
       // instance answers from its sold-out memory as if these seats were still gone
-      if (returns !== undefined) {
-        await Promise.all(batches.map(async (batch, i) => {
-          if (batch.returned === 0) return
-          const { eventId, sectionId } = groups[i].section
-          await returns.announce(sectionLockKey(eventId, sectionId), deadline).catch((err: unknown) => { options.onReturnUncounted?.(err) })
-        }))
-      }
+      await announce(groups.flatMap((g, i) => batches[i].returned === 0 ? [] : [g.section]), deadline)
       return batches.map(batch => {
         counted(batch)
         // until the section's first hold ends (the database's clock), counted from before the batch began (this one's)
@@ -104,8 +109,17 @@ export function createBookingService (options: BookingServiceOptions) {
     },
     // a retry of a booking made before the sell-out must still get its booking back, so keyed ones stay queued
     whenSoldOut: op => op.kind === 'book' && op.request.idempotencyKey === undefined ? SOLD_OUT : undefined,
+    returnsSeats: op => op.kind === 'cancel' || op.kind === 'expire',
     seatsAsked: op => op.kind === 'book' ? op.request.qty : 0
   })
+
+  /** Counts a return of seats in these sections on the lock servers (with several instances). */
+  async function announce (sections: SectionRef[], deadline: number): Promise<void> {
+    if (returns === undefined) return
+    await Promise.all(sections.map(async ({ eventId, sectionId }) => {
+      await returns.announce(sectionLockKey(eventId, sectionId), deadline).catch((err: unknown) => { options.onReturnUncounted?.(err) })
+    }))
+  }
 
   /** Counts what a batch found expired: every batch expires its section's due holds first. */
   function counted (batch: SectionBatchResult): void {
@@ -156,15 +170,17 @@ export function createBookingService (options: BookingServiceOptions) {
    * on it is decided by the section's batch, on the booking as it reads it.
    * Null: no such booking.
    */
-  async function located (id: string): Promise<{ section: SectionRef, seen?: StoredBooking } | null> {
+  function sectionOfBooking (id: string): Located | null | Promise<Located | null> {
     const sectionId = sectionOfBookingId(id)
     const eventId = sectionId === null ? undefined : sectionEvents.eventOf(sectionId)
+    // known at once: queued in its section as it arrives, so first come is first served
     if (sectionId !== null && eventId !== undefined) return { section: { eventId, sectionId } }
-    const booking = await store.getBooking(id, answerDeadline())
-    if (booking === null) return null
-    sectionEvents.learn(booking.sectionId, booking.eventId)
-    // read after the request came: its batch may decide from it rather than read it again
-    return { section: { eventId: booking.eventId, sectionId: booking.sectionId }, seen: booking }
+    return store.getBooking(id, answerDeadline()).then(booking => {
+      if (booking === null) return null
+      sectionEvents.learn(booking.sectionId, booking.eventId)
+      // read after the request came: its batch may decide from it rather than read it again
+      return { section: { eventId: booking.eventId, sectionId: booking.sectionId }, seen: booking }
+    })
   }
 
   /**
@@ -260,7 +276,8 @@ export function createBookingService (options: BookingServiceOptions) {
      */
     async confirm (actor: Principal, id: string, paymentRef?: string): Promise<Booking> {
       const deadline = lockDeadline()
-      const found = await located(id)
+      const located = sectionOfBooking(id)
+      const found = located instanceof Promise ? await located : located
       if (found === null) throw new NotFoundError('Booking', id)
       const op: SectionOp = { kind: 'confirm', bookingId: id, access: booking => confirmAccess(actor, booking) }
       if (paymentRef !== undefined) op.paymentRef = paymentRef
@@ -296,7 +313,8 @@ export function createBookingService (options: BookingServiceOptions) {
     /** Cancels a booking the principal may cancel: a hold is released, a confirmed booking cancelled, the seats go back. Cancelling again changes nothing. */
     async cancel (actor: Principal, id: string): Promise<Booking> {
       const deadline = lockDeadline()
-      const found = await located(id)
+      const located = sectionOfBooking(id)
+      const found = located instanceof Promise ? await located : located
       if (found === null) throw new NotFoundError('Booking', id)
       const op: SectionOp = { kind: 'cancel', bookingId: id, access: booking => cancelAccess(actor, booking) }
       if (found.seen !== undefined) op.seen = found.seen

@@ -4,10 +4,10 @@
  * cancel then goes to its section's batch without reading the booking first,
  * on whichever instance it lands. Bounded: the oldest are forgotten first.
  */
-import { createRecentMap } from '../support/recent-map.ts'
+import { LRUCache } from 'lru-cache'
 
 export function createSectionEvents (max: number) {
-  const events = createRecentMap<string>(max)
+  const events = new LRUCache<string, string>({ max })
   return {
     eventOf: (sectionId: string): string | undefined => events.get(sectionId),
     /** learnt from the store's own answers only, never from what a client sent */

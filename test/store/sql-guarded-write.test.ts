@@ -18,8 +18,8 @@ import { SQL_ADAPTERS } from '../helpers/sql-adapters.ts'
 
 interface Interposed {
   client: SqlClient
-  /** the next batch's read is followed by `fn` before the batch goes on */
-  once: (fn: () => Promise<void>) => void
+  /** the next batch's read (or its next statement containing `after`) is followed by `fn` before the batch goes on */
+  once: (fn: () => Promise<void>, after?: string) => void
   /** batches begun without a transaction, transactions begun, and batch reads that read bookings */
   calls: { session: number, transaction: number, bookingReads: number }
   /** batch reads of all kinds (sections, with or without bookings) */
@@ -29,6 +29,7 @@ interface Interposed {
 /** The client, with a hook between a batch's read of its sections and what follows. */
 function interposed (client: SqlClient): Interposed {
   let between: (() => Promise<void>) | undefined
+  let marker = ''
   const calls = { session: 0, transaction: 0, bookingReads: 0 }
   let reads = 0
   const hooked = (conn: SqlQueryable): SqlQueryable => ({
@@ -37,7 +38,7 @@ function interposed (client: SqlClient): Interposed {
       if (text.includes('WITH locked AS') && text.includes('id = ANY($2')) calls.bookingReads++
       const result = await conn.query<R>(text, params)
       const fn = between
-      if (fn !== undefined && text.includes('WITH locked AS')) {
+      if (fn !== undefined && text.includes(marker)) {
         between = undefined
         await fn()
       }
@@ -50,7 +51,10 @@ function interposed (client: SqlClient): Interposed {
       transaction: async (fn, signal) => { calls.transaction++; return await client.transaction(async tx => await fn(hooked(tx)), signal) },
       session: async (fn, signal) => { calls.session++; return await client.session(async conn => await fn(hooked(conn)), signal) }
     },
-    once: (fn) => { between = fn },
+    once: (fn, after = 'WITH locked AS') => {
+      between = fn
+      marker = after
+    },
     calls,
     reads: () => reads
   }
@@ -124,6 +128,38 @@ for (const adapter of SQL_ADAPTERS) {
       t.equal(result.remaining, 0)
       t.same(calls, { session: 1, transaction: 1, bookingReads: 0 })
       t.same(retries.splice(0), ['book'])
+      t.same(await problems(store, ids.eventId), [])
+    })
+
+    t.test('a hold made in the gap by a writer that nets zero seats: the sweep does not push its expiry later', async t => {
+      const ids = await section(10)
+      const op = async (store: Store, ops: SectionOp[]) => (await sectionBatch(store, ids.eventId, ids.sectionId, ops)).results
+      const booking = (result: OpResult | undefined) => {
+        if (result?.kind !== 'held' && result?.kind !== 'confirmed') throw new Error(`expected a booking, got ${result?.kind}`)
+        return result.booking
+      }
+      // a short hold, released: the section's next expiry stays at its end (early is allowed, never late)
+      const short = booking((await op(store, [{ kind: 'book', request: { ...buy(ids, 1, 'short'), holdDefaultMs: 1000 } }]))[0])
+      await op(store, [{ kind: 'cancel', access: granted, bookingId: short._id }])
+      const long = booking((await op(store, [{ kind: 'book', request: { ...buy(ids, 1, 'long'), holdDefaultMs: 600_000 } }]))[0])
+      const paid = booking((await op(store, [{ kind: 'book', request: buy(ids, 1, 'paid') }]))[0])
+      await pastOnDatabaseClock(short.expiresAt)
+      let made: string | undefined
+      // between the sweep's read of the section's holds and its write
+      hook.once(async () => {
+        // another writer whose lock outlived its lease: a hold ending before the long one, and a cancellation (net zero seats)
+        const results = await op(other, [
+          { kind: 'book', request: { ...buy(ids, 1, 'between'), holdDefaultMs: 60_000 } },
+          { kind: 'cancel', access: granted, bookingId: paid._id }
+        ])
+        made = booking(results[0]).expiresAt
+      }, 'min(expires_at)')
+      await op(store, [{ kind: 'expire' }])
+      t.ok(made !== undefined && long.expiresAt !== undefined && made < long.expiresAt, 'the hold made in the gap ends first')
+      const { rows: [row] } = await opened.client.query<{ early: boolean }>(
+        'SELECT next_expiry <= $2::timestamptz AS early FROM sections WHERE id = $1', [ids.sectionId, made])
+      t.equal(row.early, true, 'the section\'s next expiry is no later than that hold\'s end')
+      retries.splice(0)
       t.same(await problems(store, ids.eventId), [])
     })
 
@@ -270,6 +306,54 @@ for (const adapter of SQL_ADAPTERS) {
         t.same(kinds(next.result.results), ['confirmed'], 'never told sold out from memory')
         t.same([next.reads, next.transactions], [1, 0], 'read at once: more seats asked than remembered')
         t.same(retries.splice(0), [])
+        t.same(await problems(remembering, ids.eventId), [])
+      })
+
+      t.test('a write whose commit fails leaves nothing of itself in memory', async t => {
+        const ids = await section(5)
+        await batch(ids, [book(ids, 1, 'a')])
+        // a commit refused by the database itself: a deferred check on the section's row
+        await opened.client.query('CREATE TABLE IF NOT EXISTS doomed_sections (id text PRIMARY KEY)')
+        await opened.client.query(`CREATE OR REPLACE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN
+            IF EXISTS (SELECT 1 FROM doomed_sections WHERE id = NEW.id) THEN RAISE EXCEPTION 'commit refused'; END IF;
+            RETURN NULL;
+          END $$`)
+        await opened.client.query('DROP TRIGGER IF EXISTS refuse_commit ON sections')
+        await opened.client.query('CREATE CONSTRAINT TRIGGER refuse_commit AFTER UPDATE ON sections DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()')
+        t.teardown(async () => { await opened.client.query('DROP TRIGGER IF EXISTS refuse_commit ON sections') })
+        hook.once(async () => {
+          // another writer in the gap: this batch's write is refused and it runs as a transaction, whose commit fails
+          await sectionBatch(other, ids.eventId, ids.sectionId, [book(ids, 1, 'other')])
+          await opened.client.query('INSERT INTO doomed_sections (id) VALUES ($1)', [ids.sectionId])
+        })
+        // more seats than remembered: read, not recalled
+        await t.rejects(sectionBatch(remembering, ids.eventId, ids.sectionId, [book(ids, 5, 'b'), book(ids, 1, 'c')]), /commit refused/)
+        await opened.client.query('DELETE FROM doomed_sections WHERE id = $1', [ids.sectionId])
+        retries.splice(0)
+        const next = await batch(ids, [book(ids, 1, 'd')])
+        t.same(kinds(next.result.results), ['confirmed'])
+        t.equal(next.result.remaining, 2, 'decided on what was committed')
+        t.equal(next.transactions, 0, 'no write refused: nothing was remembered of the write that never committed')
+        t.same(retries.splice(0), [], 'no retry')
+        t.same(await problems(remembering, ids.eventId), [])
+      })
+
+      t.test('a change of price or of the event\'s rules raises the section\'s version: a remembered section is read again', async t => {
+        const ids = await section(5)
+        await batch(ids, [book(ids, 1, 'a')])
+        // as a price change writes it
+        await opened.client.query('UPDATE sections SET price = 25, version = version + 1 WHERE id = $1', [ids.sectionId])
+        const priced = await batch(ids, [book(ids, 1, 'b')])
+        t.match(priced.result.results, [{ kind: 'confirmed', booking: { unitPrice: 25, amount: 25 } }], 'sold at the new price')
+        // as a change of the event's hold length writes it: every section of the event
+        await opened.client.query('UPDATE events SET hold_seconds = 7 WHERE id = $1', [ids.eventId])
+        await opened.client.query('UPDATE sections SET version = version + 1 WHERE event_id = $1', [ids.eventId])
+        const held = await batch(ids, [book(ids, 1, 'c', 600_000)])
+        const hold = held.result.results[0]
+        if (hold.kind !== 'held') throw new Error(`expected a hold, got ${hold.kind}`)
+        t.equal(Date.parse(hold.booking.expiresAt ?? '') - Date.parse(hold.booking.createdAt), 7000, 'held for the event\'s new hold length')
+        retries.splice(0)
         t.same(await problems(remembering, ids.eventId), [])
       })
 

@@ -10,10 +10,10 @@
  * this store changes is forgotten before its write is sent.
  */
 import type { StoredBooking } from '../../domain/allocation.ts'
-import { createRecentMap } from '../../support/recent-map.ts'
+import { LRUCache } from 'lru-cache'
 
 export function createHeldBookings (max: number) {
-  const held = createRecentMap<StoredBooking>(max)
+  const held = new LRUCache<string, StoredBooking>({ max })
   return {
     /** A batch's new bookings, once written: its holds are kept. */
     written (inserts: readonly StoredBooking[]): void {

@@ -40,11 +40,14 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
     held        int NOT NULL DEFAULT 0 CHECK (held >= 0),
     sold        int NOT NULL DEFAULT 0 CHECK (sold >= 0),
     -- no later than the earliest expires_at of the section's holds: the sweeper's and the batch's cue
-    next_expiry timestamptz
+    next_expiry timestamptz,
+    -- raised by every write of the section: a write decided on an unlocked read is guarded by it
+    version     bigint NOT NULL DEFAULT 0
   )`,
   'ALTER TABLE sections ADD COLUMN IF NOT EXISTS held int NOT NULL DEFAULT 0 CHECK (held >= 0)',
   'ALTER TABLE sections ADD COLUMN IF NOT EXISTS sold int NOT NULL DEFAULT 0 CHECK (sold >= 0)',
   'ALTER TABLE sections ADD COLUMN IF NOT EXISTS next_expiry timestamptz',
+  'ALTER TABLE sections ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0',
   // sections from before holds: every seat not remaining was sold
   'UPDATE sections SET sold = capacity - remaining - held WHERE remaining + held + sold <> capacity',
   `DO $$ BEGIN

@@ -3,7 +3,7 @@
  * state then, and the database's clock then. A batch's first, unlocked try
  * takes a section known within `freshMs` from here instead of reading it
  * again (a round trip and a statement of the database's work per batch): its
- * guarded write proves the memory still true, each section at the remaining
+ * guarded write proves the memory still true, each section at the version
  * known, or refuses, and the batch runs again as the locking transaction,
  * which reads. Stale, it costs a retry, never a wrong answer (the caller uses
  * it only where every decision is a guarded write). A section whose memory a
@@ -13,13 +13,13 @@
  */
 import type { SectionState } from '../../domain/section-ops.ts'
 import type { SectionRef } from '../../domain/section-ops.ts'
-import { createRecentMap } from '../../support/recent-map.ts'
+import { LRUCache } from 'lru-cache'
 
 /** Sections remembered at most (a hint: a few MB). */
 const KEPT = 100_000
 
-/** A section's state without the batch's moment, with the event it is of. */
-export type KnownSection = Omit<SectionState, 'now'> & { eventId: string }
+/** A section's state without the batch's moment, with the event it is of and its version then. */
+export type KnownSection = Omit<SectionState, 'now'> & { eventId: string, version: number }
 
 interface Entry {
   state: KnownSection
@@ -28,9 +28,9 @@ interface Entry {
 }
 
 export function createSectionMemory (freshMs: number, sharedMs: number, localClock: () => number = () => performance.now()) {
-  const known = createRecentMap<Entry>(KEPT)
+  const known = new LRUCache<string, Entry>({ max: KEPT })
   /** sections another writer changed behind the memory: read until then (localClock) */
-  const shared = createRecentMap<number>(KEPT)
+  const shared = new LRUCache<string, number>({ max: KEPT })
   /** the database's clock at the last read or write, and this process's then */
   let anchor: { db: number, local: number } | undefined
 

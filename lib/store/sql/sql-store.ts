@@ -1,6 +1,6 @@
 /**
  * The SQL store: one adapter for PostgreSQL and the embedded PGlite, which run
- * the same SQL. The guarded write (each section still at the remaining its
+ * the same SQL. The guarded write (each section still at the version its
  * batch read, never below zero, CHECK remaining >= 0) keeps seats from being
  * sold twice; the distributed lock only keeps batches from meeting on those
  * rows. A batch of many sections costs the same two statements as a batch of
@@ -146,7 +146,7 @@ const EVENT_SELECT = `SELECT e.id, e.name, ${isoColumn('created_at', 'e')}, e.ho
 
 /**
  * A batch's whole write in one statement: the guarded updates of its sections
- * (each still at the remaining its batch read, and never below zero), then
+ * (each still at the version its batch read, and never below zero), then
  * the inserts (and the status changes and users' seats); unless every one of
  * them was written, the statement raises and none of it stays. Batches that
  * only insert, nearly all of them, use a statement that never reads the
@@ -154,11 +154,11 @@ const EVENT_SELECT = `SELECT e.id, e.name, ${isoColumn('created_at', 'e')}, e.ho
  */
 const UPDATE_SECTIONS = `upd AS (
     UPDATE sections s SET remaining = s.remaining + d.remaining, held = s.held + d.held, sold = s.sold + d.sold,
-      bookings = s.bookings + d.bookings,
+      bookings = s.bookings + d.bookings, version = s.version + 1,
       next_expiry = CASE WHEN d.replace THEN d.next_expiry ELSE LEAST(s.next_expiry, d.next_expiry) END
-    FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::int[], $6::boolean[], $7::timestamptz[], $8::int[])
-         AS d(id, remaining, held, sold, bookings, replace, next_expiry, read_remaining)
-    WHERE s.id = d.id AND s.remaining = d.read_remaining AND s.remaining + d.remaining >= 0
+    FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::int[], $6::boolean[], $7::timestamptz[], $8::int8[])
+         AS d(id, remaining, held, sold, bookings, replace, next_expiry, read_version)
+    WHERE s.id = d.id AND s.version = d.read_version AND s.remaining + d.remaining >= 0
     RETURNING s.id, s.remaining
   )`
 /** Every section's guard passed. */
@@ -225,6 +225,13 @@ const APPLY_WITH_CHANGES_SQL = `WITH ${UPDATE_SECTIONS}, ${INSERT_BOOKINGS}, ${C
     AND (SELECT count(*) FROM chg) = cardinality($22::text[])
     AND (SELECT count(*) FROM usr_gain) + (SELECT count(*) FROM usr_back) = cardinality($27::text[])`)}`
 
+/** Runs what a batch learnt once its write is committed. */
+type AfterCommit = (fn: () => void) => void
+const now: AfterCommit = fn => { fn() }
+
+/** A section as the batch read it (or remembered it), with the version its write is guarded by. */
+type ReadSection = SectionState & { version: number }
+
 interface LockedRow {
   id: string
   event_id: string
@@ -235,6 +242,7 @@ interface LockedRow {
   max_per_user: number | null
   /** as JSON: an ISO string */
   next_expiry: string | null
+  version: number
 }
 
 /**
@@ -244,7 +252,7 @@ interface LockedRow {
  * is the batch's: holds expire and are confirmed by it, never by an instance's.
  */
 const readSections = (lock: boolean): string => `WITH locked AS (
-    SELECT s.id, s.event_id, s.remaining, s.price::float8 AS price, e.owner_id AS owner, e.hold_seconds, e.max_per_user, s.next_expiry
+    SELECT s.id, s.event_id, s.remaining, s.price::float8 AS price, e.owner_id AS owner, e.hold_seconds, e.max_per_user, s.next_expiry, s.version
     FROM sections s JOIN events e ON e.id = s.event_id
     WHERE s.id = ANY($1::text[]) ORDER BY s.id${lock ? ' FOR UPDATE OF s' : ''}
   )
@@ -314,13 +322,15 @@ function netUserSeats (writes: readonly SectionWrite[]): Array<{ eventId: string
 /**
  * A batch's primitives on one connection. `locked`: inside a transaction that
  * locks what it reads; else each statement is its own transaction, and the
- * write, guarded by every section still being at the remaining read (or
+ * write, guarded by every section still being at the version read (or
  * remembered: lib/store/sql/section-memory.ts), proves the reads were still true
- * when it was made (or raises, and nothing stays).
+ * when it was made (or raises, and nothing stays): every write of a section
+ * raises its version, so no field the write replaces (next_expiry) or the
+ * batch decided by (remaining) can have changed in between.
  */
-function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, held: HeldBookings): SectionsTx {
-  /** the sections as read or remembered: the write is guarded by each one's remaining */
-  let read = new Map<string, SectionState>()
+function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, held: HeldBookings, committed: AfterCommit): SectionsTx {
+  /** the sections as read or remembered: the write is guarded by each one's version */
+  let read = new Map<string, ReadSection>()
   /** those of them taken from memory */
   let recalledIds: string[] = []
   const texts = locked ? READ_SQL.locked : READ_SQL.unlocked
@@ -358,11 +368,12 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, h
           owner: s.owner,
           holdSeconds: s.hold_seconds,
           maxPerUser: s.max_per_user,
-          nextExpiry: s.next_expiry === null ? null : new Date(s.next_expiry)
+          nextExpiry: s.next_expiry === null ? null : new Date(s.next_expiry),
+          version: s.version
         })
       }
       if (rows.length > 0) memory.remember(fresh, now)
-      const found = new Map<string, SectionState>()
+      const found = new Map<string, ReadSection>()
       for (const { sectionId } of sections) {
         const state = fresh.get(sectionId) ?? known.get(sectionId)
         if (state !== undefined) found.set(sectionId, { ...state, now })
@@ -401,7 +412,7 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, h
       const params: unknown[] = [
         writes.map(w => w.sectionId), writes.map(w => w.effects.remaining), writes.map(w => w.effects.held), writes.map(w => w.effects.sold),
         writes.map(w => w.effects.inserts.length), writes.map(w => w.effects.nextExpiry.replace), writes.map(w => w.effects.nextExpiry.at),
-        writes.map(w => read.get(w.sectionId)?.remaining), writes.length, writes[0].effects.at, ...insertColumns(inserts)]
+        writes.map(w => read.get(w.sectionId)?.version), writes.length, writes[0].effects.at, ...insertColumns(inserts)]
       const withChanges = changes.length > 0 || users.length > 0
       if (withChanges) {
         params.push(
@@ -420,10 +431,14 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, h
         if (recalledIds.length > 0 && (isRetryableSqlError(err) || sqlState(err) === CHECK_VIOLATION)) memory.refused(recalledIds)
         throw err
       }
-      held.written(inserts)
       const after = new Map(Object.entries(row.remaining ?? {}))
-      memory.remember(new Map(writes.map(w => [w.sectionId, written(read.get(w.sectionId) as SectionState, w, after.get(w.sectionId) as number)])),
-        new Date(row.now))
+      const sections = new Map(writes.map(w => [w.sectionId, written(read.get(w.sectionId) as ReadSection, w, after.get(w.sectionId) as number)]))
+      const at = new Date(row.now)
+      // remembered once committed: a memory describes only what the database holds
+      committed(() => {
+        held.written(inserts)
+        memory.remember(sections, at)
+      })
       return after
     }
   }
@@ -456,10 +471,12 @@ function recalled (memory: SectionMemory, sections: readonly SectionAsk[]): Map<
   return known
 }
 
-/** A section as a write left it: the remaining it returned, its next expiry as the write set it. */
-function written (before: SectionState, write: SectionWrite, remaining: number): KnownSection {
+/** A section as a write left it: the remaining it returned, its next expiry as the write set it, its version raised. */
+function written (before: ReadSection, write: SectionWrite, remaining: number): KnownSection {
   const { now: _now, ...rules } = before
-  return { ...rules, eventId: write.eventId, remaining, nextExpiry: nextExpiryAfter(before.nextExpiry, write.effects.nextExpiry) }
+  return {
+    ...rules, eventId: write.eventId, remaining, nextExpiry: nextExpiryAfter(before.nextExpiry, write.effects.nextExpiry), version: before.version + 1
+  }
 }
 
 function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory, held: HeldBookings): StoreDriver {
@@ -559,7 +576,8 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory, h
      */
     async inSections (fn, signal, onRetry) {
       try {
-        return await client.session(async (conn) => await fn(sectionsTx(conn, false, memory, held)), signal)
+        // each statement its own transaction: what the write leaves is committed once it answers
+        return await client.session(async (conn) => await fn(sectionsTx(conn, false, memory, held, now)), signal)
       } catch (err) {
         // a counter's CHECK refusing the write (23514) is a read gone stale too: a booking's status
         // changed since, and the sections' counters, updated first, fell below zero before its guard
@@ -567,7 +585,10 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory, h
         // guarding users' seats is not a conflict: the batch needed locks from the start
         if (!(err instanceof NeedsLocks)) onRetry?.()
       }
-      return await client.transaction(async (tx) => await fn(sectionsTx(tx, true, memory, held)), signal)
+      const afterCommit: Array<() => void> = []
+      const result = await client.transaction(async (tx) => await fn(sectionsTx(tx, true, memory, held, f => afterCommit.push(f))), signal)
+      for (const f of afterCommit) f()
+      return result
     }
   }
 }
