@@ -876,7 +876,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `STORE_UNAVAILABLE`: the database is out of reach; nothing was changed, retry after `retryAfter` seconds */
+            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice) */
             503: {
                 headers: {
                     /** @description seconds to wait before retrying */
@@ -1054,7 +1054,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `STORE_UNAVAILABLE`: the database is out of reach; nothing was changed, retry after `retryAfter` seconds; `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before retrying */
@@ -1198,7 +1198,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `STORE_UNAVAILABLE`: the database is out of reach; nothing was changed, retry after `retryAfter` seconds */
+            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice) */
             503: {
                 headers: {
                     /** @description seconds to wait before retrying */
@@ -1363,7 +1363,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `STORE_UNAVAILABLE`: the database is out of reach; nothing was changed, retry after `retryAfter` seconds; `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before retrying */
@@ -1627,7 +1627,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach; nothing was changed, retry after `retryAfter` seconds; `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before retrying */
@@ -1792,7 +1792,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `STORE_UNAVAILABLE`: the database is out of reach; nothing was changed, retry after `retryAfter` seconds; `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before retrying */
@@ -2056,7 +2056,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach; nothing was changed, retry after `retryAfter` seconds; `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before retrying */
@@ -2218,7 +2218,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `STORE_UNAVAILABLE`: the database is out of reach; nothing was changed, retry after `retryAfter` seconds; `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before retrying */
@@ -2464,7 +2464,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach; nothing was changed, retry after `retryAfter` seconds; `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before retrying */
@@ -2658,7 +2658,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach; nothing was changed, retry after `retryAfter` seconds; `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before retrying */
