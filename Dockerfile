@@ -9,12 +9,14 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json server.ts app.ts ./
+COPY tsconfig.json tsconfig.build.json server.ts serve.ts app.ts ./
+COPY scripts/build.mjs scripts/
 COPY lib lib
 COPY plugins plugins
 COPY routes routes
 COPY types types
-RUN npm run build
+# dist is a symlink to the build's own folder (scripts/build.mjs): copied out as a plain folder
+RUN npm run build && cp -RL dist /app/dist-image
 
 # 2. the production dependencies only
 FROM ${NODE_IMAGE} AS deps
@@ -27,7 +29,7 @@ FROM ${NODE_IMAGE}
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 DATA_DIR=/data
 WORKDIR /app
 COPY --from=deps /app/node_modules node_modules
-COPY --from=build /app/dist dist
+COPY --from=build /app/dist-image dist
 COPY package.json ./
 # the embedded store's (and development mode's) directory, writable by the service alone
 RUN mkdir -p /data && chown node:node /data

@@ -1,6 +1,7 @@
 /**
  * The production start, as the README and the Docker image run it: `npm start`
- * builds dist/ (prestart) and runs plain node on the compiled server, no tsx.
+ * builds dist/ when it is missing or stale (scripts/build.mjs) and runs plain
+ * node on the compiled server, no tsx.
  * SIGTERM to npm reaches the server, which shuts down gracefully: npm exits 0,
  * no process of the tree is left and the port is free.
  */
@@ -56,7 +57,7 @@ t.test('npm start: plain node on the compiled server; SIGTERM to npm stops it gr
     for (const pid of [...tree, npm.pid!]) if (alive(pid)) process.kill(pid, 'SIGKILL')
   })
 
-  // the build (prestart) comes first: a generous deadline
+  // a build may come first: a generous deadline
   await pollUntil(`npm start answering /health (output: ${output.join('')})`,
     async () => await fetch(`http://127.0.0.1:${port}/health`).then(r => r.ok ? true : undefined, () => undefined), { timeoutMs: 240_000, everyMs: 250 })
   tree = processTree(npm.pid!)
