@@ -4,45 +4,22 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { Registry } from 'prom-client'
-import { createBookingService, type BookingServiceOptions } from '../../lib/service/booking-service.ts'
-import type { Principal } from '../../lib/domain/principal.ts'
+import type { BookingServiceOptions } from '../../lib/service/booking-service.ts'
 import { BusyError, ForbiddenError, NotFoundError, SoldOutError } from '../../lib/domain/errors.ts'
-import { localLocker } from '../../lib/cluster/local-locker.ts'
 import { sectionLockKey, type Locker } from '../../lib/cluster/locker.ts'
-import { createMetrics } from '../../lib/support/metrics.ts'
-import { PGlite } from '@electric-sql/pglite'
-import { pgliteClient } from '../../lib/store/sql/pglite-client.ts'
-import { createSqlStore } from '../../lib/store/sql/sql-store.ts'
+import type { createMetrics } from '../../lib/support/metrics.ts'
+import type { PGlite } from '@electric-sql/pglite'
+import { localLocker } from '../../lib/cluster/local-locker.ts'
+import type { Principal } from '../../lib/domain/principal.ts'
 import type { Store } from '../../lib/store/store.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { SERVICE, bookingService, counting, embeddedStore } from '../helpers/booking-service.ts'
 import { pollUntil } from '../helpers/poll.ts'
 
-/** A box office booking on behalf of the users it names. */
-const SERVICE: Principal = { sub: 'box-office', roles: ['service'] }
-
-let db: PGlite
 let store: Store
-t.before(async () => {
-  db = await PGlite.create(tempDataDir(t))
-  store = createSqlStore(pgliteClient(db), { kind: 'embedded' })
-  await store.init()
-})
-t.teardown(async () => await db.close())
+let db: PGlite
+t.before(async () => { ({ store, db } = await embeddedStore(t)) })
 
-/** The real store, with its batch transactions counted. */
-function counting (inner: Store) {
-  const calls = { bookBatch: 0 }
-  const wrapped: Store = { ...inner, sectionsBatch: async (...args) => { calls.bookBatch++; return await inner.sectionsBatch(...args) } }
-  return { store: wrapped, calls }
-}
-
-function service (overrides: Partial<BookingServiceOptions> & { store: Store }) {
-  const metrics = createMetrics(new Registry())
-  const locker = overrides.locker ?? localLocker()
-  const svc = createBookingService({ locker, metrics, batchMax: 256, batchConcurrency: 4, lockWaitMs: 5000, soldOutCacheMs: 60_000, holdTtlMs: 600_000, ...overrides })
-  return { svc, metrics, locker }
-}
+const service = bookingService
 
 async function section (capacity: number) {
   return (await sections([capacity]))[0]

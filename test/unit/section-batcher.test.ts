@@ -7,37 +7,18 @@
  */
 import t from 'tap'
 import { Registry } from 'prom-client'
-import { PGlite } from '@electric-sql/pglite'
-import { createBookingService, type BookingServiceOptions } from '../../lib/service/booking-service.ts'
-import type { Principal } from '../../lib/domain/principal.ts'
 import { BusyError, SoldOutError, StoreUnavailableError } from '../../lib/domain/errors.ts'
 import { localLocker } from '../../lib/cluster/local-locker.ts'
 import type { Locker } from '../../lib/cluster/locker.ts'
 import { createMetrics, type Metrics } from '../../lib/support/metrics.ts'
-import { pgliteClient } from '../../lib/store/sql/pglite-client.ts'
-import { createSqlStore } from '../../lib/store/sql/sql-store.ts'
 import type { Store } from '../../lib/store/store.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { SERVICE, bookingService, embeddedStore } from '../helpers/booking-service.ts'
 import { pollUntil } from '../helpers/poll.ts'
 
-const SERVICE: Principal = { sub: 'box-office', roles: ['service'] }
-
-let db: PGlite
 let store: Store
-t.before(async () => {
-  db = await PGlite.create(tempDataDir(t))
-  store = createSqlStore(pgliteClient(db), { kind: 'embedded' })
-  await store.init()
-})
-t.teardown(async () => await db.close())
+t.before(async () => { ({ store } = await embeddedStore(t)) })
 
-function service (overrides: Partial<BookingServiceOptions> & { store: Store }) {
-  const metrics = overrides.metrics ?? createMetrics(new Registry())
-  const svc = createBookingService({
-    locker: localLocker(), batchMax: 256, batchConcurrency: 4, lockWaitMs: 5000, soldOutCacheMs: 60_000, holdTtlMs: 600_000, ...overrides, metrics
-  })
-  return { svc, metrics }
-}
+const service = bookingService
 
 async function section (capacity: number) {
   const event = await store.createEvent({ name: 'Batcher', sections: [{ name: 'S', price: 10, capacity }] }, 'organizer')
@@ -117,16 +98,25 @@ t.test('a batch whose bookkeeping throws after the store answered: every request
   t.same(await settled(svc.book(SERVICE, { ...ids, qty: 1, userId: 'after' }), 5000).then(o => typeof o === 'object' && 'value' in o), true, 'the section goes on')
 })
 
-t.test('bookings queued behind a cancellation are decided after it: the seat it gives back goes to the first of them', async t => {
+/**
+ * A section of one seat, taken by another instance's booking; a service whose
+ * first batch (a booking, `early`) waits at a gate until `open`, and which
+ * knows the section's event (a cancellation goes straight to its queue).
+ */
+async function soldOutBehindGate () {
   const ids = await section(1)
   const { svc: other } = service({ store })
   const taken = await other.book(SERVICE, { ...ids, qty: 1, userId: 'holder' })
   const { store: slow, open, begun } = gated(store)
   const { svc, metrics } = service({ store: slow })
-  // learnt the section's event: the cancellation goes straight to its section's queue
   await svc.getEvent(ids.eventId)
   const early = settled(svc.book(SERVICE, { ...ids, qty: 1, userId: 'early' }), 10_000)
   await begun
+  return { ids, taken, svc, metrics, open, early }
+}
+
+t.test('bookings queued behind a cancellation are decided after it: the seat it gives back goes to the first of them', async t => {
+  const { ids, taken, svc, metrics, open, early } = await soldOutBehindGate()
   const cancel = settled(svc.cancel(SERVICE, taken.booking._id), 10_000)
   await pollUntil('the cancellation queued', async () => await queued(metrics) === 1 ? true : undefined)
   const next = settled(svc.book(SERVICE, { ...ids, qty: 1, userId: 'next' }), 10_000)
@@ -140,15 +130,8 @@ t.test('bookings queued behind a cancellation are decided after it: the seat it 
 })
 
 t.test('a section remembered sold out: a booking arriving after a cancellation was asked for waits for it', async t => {
-  const ids = await section(1)
-  const { svc: other } = service({ store })
-  const taken = await other.book(SERVICE, { ...ids, qty: 1, userId: 'holder' })
-  const { store: slow, open, begun } = gated(store)
-  const { svc, metrics } = service({ store: slow })
-  await svc.getEvent(ids.eventId)
   // the first batch (held at the gate) finds it sold out: remembered
-  const early = settled(svc.book(SERVICE, { ...ids, qty: 1, userId: 'early' }), 10_000)
-  await begun
+  const { ids, taken, svc, metrics, open, early } = await soldOutBehindGate()
   open()
   t.type(errorOf(await early), SoldOutError)
   t.type(errorOf(await settled(svc.book(SERVICE, { ...ids, qty: 1, userId: 'storm' }), 10_000)), SoldOutError, 'answered from memory')
