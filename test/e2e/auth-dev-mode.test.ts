@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { createEvent } from '../helpers/create-event.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir, tempDataDir } from '../helpers/databases.ts'
 import { urlClient } from '../helpers/http-client.ts'
 import { startServer } from '../helpers/server-process.ts'
 import { bearer, signToken, TEST_SECRET } from '../helpers/tokens.ts'
@@ -40,7 +40,7 @@ async function npmToken (dataDir: string, args: string[]): Promise<{ code: numbe
 const DEV_MODE = { AUTH_JWKS_REFRESH_MS: '30000' }
 
 t.test('development mode: a generated secret, tokens still required, npm run token signs them', async t => {
-  const dataDir = tempDataDir(t)
+  const dataDir = await pgliteDataDir(t)
   const server = await startServer({ DATA_DIR: dataDir, ...DEV_MODE })
   t.teardown(async () => await server.stop())
 
@@ -79,7 +79,7 @@ t.test('npm run token refuses an unknown role: exit 2 with a message', async t =
 })
 
 t.test('AUTH_DISABLED=true: a warning at start, no token needed, userId from the body', async t => {
-  const dataDir = tempDataDir(t)
+  const dataDir = await pgliteDataDir(t)
   const server = await startServer({ DATA_DIR: dataDir, AUTH_DISABLED: 'true' })
   t.teardown(async () => await server.stop())
   t.match(server.output.join('\n'), /AUTH_DISABLED=true: NO TOKEN IS CHECKED/, 'the warning is in the log')

@@ -6,7 +6,7 @@
  * configured, and JWKS mode (RS256 keys from a local identity provider).
  */
 import t, { type Test } from 'tap'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir } from '../helpers/databases.ts'
 import { compactToken, freshClaims, hs256Token, tamperedToken } from '../helpers/forged-tokens.ts'
 import { newSigningKey, signWith, startJwksServer } from '../helpers/jwks-server.ts'
 import { listeningApp } from '../helpers/listening-app.ts'
@@ -104,12 +104,12 @@ async function check (t: Test, label: string, url: string, cases: Case[]): Promi
 }
 
 t.test('HS256 server with AUTH_ISSUER and AUTH_AUDIENCE', async t => {
-  const { url } = await listeningApp(t, { DATA_DIR: tempDataDir(t), AUTH_JWT_SECRET: TEST_SECRET, AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE })
+  const { url } = await listeningApp(t, { DATA_DIR: await pgliteDataDir(t), AUTH_JWT_SECRET: TEST_SECRET, AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE })
   await check(t, 'HS256', url, await secretCases())
 })
 
 t.test('JWKS server (RS256)', async t => {
   const { cases, jwksUrl } = await jwksCases(t)
-  const { url } = await listeningApp(t, { DATA_DIR: tempDataDir(t), AUTH_JWKS_URL: jwksUrl })
+  const { url } = await listeningApp(t, { DATA_DIR: await pgliteDataDir(t), AUTH_JWKS_URL: jwksUrl })
   await check(t, 'JWKS', url, cases)
 })

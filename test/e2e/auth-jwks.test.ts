@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { createEvent } from '../helpers/create-event.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir } from '../helpers/databases.ts'
 import { urlClient } from '../helpers/http-client.ts'
 import { newSigningKey, signWith, startJwksServer, type JwksServer, type SigningKey } from '../helpers/jwks-server.ts'
 import { listeningApp } from '../helpers/listening-app.ts'
@@ -16,7 +16,7 @@ import { bearer } from '../helpers/tokens.ts'
 
 /** A JWKS-mode app (AUTH_JWKS_REFRESH_MS as given) and a GET /bookings as one token. */
 async function jwksApp (t: Test, jwksUrl: string, env: Record<string, string> = {}) {
-  const { url } = await listeningApp(t, { DATA_DIR: tempDataDir(t), AUTH_JWKS_URL: jwksUrl, ...env })
+  const { url } = await listeningApp(t, { DATA_DIR: await pgliteDataDir(t), AUTH_JWKS_URL: jwksUrl, ...env })
   const list = async (token: string) => await urlClient(url, { headers: bearer(token) }).request('GET', '/bookings')
   return { url, list }
 }

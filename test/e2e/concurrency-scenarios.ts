@@ -8,7 +8,7 @@
  */
 import type { TestContext } from '../helpers/context.ts'
 import { createEvent } from '../helpers/create-event.ts'
-import { createTestDatabase, tempDataDir, withSql } from '../helpers/databases.ts'
+import { createTestDatabase, pgliteDataDir, withSql } from '../helpers/databases.ts'
 import { urlClient, type ApiClient } from '../helpers/http-client.ts'
 import { checkViaApi, checkViaSql } from '../helpers/invariant.ts'
 import { mapLimit } from '../helpers/map-limit.ts'
@@ -90,7 +90,7 @@ export async function seedRace (t: TestContext, env: Record<string, string>): Pr
   return result
 }
 
-export const embeddedEnv = (t: TestContext): Record<string, string> => ({ DATA_DIR: tempDataDir(t) })
+export const embeddedEnv = async (t: TestContext): Promise<Record<string, string>> => ({ DATA_DIR: await pgliteDataDir(t) })
 
 /**
  * Several instances sharing PostgreSQL and Redis: `requests` bookings of qty 1..4

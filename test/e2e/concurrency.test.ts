@@ -4,7 +4,7 @@ import { missing, REDIS_URL } from '../helpers/services.ts'
 import { embeddedEnv, formatResult, multiInstance, seedRace } from './concurrency-scenarios.ts'
 
 t.test('seed race on a real server process: embedded store', async t => {
-  const result = await seedRace(t, embeddedEnv(t))
+  const result = await seedRace(t, await embeddedEnv(t))
   t.comment(formatResult(result))
   t.same(result.violations, [])
   t.same(result.statuses, { 201: 5, 409: 15 })

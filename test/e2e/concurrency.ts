@@ -16,7 +16,7 @@ async function run<R extends { name: string, violations: string[] }> (title: str
 }
 
 try {
-  await run('seed race on the embedded store', async () => await seedRace(t, embeddedEnv(t)), formatResult)
+  await run('seed race on the embedded store', async () => await seedRace(t, await embeddedEnv(t)), formatResult)
   const skip = await missing('postgres', 'redis')
   if (skip === undefined) {
     await run('multi-instance run (3 server processes)', async () => await multiInstance(t), formatResult)

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { createEvent } from '../helpers/create-event.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir } from '../helpers/databases.ts'
 import { urlClient } from '../helpers/http-client.ts'
 import { runToExit, startServer } from '../helpers/server-process.ts'
 import { principals } from '../helpers/tokens.ts'
@@ -16,7 +16,7 @@ import { principals } from '../helpers/tokens.ts'
 const as = await principals()
 
 t.test('a second process on the same DATA_DIR refuses to start; after a SIGKILL the next one starts', async t => {
-  const dataDir = tempDataDir(t)
+  const dataDir = await pgliteDataDir(t)
   const first = await startServer({ DATA_DIR: dataDir })
   t.teardown(async () => await first.kill())
   const { eventId, sectionId } = await createEvent(urlClient(first.url, { headers: as.organizer }), [5], { name: 'Before the kill' })

@@ -10,7 +10,7 @@
  */
 import t, { type Test } from 'tap'
 import { createEvent } from '../helpers/create-event.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir } from '../helpers/databases.ts'
 import { assertSurvived, figuresTable, underFault, type Answer, type FaultFigures, type FaultOptions } from '../helpers/fault-load.ts'
 import { urlClient, type ApiClient } from '../helpers/http-client.ts'
 import { checkViaApi } from '../helpers/invariant.ts'
@@ -31,7 +31,7 @@ async function setup (t: Test, nodeCount: number, lockWaitMs: number): Promise<S
   const nodes = await Promise.all(Array.from({ length: nodeCount }, async () => await throwawayRedis(t)))
   t.notOk(nodes.some(n => n.port === 6379), 'never the shared Redis')
   const server = await startServer({
-    DATA_DIR: tempDataDir(t), REDIS_NODES: nodes.map(n => n.url).join(','), LOCK_WAIT_MS: String(lockWaitMs)
+    DATA_DIR: await pgliteDataDir(t), REDIS_NODES: nodes.map(n => n.url).join(','), LOCK_WAIT_MS: String(lockWaitMs)
   })
   t.teardown(async () => { await server.kill() })
   const client = urlClient(server.url, { headers: as.service, timeoutMs: 60_000 })

@@ -7,7 +7,7 @@
 import { once } from 'node:events'
 import net from 'node:net'
 import t from 'tap'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir } from '../helpers/databases.ts'
 import { pollUntil } from '../helpers/poll.ts'
 import { startServer } from '../helpers/server-process.ts'
 import { principals } from '../helpers/tokens.ts'
@@ -57,7 +57,7 @@ async function trickle (url: string, head: string, drip: string, everyMs = 100):
 const bodyOf = (raw: string): any => JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))
 
 t.test('request, headers and keep-alive timeouts', async t => {
-  const server = await startServer({ DATA_DIR: tempDataDir(t), REQUEST_TIMEOUT_MS: '1000', HEADERS_TIMEOUT_MS: '500', KEEP_ALIVE_TIMEOUT_MS: '300' })
+  const server = await startServer({ DATA_DIR: await pgliteDataDir(t), REQUEST_TIMEOUT_MS: '1000', HEADERS_TIMEOUT_MS: '500', KEEP_ALIVE_TIMEOUT_MS: '300' })
   t.teardown(async () => await server.stop())
 
   const body = JSON.stringify({ eventId: '0'.repeat(24), sectionId: '0'.repeat(24), qty: 1 }).padEnd(2000)
@@ -97,7 +97,7 @@ async function holdConnection (url: string): Promise<{ socket: net.Socket, answe
 
 t.test('connections beyond MAX_CONNECTIONS are closed unanswered; the others are served', async t => {
   const cap = 4
-  const server = await startServer({ DATA_DIR: tempDataDir(t), MAX_CONNECTIONS: String(cap) })
+  const server = await startServer({ DATA_DIR: await pgliteDataDir(t), MAX_CONNECTIONS: String(cap) })
   t.teardown(async () => await server.stop())
   // one at a time, each answered or closed before the next: the count is exact
   // (fetch's idle keep-alive connection from the start-up check may hold a place)

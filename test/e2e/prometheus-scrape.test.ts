@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { TestContext } from '../helpers/context.ts'
 import { createEvent } from '../helpers/create-event.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir, tempDataDir } from '../helpers/databases.ts'
 import { urlClient } from '../helpers/http-client.ts'
 import { configWithMetricsToken, shippedConfig } from '../helpers/prometheus-config.ts'
 import { freePort, startServer, type ServerProcess } from '../helpers/server-process.ts'
@@ -39,7 +39,7 @@ async function query (base: string, promql: string, accept: (value: number | und
 
 /** A server process on a fresh embedded store; an organizer creates an event of 3 seats, a service books 5 users on it. */
 async function bookedServer (t: TestContext, env: Record<string, string> = {}): Promise<{ server: ServerProcess, statuses: number[] }> {
-  const server = await startServer({ DATA_DIR: tempDataDir(t), ...env })
+  const server = await startServer({ DATA_DIR: await pgliteDataDir(t), ...env })
   t.teardown(async () => await server.stop())
   const as = await principals()
   const client = urlClient(server.url, { headers: as.service })

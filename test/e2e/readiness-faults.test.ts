@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { buildApp } from '../helpers/build-app.ts'
 import { createEvent as createEventVia } from '../helpers/create-event.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir } from '../helpers/databases.ts'
 import { injectAs, injectClient, type ApiResponse } from '../helpers/http-client.ts'
 import { pgClusterMissing, throwawayPgCluster } from '../helpers/pg-cluster.ts'
 import { one, parseExposition } from '../helpers/prometheus-text.ts'
@@ -51,7 +51,7 @@ t.test('a Redis node going down and coming back', { skip: redisSkip }, async t =
   const { port } = redis
   t.not(port, 6379, 'never the shared Redis')
 
-  const app = await buildApp(t, { DATA_DIR: tempDataDir(t), REDIS_NODES: `redis://127.0.0.1:${port}`, LOCK_WAIT_MS: '300' })
+  const app = await buildApp(t, { DATA_DIR: await pgliteDataDir(t), REDIS_NODES: `redis://127.0.0.1:${port}`, LOCK_WAIT_MS: '300' })
   const up = await ready(app)
   t.equal(up.status, 200, 'ready while Redis runs')
   t.same(up.body.data?.checks?.redis, { up: 1, of: 1, quorum: 1, down: [] }, 'the Redis node is checked')

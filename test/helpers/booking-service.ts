@@ -1,6 +1,7 @@
 /**
  * The booking service as the unit tests build it: on a real embedded store
- * (PGlite in a temp directory, closed at teardown) and the in-process lock.
+ * (PGlite in a temp directory holding a fresh cluster, closed at teardown) and
+ * the in-process lock.
  */
 import { PGlite } from '@electric-sql/pglite'
 import { Registry } from 'prom-client'
@@ -12,14 +13,14 @@ import { createSqlStore } from '../../lib/store/sql/sql-store.ts'
 import type { Store } from '../../lib/store/store.ts'
 import { createMetrics } from '../../lib/support/metrics.ts'
 import type { TestContext } from './context.ts'
-import { tempDataDir } from './databases.ts'
+import { pgliteDataDir } from './databases.ts'
 
 /** A box office booking on behalf of the users it names. */
 export const SERVICE: Principal = { sub: 'box-office', roles: ['service'] }
 
 /** A fresh embedded store, migrated, and its database (closed at the test's teardown). */
 export async function embeddedStore (t: TestContext): Promise<{ store: Store, db: PGlite }> {
-  const db = await PGlite.create(tempDataDir(t))
+  const db = await PGlite.create(await pgliteDataDir(t))
   t.teardown(async () => await db.close())
   const store = createSqlStore(pgliteClient(db), { kind: 'embedded' })
   await store.init()

@@ -1,13 +1,19 @@
 /**
  * Fresh, empty databases for tests and benchmarks, and SQL access to what a
  * store wrote: a PostgreSQL database on the shared server (CREATE, then DROP
- * WITH (FORCE)), a temp directory for the embedded store (PGlite), a MongoDB
- * database name. The `...(t)` forms undo themselves at teardown.
+ * WITH (FORCE)), a temp directory for the embedded store (PGlite: empty, or
+ * holding a fresh cluster), a MongoDB database name. The `...(t)` forms undo
+ * themselves at teardown.
  */
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { once } from 'node:events'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
 import { PGlite } from '@electric-sql/pglite'
 import { MongoClient } from 'mongodb'
 import pg from 'pg'
@@ -78,6 +84,94 @@ export function tempDataDir (t: TestContext, prefix = 'booking-data-'): string {
   const dir = newTempDir(prefix)
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir
+}
+
+/**
+ * A temporary directory holding a fresh, empty PGlite cluster, removed at
+ * teardown: what PGlite's first start makes of an empty directory (initdb, in
+ * WebAssembly: seconds of CPU), copied from a template made once per install
+ * and PGlite version (node_modules/.cache) and shared by every test process.
+ * The app then opens it and creates its schema as on any first start. Tests of
+ * a first start on an empty directory use tempDataDir.
+ */
+export async function pgliteDataDir (t: TestContext, prefix = 'booking-data-'): Promise<string> {
+  const template = await pgliteTemplate()
+  const dir = tempDataDir(t, prefix)
+  // asynchronous: a synchronous copy of tens of MB would stall this process's other timers (a reachability check, a request)
+  await cp(template, dir, { recursive: true })
+  return dir
+}
+
+let template: Promise<string> | undefined
+const pgliteTemplate = (): Promise<string> => (template ??= makePgliteTemplate())
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+/** node_modules/.cache/booking-tests (gone with the next npm ci), or a directory in tmp where node_modules is not writable. */
+function cacheDir (): string {
+  for (const dir of [join(ROOT, 'node_modules/.cache/booking-tests'), join(tmpdir(), `booking-tests-${process.getuid?.() ?? 'user'}`)]) {
+    try {
+      mkdirSync(dir, { recursive: true })
+      return dir
+    } catch {}
+  }
+  throw new Error('no writable directory for the test caches')
+}
+
+async function makePgliteTemplate (): Promise<string> {
+  const { version } = JSON.parse(readFileSync(join(ROOT, 'node_modules/@electric-sql/pglite/package.json'), 'utf8')) as { version: string }
+  const cache = cacheDir()
+  const final = join(cache, `pglite-${version}`)
+  // one process initialises it (lock: a directory made atomically, holding its pid); the others wait for the rename
+  const lock = `${final}.lock`
+  for (;;) {
+    if (existsSync(final)) return final
+    try {
+      mkdirSync(lock)
+      writeFileSync(join(lock, 'pid'), String(process.pid))
+      break
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      if (!lockHolderAlive(lock)) rmSync(lock, { recursive: true, force: true })
+      else await sleep(100)
+    }
+  }
+  try {
+    // what a builder that died left behind
+    for (const name of readdirSync(cache)) if (name.startsWith(`pglite-${version}.building-`)) rmSync(join(cache, name), { recursive: true, force: true })
+    // built aside and renamed into place: the template is always a whole, closed cluster. In a
+    // child process: initdb's seconds of WebAssembly would stall this one's event loop
+    const building = mkdtempSync(join(cache, `pglite-${version}.building-`))
+    const init = "const { PGlite } = await import('@electric-sql/pglite'); await (await PGlite.create(process.argv[1])).close()"
+    const child = spawn(process.execPath, ['--input-type=module', '-e', init, building], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+    const [code] = await once(child, 'close') as [number | null]
+    if (code !== 0) {
+      rmSync(building, { recursive: true, force: true })
+      throw new Error(`initialising a PGlite data directory exited with ${code}: ${stderr}`)
+    }
+    renameSync(building, final)
+    return final
+  } finally {
+    rmSync(lock, { recursive: true, force: true })
+  }
+}
+
+function lockHolderAlive (lock: string): boolean {
+  let pid: number
+  try {
+    pid = Number(readFileSync(join(lock, 'pid'), 'utf8'))
+  } catch {
+    // just made, its pid not written yet (or its maker died right then)
+    try { return Date.now() - statSync(lock).mtimeMs < 10_000 } catch { return false }
+  }
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 /** MONGODB_URI pointing at a fresh database name, dropped at teardown. */

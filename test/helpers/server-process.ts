@@ -35,6 +35,16 @@ export async function freePort (): Promise<number> {
   return port
 }
 
+/**
+ * Node's arguments for server.ts: the V8 flags test processes set for their
+ * own PGlite (wasm-flags.ts), none elsewhere (a benchmark's server runs as
+ * in production).
+ */
+function nodeArgs (): string[] {
+  const flags = process.env.TEST_SERVER_NODE_FLAGS?.split(' ').filter(f => f !== '') ?? []
+  return [...flags, '--import', 'tsx', 'server.ts']
+}
+
 const CONFIG_VARIABLES = new Set([...Object.keys(ConfigSchema.properties), 'ENV_FILE'])
 
 /**
@@ -61,7 +71,7 @@ export interface Exited {
 
 /** Runs server.ts expecting it to stop by itself (a failed start): its exit code and output lines. */
 export async function runToExit (env: Record<string, string>, { timeoutMs = 60_000 } = {}): Promise<Exited> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+  const child = spawn(process.execPath, nodeArgs(), {
     cwd: ROOT,
     env: serverEnv(env, await freePort()),
     stdio: ['ignore', 'pipe', 'pipe']
@@ -80,7 +90,7 @@ export async function runToExit (env: Record<string, string>, { timeoutMs = 60_0
 export async function startServer (env: Record<string, string>, { timeoutMs = 60_000 } = {}): Promise<ServerProcess> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+  const child = spawn(process.execPath, nodeArgs(), {
     cwd: ROOT,
     env: serverEnv(env, port),
     stdio: ['ignore', 'pipe', 'pipe']

@@ -16,7 +16,9 @@ function tcpReachable (url: string, defaultPort: number): Promise<boolean> {
   const { hostname, port } = new URL(url)
   return new Promise(resolve => {
     const socket = net.connect({ host: hostname, port: Number(port || defaultPort) })
-    socket.setTimeout(1000)
+    // a refused port answers at once; the timeout is for a black hole, and must outlast a test
+    // process's event loop kept busy for a moment (a PGlite opening in the same process)
+    socket.setTimeout(5000)
     socket.once('connect', () => { socket.destroy(); resolve(true) })
     socket.once('error', () => resolve(false))
     socket.once('timeout', () => { socket.destroy(); resolve(false) })

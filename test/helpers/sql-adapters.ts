@@ -10,7 +10,7 @@ import { GuardedClient, pgClient } from '../../lib/store/sql/pg-client.ts'
 import { pgliteClient } from '../../lib/store/sql/pglite-client.ts'
 import type { SqlClient } from '../../lib/store/sql/client.ts'
 import type { StoreKind } from '../../lib/store/store.ts'
-import { createTestDatabase, tempDataDir } from './databases.ts'
+import { createTestDatabase, pgliteDataDir } from './databases.ts'
 import { missing } from './services.ts'
 
 export interface SqlAdapter {
@@ -24,7 +24,7 @@ export const SQL_ADAPTERS: SqlAdapter[] = [
   {
     name: 'embedded (PGlite)',
     async open (t) {
-      const db = await PGlite.create(tempDataDir(t))
+      const db = await PGlite.create(await pgliteDataDir(t))
       return { client: pgliteClient(db), kind: 'embedded', close: async () => { await db.close() } }
     }
   },

@@ -1,6 +1,6 @@
 /** The store set-ups every store-backed suite runs on, each giving a fresh, empty store. */
 import type { TestContext } from './context.ts'
-import { createTestDatabase, mongoTestDatabase, tempDataDir } from './databases.ts'
+import { createTestDatabase, mongoTestDatabase, pgliteDataDir } from './databases.ts'
 import { REDIS_URL, type Service } from './services.ts'
 
 export interface StoreSetup {
@@ -14,7 +14,7 @@ export const STORE_SETUPS: StoreSetup[] = [
   {
     name: 'embedded',
     needs: [],
-    env: async (t) => ({ DATA_DIR: tempDataDir(t) })
+    env: async (t) => ({ DATA_DIR: await pgliteDataDir(t) })
   },
   {
     name: 'postgres+redis',

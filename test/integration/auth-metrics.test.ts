@@ -5,7 +5,7 @@
 import t from 'tap'
 import { buildApp } from '../helpers/build-app.ts'
 import { createEvent } from '../helpers/create-event.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir, tempDataDir } from '../helpers/databases.ts'
 import { injectClient } from '../helpers/http-client.ts'
 import { one, parseExposition } from '../helpers/prometheus-text.ts'
 import { bearer, signToken } from '../helpers/tokens.ts'
@@ -13,7 +13,7 @@ import { bearer, signToken } from '../helpers/tokens.ts'
 const METRICS_TOKEN = 'scrape-0123456789-abcdef'
 
 t.test('METRICS_TOKEN: GET /metrics needs that bearer token', async t => {
-  const app = await buildApp(t, { DATA_DIR: tempDataDir(t), METRICS_TOKEN })
+  const app = await buildApp(t, { DATA_DIR: await pgliteDataDir(t), METRICS_TOKEN })
   const scrape = async (headers: Record<string, string>) => await injectClient(app, headers).request('GET', '/metrics')
   const none = await scrape({})
   t.equal(none.status, 401, 'no token: 401')
@@ -29,7 +29,7 @@ t.test('METRICS_TOKEN: GET /metrics needs that bearer token', async t => {
 })
 
 t.test('without METRICS_TOKEN, GET /metrics is open', async t => {
-  const app = await buildApp(t, { DATA_DIR: tempDataDir(t) })
+  const app = await buildApp(t, { DATA_DIR: await pgliteDataDir(t) })
   t.equal((await injectClient(app).request('GET', '/metrics')).status, 200)
 })
 
@@ -47,7 +47,7 @@ t.test('a METRICS_TOKEN the service starts with can be presented', async t => {
 })
 
 t.test('401 and 403 on POST /bookings are counted as denied', async t => {
-  const app = await buildApp(t, { DATA_DIR: tempDataDir(t) })
+  const app = await buildApp(t, { DATA_DIR: await pgliteDataDir(t) })
   const as = async (sub: string, roles: string[]) => injectClient(app, bearer(await signToken({ sub, roles })))
   const { eventId, sectionId } = await createEvent(await as('olga', ['organizer']), [10])
   const book = async (headers: Record<string, string>, body: Record<string, unknown> = {}) =>

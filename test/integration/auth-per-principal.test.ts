@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { buildApp } from '../helpers/build-app.ts'
 import { createEvent } from '../helpers/create-event.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir } from '../helpers/databases.ts'
 import { injectClient, type ApiClient } from '../helpers/http-client.ts'
 import { missing } from '../helpers/services.ts'
 import { STORE_SETUPS, storeSetup } from '../helpers/store-setups.ts'
@@ -57,7 +57,7 @@ for (const setup of STORE_SETUPS) {
 }
 
 const rateLimitSetups = [
-  { name: 'in memory', env: async (t: Test) => ({ DATA_DIR: tempDataDir(t) }), skip: undefined },
+  { name: 'in memory', env: async (t: Test) => ({ DATA_DIR: await pgliteDataDir(t) }), skip: undefined },
   { name: 'in Redis', env: async (t: Test) => await storeSetup('postgres+redis').env(t), skip: await missing('postgres', 'redis') }
 ]
 

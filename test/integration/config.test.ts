@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildApp } from '../helpers/build-app.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir, tempDataDir } from '../helpers/databases.ts'
 
 t.test('a bad value stops start-up with a message naming the variable', async t => {
   const cases: Array<[Record<string, string>, RegExp]> = [
@@ -24,7 +24,7 @@ t.test('a bad value stops start-up with a message naming the variable', async t 
 })
 
 t.test('defaults: embedded store, in-process lock, batching on', async t => {
-  const app = await buildApp(t, { DATA_DIR: tempDataDir(t) })
+  const app = await buildApp(t, { DATA_DIR: await pgliteDataDir(t) })
   t.equal(app.config.STORE, 'embedded')
   t.equal(app.locker.kind, 'local')
   t.equal(app.config.BATCH_MAX, 256)
@@ -32,9 +32,9 @@ t.test('defaults: embedded store, in-process lock, batching on', async t => {
 })
 
 t.test('the HTTP server gets its limits from the config', async t => {
-  const defaults = await buildApp(t, { DATA_DIR: tempDataDir(t) })
+  const defaults = await buildApp(t, { DATA_DIR: await pgliteDataDir(t) })
   t.match(defaults.server, { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 72_000, timeout: 120_000, maxConnections: 10_000 }, 'defaults')
-  const set = await buildApp(t, { DATA_DIR: tempDataDir(t), REQUEST_TIMEOUT_MS: '2000', HEADERS_TIMEOUT_MS: '1000', KEEP_ALIVE_TIMEOUT_MS: '5000', CONNECTION_TIMEOUT_MS: '0', MAX_CONNECTIONS: '50' })
+  const set = await buildApp(t, { DATA_DIR: await pgliteDataDir(t), REQUEST_TIMEOUT_MS: '2000', HEADERS_TIMEOUT_MS: '1000', KEEP_ALIVE_TIMEOUT_MS: '5000', CONNECTION_TIMEOUT_MS: '0', MAX_CONNECTIONS: '50' })
   t.match(set.server, { requestTimeout: 2000, headersTimeout: 1000, keepAliveTimeout: 5000, timeout: 0, maxConnections: 50 }, 'as configured')
 })
 

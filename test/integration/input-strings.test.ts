@@ -9,7 +9,7 @@ import fp from 'fastify-plugin'
 import { Ajv } from 'ajv'
 import t from 'tap'
 import app, { appOptions } from '../../app.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir } from '../helpers/databases.ts'
 import { withTestAuth } from '../helpers/tokens.ts'
 
 interface StringSchema { type: 'string', pattern?: string, examples?: string[], minLength?: number }
@@ -33,7 +33,7 @@ t.test('every input string of every route refuses NUL and unpaired surrogates', 
   const fastify = Fastify(appOptions({ logger: { level: 'silent' } }))
   const routes: RouteOptions[] = []
   fastify.addHook('onRoute', route => { routes.push(route) })
-  await fastify.register(fp(app), { env: withTestAuth({ DATA_DIR: tempDataDir(t), LOG_LEVEL: 'silent' }) })
+  await fastify.register(fp(app), { env: withTestAuth({ DATA_DIR: await pgliteDataDir(t), LOG_LEVEL: 'silent' }) })
   t.teardown(async () => await fastify.close())
   await fastify.ready()
 

@@ -10,7 +10,7 @@ import t from 'tap'
 import app, { appOptions } from '../../app.ts'
 import type { TestContext } from '../helpers/context.ts'
 import { createEvent } from '../helpers/create-event.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir } from '../helpers/databases.ts'
 import { injectAs, injectClient } from '../helpers/http-client.ts'
 import { principals, roleToken, withTestAuth } from '../helpers/tokens.ts'
 
@@ -32,7 +32,7 @@ async function buildLoggedApp (t: TestContext, level = 'info'): Promise<Captured
   // keep the app's own logger options (redact, ...), only send the lines to our stream
   const { transport: _transport, ...production } = appOptions().logger as Record<string, unknown>
   const fastify = Fastify(appOptions({ logger: { ...production, level, stream } }))
-  await fastify.register(fp(app), { env: withTestAuth({ DATA_DIR: tempDataDir(t), LOG_LEVEL: level }) })
+  await fastify.register(fp(app), { env: withTestAuth({ DATA_DIR: await pgliteDataDir(t), LOG_LEVEL: level }) })
   t.teardown(async () => await fastify.close())
   await fastify.ready()
   return { app: fastify, raw, lines: () => raw.map(l => JSON.parse(l) as LogLine) }

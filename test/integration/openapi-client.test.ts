@@ -6,14 +6,14 @@
  */
 import t from 'tap'
 import { readmeFlow } from '../../examples/readme-flow.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir } from '../helpers/databases.ts'
 import { listeningApp } from '../helpers/listening-app.ts'
 import { checkViaApi } from '../helpers/invariant.ts'
 import { urlClient } from '../helpers/http-client.ts'
 import { roleToken, roleHeaders } from '../helpers/tokens.ts'
 
 t.test('the README flow through the typed client', async t => {
-  const { url } = await listeningApp(t, { DATA_DIR: tempDataDir(t) })
+  const { url } = await listeningApp(t, { DATA_DIR: await pgliteDataDir(t) })
   const report = await readmeFlow(url, { organizer: await roleToken('organizer', 'alice'), customer: await roleToken('customer', 'bob') })
   const { eventId, sections: [vip] } = report.created
   t.match(report.created, { status: 201, location: `/api/events/${eventId}` })

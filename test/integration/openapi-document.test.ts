@@ -12,13 +12,13 @@ import t from 'tap'
 import { STATUS_OF, type ApiErrorCode } from '../../lib/api/responses.ts'
 import { TYPES_FILE, typesOf } from '../../scripts/openapi-types.ts'
 import { buildApp } from '../helpers/build-app.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir, tempDataDir } from '../helpers/databases.ts'
 
 const REDOCLY = fileURLToPath(new URL('../../node_modules/.bin/redocly', import.meta.url))
 
 interface LintProblem { ruleId: string, severity: 'error' | 'warn', message: string, location: Array<{ pointer: string }> }
 
-const app = await buildApp(t, { DATA_DIR: tempDataDir(t) })
+const app = await buildApp(t, { DATA_DIR: await pgliteDataDir(t) })
 const document = (await app.inject('/docs/json')).json()
 
 t.test('Redocly lint, recommended rules: no error', async t => {

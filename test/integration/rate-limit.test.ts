@@ -2,7 +2,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../helpers/build-app.ts'
 import { createEvent } from '../helpers/create-event.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir } from '../helpers/databases.ts'
 import { injectAs, injectClient } from '../helpers/http-client.ts'
 import { missing } from '../helpers/services.ts'
 import { storeSetup } from '../helpers/store-setups.ts'
@@ -26,7 +26,7 @@ const book = (app: FastifyInstance, ids: object, { userId, headers }: User, url 
   injectAs(app, headers, { method: 'POST', url, payload: { ...ids, qty: 1, userId } })
 
 t.test('off by default: no limit', async t => {
-  const app = await buildApp(t, { DATA_DIR: tempDataDir(t) })
+  const app = await buildApp(t, { DATA_DIR: await pgliteDataDir(t) })
   const ids = await section(app)
   const eager = await customer('eager')
   const statuses = await Promise.all(Array.from({ length: 12 }, async () => (await book(app, ids, eager)).statusCode))
@@ -34,7 +34,7 @@ t.test('off by default: no limit', async t => {
 })
 
 t.test('RATE_LIMIT_MAX per user: 429 RATE_LIMITED beyond it, other users unaffected', async t => {
-  const app = await buildApp(t, { DATA_DIR: tempDataDir(t), RATE_LIMIT_MAX: '3' })
+  const app = await buildApp(t, { DATA_DIR: await pgliteDataDir(t), RATE_LIMIT_MAX: '3' })
   const ids = await section(app)
   const eager = await customer('eager')
   const first = [await book(app, ids, eager), await book(app, ids, eager, '/api/bookings'), await book(app, ids, eager)]

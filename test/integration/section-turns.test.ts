@@ -16,7 +16,7 @@ import { redlockLocker } from '../../lib/cluster/redlock-locker.ts'
 import { createMetrics } from '../../lib/support/metrics.ts'
 import { pgliteClient } from '../../lib/store/sql/pglite-client.ts'
 import { createSqlStore } from '../../lib/store/sql/sql-store.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir } from '../helpers/databases.ts'
 import { missing, REDIS_URL } from '../helpers/services.ts'
 
 const SERVICE: Principal = { sub: 'box-office', roles: ['service'] }
@@ -29,7 +29,7 @@ const LOCK_WAIT_MS = 2000
 const MOST_TURNS_IN_A_ROW = 3
 
 t.test('two instances on one busy section both sell, neither answers BUSY', { skip: await missing('redis') }, async t => {
-  const db = await PGlite.create(tempDataDir(t))
+  const db = await PGlite.create(await pgliteDataDir(t))
   t.teardown(async () => await db.close())
   const store = createSqlStore(pgliteClient(db), { kind: 'embedded' })
   await store.init()

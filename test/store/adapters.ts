@@ -12,7 +12,7 @@ import { pgliteClient } from '../../lib/store/sql/pglite-client.ts'
 import { createSqlStore } from '../../lib/store/sql/sql-store.ts'
 import type { Store } from '../../lib/store/store.ts'
 import type { TestContext } from '../helpers/context.ts'
-import { createTestDatabase, mongoTestDatabase, tempDataDir } from '../helpers/databases.ts'
+import { createTestDatabase, mongoTestDatabase, pgliteDataDir } from '../helpers/databases.ts'
 import type { Service } from '../helpers/services.ts'
 
 export interface StoreAdapter {
@@ -34,7 +34,7 @@ export const STORE_ADAPTERS: StoreAdapter[] = [
   {
     name: 'embedded (PGlite)',
     needs: [],
-    location: async (t) => tempDataDir(t),
+    location: async (t) => await pgliteDataDir(t),
     async open (dir) {
       const db = await PGlite.create(dir)
       const store = createSqlStore(pgliteClient(db), { kind: 'embedded' })

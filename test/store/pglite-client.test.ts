@@ -9,11 +9,11 @@ import t from 'tap'
 import { pgliteClient } from '../../lib/store/sql/pglite-client.ts'
 import { createSqlStore } from '../../lib/store/sql/sql-store.ts'
 import type { TestContext } from '../helpers/context.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir } from '../helpers/databases.ts'
 import { sectionBatch } from '../helpers/section-batch.ts'
 
 async function open (t: TestContext) {
-  const db = await PGlite.create(tempDataDir(t))
+  const db = await PGlite.create(await pgliteDataDir(t))
   t.teardown(async () => { await db.close() })
   return { db, client: pgliteClient(db) }
 }

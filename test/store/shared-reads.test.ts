@@ -12,7 +12,7 @@ import { pgliteClient } from '../../lib/store/sql/pglite-client.ts'
 import type { SqlClient } from '../../lib/store/sql/client.ts'
 import { createSqlStore } from '../../lib/store/sql/sql-store.ts'
 import type { TestContext } from '../helpers/context.ts'
-import { tempDataDir } from '../helpers/databases.ts'
+import { pgliteDataDir } from '../helpers/databases.ts'
 import { sectionBatch } from '../helpers/section-batch.ts'
 
 const BOOKINGS_BY_IDS = 'WHERE id = ANY('
@@ -20,7 +20,7 @@ const EVENTS_BY_IDS = 'e.id = ANY('
 
 /** A real embedded store whose client counts the statements that contain `marker`. */
 async function countingStore (t: TestContext, marker: string) {
-  const db = await PGlite.create(tempDataDir(t))
+  const db = await PGlite.create(await pgliteDataDir(t))
   t.teardown(async () => { await db.close() })
   const client = pgliteClient(db)
   const queries = { count: 0 }
