@@ -1,9 +1,9 @@
 import fp from 'fastify-plugin'
 import { createBookingService, type BookingService } from '../lib/service/booking-service.ts'
-import { resolve } from 'node:path'
 import { WORK_MS } from '../lib/support/deadline.ts'
 import { createExpirySweeper, sweeperLockKey } from '../lib/service/expiry-sweeper.ts'
 import { redisSeatReturns } from '../lib/cluster/seat-returns.ts'
+import { databaseOf } from './config.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,7 +21,7 @@ const RETURNS_TIMEOUT_MS = 1000
  * outlives seats given back on another instance.
  */
 export default fp(async (fastify) => {
-  const { BATCH_MAX, BATCH_CONCURRENCY, LOCK_WAIT_MS, SOLD_OUT_CACHE_MS, HOLD_TTL_MS, EXPIRY_SWEEP_MS, STORE, DATABASE_URL, MONGODB_URI, DATA_DIR, PG_POOL_SIZE, MONGODB_POOL_SIZE } = fastify.config
+  const { BATCH_MAX, BATCH_CONCURRENCY, LOCK_WAIT_MS, SOLD_OUT_CACHE_MS, HOLD_TTL_MS, EXPIRY_SWEEP_MS, STORE, PG_POOL_SIZE, MONGODB_POOL_SIZE } = fastify.config
   /**
    * Never more batches than the store has connections (the embedded store runs one
    * transaction at a time); BATCH_MAX=1 is the seed's path: a transaction per request
@@ -46,12 +46,10 @@ export default fp(async (fastify) => {
     soldOutCacheMs: SOLD_OUT_CACHE_MS,
     holdTtlMs: HOLD_TTL_MS
   })
-  const database = STORE === 'postgres' ? DATABASE_URL : STORE === 'mongo' ? MONGODB_URI : resolve(DATA_DIR)
   const sweeper = createExpirySweeper({
     store: fastify.store,
     locker: fastify.locker,
-    // the database's address without credentials or options: instances may log in as different users
-    lockKey: sweeperLockKey(`${STORE} ${(database ?? '').replace(/\/\/[^@/]*@/, '//').replace(/\?.*$/, '')}`),
+    lockKey: sweeperLockKey(databaseOf(fastify.config)),
     metrics: fastify.metrics,
     sweep: booking.sweep,
     everyMs: EXPIRY_SWEEP_MS,

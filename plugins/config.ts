@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import fastifyEnv from '@fastify/env'
 import { Type, type Static } from '@sinclair/typebox'
 import fp from 'fastify-plugin'
@@ -144,6 +145,12 @@ function checkTogether (config: RawConfig): void {
   if (config.CONNECTION_TIMEOUT_MS !== 0 && config.CONNECTION_TIMEOUT_MS <= config.LOCK_WAIT_MS + 1000) {
     throw new Error(`CONNECTION_TIMEOUT_MS (${config.CONNECTION_TIMEOUT_MS}) must be 0 (none) or longer than LOCK_WAIT_MS + 1000 (${config.LOCK_WAIT_MS + 1000})`)
   }
+}
+
+/** The deployment's database: its store kind and address, without credentials or options (instances may log in as different users). */
+export function databaseOf (config: Config): string {
+  const address = config.STORE === 'postgres' ? config.DATABASE_URL : config.STORE === 'mongo' ? config.MONGODB_URI : resolve(config.DATA_DIR)
+  return `${config.STORE} ${(address ?? '').replace(/\/\/[^@/]*@/, '//').replace(/\?.*$/, '')}`
 }
 
 /** An explicit STORE wins; else MongoDB if MONGODB_URI is set, PostgreSQL if DATABASE_URL is, else embedded. */

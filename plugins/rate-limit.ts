@@ -1,5 +1,7 @@
 import rateLimit from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
+import { deploymentKey } from '../lib/support/deployment-key.ts'
+import { databaseOf } from './config.ts'
 import { HttpError } from './errors.ts'
 
 /**
@@ -18,7 +20,8 @@ export default fp(async (fastify) => {
     // routes/bookings.ts runs it as a preHandler, after authentication: the key is
     // the principal, never a body field (behind AUTH_DISABLED, the client address)
     keyGenerator: (request) => request.principal.sub === '' ? `ip:${request.ip}` : `sub:${request.principal.sub}`,
-    ...(fastify.redis.length > 0 ? { redis: fastify.redis[0], nameSpace: 'booking-rate-limit:' } : {}),
+    // counted per deployment: another sharing the Redis has its own counts for the same subs
+    ...(fastify.redis.length > 0 ? { redis: fastify.redis[0], nameSpace: `booking-rate-limit:${deploymentKey(databaseOf(fastify.config))}:` } : {}),
     skipOnError: true,
     errorResponseBuilder: (_request, context) => {
       const retryAfter = Math.ceil(context.ttl / 1000)

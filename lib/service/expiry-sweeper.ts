@@ -7,7 +7,7 @@
  * section is swept by a batch of its own, under the section's lock, as any
  * other write; a section's next batch also expires its due holds by itself.
  */
-import { createHash } from 'node:crypto'
+import { deploymentKey } from '../support/deployment-key.ts'
 import { LockUnavailableError, type Locker } from '../cluster/locker.ts'
 import type { Metrics } from '../support/metrics.ts'
 import type { SectionRef } from '../domain/section-ops.ts'
@@ -18,7 +18,7 @@ const SECTIONS_PER_TICK = 100
 
 /** One sweeper lock per database: deployments sharing a Redis never stop each other's sweeps. */
 export function sweeperLockKey (database: string): string {
-  return `expiry-sweeper:${createHash('sha256').update(database).digest('base64url').slice(0, 22)}`
+  return `expiry-sweeper:${deploymentKey(database)}`
 }
 
 export interface ExpirySweeperOptions {

@@ -107,10 +107,8 @@ t.test('start refused for contradictory or weak identity settings, naming the va
   }
 })
 
-// server.ts means to report a failed start as a fatal log line and
-// "start-up failed: <message>" (its catch around fastify.ready()). Fails today: the
-// plugin error rejects `await fastify.register(fp(app))`, above that try, so the
-// process dies of an uncaught exception (a stack trace, no fatal log line).
+// A plugin refusing its configuration is a failed start like any other: one line
+// "start-up failed: <message>", no stack trace.
 t.test('a refused start is reported by server.ts as "start-up failed: <message>"', async t => {
   const refused = await startServer({ DATA_DIR: tempDataDir(t), AUTH_DISABLED: 'true', AUTH_JWT_SECRET: TEST_SECRET })
     .then(async server => { await server.stop(); return '' }, (err: Error) => err.message)

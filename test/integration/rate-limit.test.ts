@@ -61,3 +61,12 @@ t.test('with Redis the limit holds across instances', { skip: await missing('pos
   t.equal((await book(a, ids, user)).statusCode, 429, 'the third request, on either instance, is limited')
   t.equal((await book(b, ids, user)).statusCode, 429)
 })
+
+t.test('deployments sharing a Redis count apart: the same sub is limited per deployment', { skip: await missing('postgres', 'redis') }, async t => {
+  const one = await buildApp(t, { ...await pgRedis.env(t), RATE_LIMIT_MAX: '2' })
+  const two = await buildApp(t, { ...await pgRedis.env(t), RATE_LIMIT_MAX: '2' })
+  const user = await customer(`both-${Date.now()}`)
+  const [inOne, inTwo] = [await section(one), await section(two)]
+  t.same([(await book(one, inOne, user)).statusCode, (await book(one, inOne, user)).statusCode, (await book(one, inOne, user)).statusCode], [201, 201, 429])
+  t.same([(await book(two, inTwo, user)).statusCode, (await book(two, inTwo, user)).statusCode], [201, 201], 'the other deployment\'s count is its own')
+})
