@@ -17,7 +17,7 @@ import schemasPlugin from './plugins/schemas.ts'
 import storePlugin from './plugins/store.ts'
 import swaggerPlugin from './plugins/swagger.ts'
 import bookingRoutes from './routes/bookings.ts'
-import eventCreateRoutes from './routes/event-create.ts'
+import eventManageRoutes from './routes/event-manage.ts'
 import eventRoutes from './routes/events.ts'
 import healthRoutes from './routes/health.ts'
 import metricsRoutes from './routes/metrics.ts'
@@ -101,7 +101,7 @@ export default async function app (fastify: FastifyInstance, opts: ConfigPluginO
   // route registered inside it can be reached without a verified token
   await fastify.register(async (guarded) => {
     guarded.addHook('onRequest', guarded.authenticate)
-    await guarded.register(eventCreateRoutes)
+    await guarded.register(eventManageRoutes)
     await guarded.register(bookingRoutes)
   })
 }

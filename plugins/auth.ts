@@ -11,6 +11,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** onRequest hook of the guarded scope (app.ts): a verified bearer token, or 401 */
     authenticate: onRequestHookHandler
+    /** authenticate when a token is sent, else leave the request to nobody (public reads) */
+    identify: onRequestHookHandler
     /** onRequest hook of GET /metrics: the bearer METRICS_TOKEN when one is set */
     authenticateScraper: (request: FastifyRequest) => Promise<void>
   }
@@ -92,6 +94,15 @@ export default fp(async (fastify) => {
     verifier.verify(token).then(principal => { request.principal = principal; done() }, done)
   }
   fastify.decorate('authenticate', authenticate)
+  // public reads: a token, when one is sent, says who is asking (an organizer sees its drafts);
+  // none sent, nobody (who sees what anyone sees)
+  fastify.decorate('identify', function (request, reply, done) {
+    if (verifier !== undefined && request.headers.authorization === undefined) {
+      done()
+      return
+    }
+    authenticate.call(this, request, reply, done)
+  } satisfies onRequestHookHandler)
 
   const scraperToken = METRICS_TOKEN === undefined ? undefined : Buffer.from(METRICS_TOKEN)
   fastify.decorate('authenticateScraper', async (request: FastifyRequest) => {

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { createBookingService, type BookingService } from '../lib/service/booking-service.ts'
+import { createEventService, type EventService } from '../lib/service/event-service.ts'
 import { WORK_MS } from '../lib/support/deadline.ts'
 import { createExpirySweeper, sweeperLockKey } from '../lib/service/expiry-sweeper.ts'
 import { redisSeatReturns } from '../lib/cluster/seat-returns.ts'
@@ -8,6 +9,7 @@ import { databaseOf } from './config.ts'
 declare module 'fastify' {
   interface FastifyInstance {
     booking: BookingService
+    events: EventService
   }
 }
 
@@ -15,7 +17,7 @@ declare module 'fastify' {
 const RETURNS_TIMEOUT_MS = 1000
 
 /**
- * The booking service, built from the decorated store, locker and metrics, and
+ * The booking and event services, built from the decorated store, locker and metrics, and
  * the expiry sweeper that runs beside it. With Redis, several instances may
  * run: seat returns are counted on the lock servers, so no sold-out memory
  * outlives seats given back on another instance.
@@ -57,6 +59,7 @@ export default fp(async (fastify) => {
     onError: (err) => { fastify.log.warn({ err }, 'expiry sweep failed; the next tick tries again') }
   })
   fastify.decorate('booking', booking)
+  fastify.decorate('events', createEventService({ store: fastify.store, bookings: booking, answerWithinMs: LOCK_WAIT_MS + WORK_MS }))
   fastify.addHook('onReady', async () => { sweeper.start() })
   // runs before the store and Redis close (onClose hooks run in reverse order): stop sweeping, then decide what is queued
   fastify.addHook('onClose', async () => {

@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import { Ajv, type ErrorObject } from 'ajv'
+import addFormats from 'ajv-formats'
 import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { DomainError, ExpectedError, type ErrorCode } from '../lib/domain/errors.ts'
@@ -36,7 +37,10 @@ const DOMAIN_OUTCOMES: Record<ErrorCode, BookingOutcome> = {
   AUTH_UNAVAILABLE: 'error',
   LIMIT_EXCEEDED: 'user_limit',
   HOLD_EXPIRED: 'invalid',
-  INVALID_STATE: 'invalid'
+  INVALID_STATE: 'invalid',
+  SALE_NOT_OPEN: 'not_open',
+  SALE_CLOSED: 'closed',
+  CAPACITY_BELOW_TAKEN: 'invalid'
 }
 
 /** Our codes for Fastify's own client errors, and a message where Fastify's would echo the whole URL. */
@@ -133,6 +137,8 @@ export default fp(async (fastify) => {
   const base = { useDefaults: true, removeAdditional: false, allErrors: false, strict: false } as const
   const bodyAjv = new Ajv({ ...base, coerceTypes: false })
   const textAjv = new Ajv({ ...base, coerceTypes: 'array' })
+  // date-time (an event's moments): RFC 3339 with a time zone, checked, not ignored
+  for (const ajv of [bodyAjv, textAjv]) addFormats(ajv, ['date-time'])
   // the named schemas (plugins/schemas.ts), so the routes' references resolve
   for (const schema of Object.values(fastify.getSchemas()) as object[]) {
     bodyAjv.addSchema(schema)

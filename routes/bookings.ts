@@ -40,7 +40,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
           ...GUARDED_ANSWERS,
           403: ANSWERS.forbidden,
           404: ANSWERS.notFound,
-          409: errorAnswer(['SOLD_OUT', 'LIMIT_EXCEEDED']),
+          409: errorAnswer(['SOLD_OUT', 'LIMIT_EXCEEDED', 'SALE_NOT_OPEN', 'SALE_CLOSED']),
           422: errorAnswer(['IDEMPOTENCY_KEY_REUSED']),
           429: ANSWERS.rateLimited,
           503: ANSWERS.busy

@@ -1,44 +1,52 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ANSWERS, PUBLIC, okAnswer } from '../lib/api/responses.ts'
+import { ANSWERS, OPTIONAL_BEARER, okAnswer } from '../lib/api/responses.ts'
 import { EventIdParamsSchema, EventPageSchema, EventSchema, PageQuerySchema, ref } from '../lib/api/schemas.ts'
 
-/** Event reads: public, no token needed (availability is what buyers look at before they sign in). */
+/**
+ * Event reads: public, no token needed (availability is what buyers look at
+ * before they sign in). A token, when sent, is checked: its organizer also
+ * sees its drafts, an admin every draft.
+ */
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.addHook('onRequest', fastify.identify)
+
   fastify.get('/api/events', {
     schema: {
       operationId: 'listEvents',
       tags: ['events'],
-      summary: 'List events, newest first, with live remaining seats',
-      description: 'Public: no token needed. `page` and `limit` may be left out (1 and 20).',
-      security: PUBLIC,
+      summary: 'List events, newest first, with live remaining seats and sale state',
+      description: 'Public: no token needed. Drafts are listed only to their organizer and admins (a token must be sent). `page` and `limit` may be left out (1 and 20).',
+      security: OPTIONAL_BEARER,
       querystring: PageQuerySchema,
       response: {
         200: okAnswer(ref(EventPageSchema), 'A page of events'),
         400: ANSWERS.badInput,
+        401: ANSWERS.unauthenticated,
         500: ANSWERS.internal,
-        503: ANSWERS.storeUnavailable
+        503: ANSWERS.unavailable
       }
     }
-  }, async (request) => ({ success: true as const, data: await fastify.booking.listEvents(request.query) }))
+  }, async (request) => ({ success: true as const, data: await fastify.events.list(request.principal, request.query) }))
 
   fastify.get('/api/events/:id', {
     schema: {
       operationId: 'getEvent',
       tags: ['events'],
-      summary: 'One event with live remaining seats',
-      description: 'Public: no token needed.',
-      security: PUBLIC,
+      summary: 'One event with live remaining seats and sale state',
+      description: 'Public: no token needed. A draft is found only by its organizer and admins (404 to anyone else).',
+      security: OPTIONAL_BEARER,
       params: EventIdParamsSchema,
       response: {
         200: okAnswer(ref(EventSchema), 'The event'),
         400: ANSWERS.badInput,
+        401: ANSWERS.unauthenticated,
         404: ANSWERS.notFound,
         414: ANSWERS.uriTooLong,
         500: ANSWERS.internal,
-        503: ANSWERS.storeUnavailable
+        503: ANSWERS.unavailable
       }
     }
-  }, async (request) => ({ success: true as const, data: await fastify.booking.getEvent(request.params.id) }))
+  }, async (request) => ({ success: true as const, data: await fastify.events.get(request.principal, request.params.id) }))
 }
 
 export default routes

@@ -68,14 +68,14 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List events, newest first, with live remaining seats
-         * @description Public: no token needed. `page` and `limit` may be left out (1 and 20).
+         * List events, newest first, with live remaining seats and sale state
+         * @description Public: no token needed. Drafts are listed only to their organizer and admins (a token must be sent). `page` and `limit` may be left out (1 and 20).
          */
         get: operations["listEvents"];
         put?: never;
         /**
          * Create an event with its sections (organizer, admin)
-         * @description Each section starts with remaining = capacity. The event belongs to the token's `sub`: its organizer sees its bookings.
+         * @description Each section starts with remaining = capacity. The event belongs to the token's `sub`: its organizer sees its bookings and changes it. Published at once unless `"status": "draft"`; on sale at once unless `salesStart` says when.
          */
         post: operations["createEvent"];
         delete?: never;
@@ -92,8 +92,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * One event with live remaining seats
-         * @description Public: no token needed.
+         * One event with live remaining seats and sale state
+         * @description Public: no token needed. A draft is found only by its organizer and admins (404 to anyone else).
          */
         get: operations["getEvent"];
         put?: never;
@@ -101,7 +101,111 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
+        /**
+         * Change an event's details, sale window or rules (its organizer, admin)
+         * @description Any field of the event but its sections and status; `null` clears one. The sale window applies at once on every instance. endsAt must be after startsAt, salesEnd after salesStart (400 naming the field).
+         */
+        patch: operations["updateEvent"];
+        trace?: never;
+    };
+    "/api/events/{id}/publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Publish an event (draft or closed -> published)
+         * @description It is seen by everyone and takes bookings within its sale window. Publishing a published event changes nothing. No body is needed (an empty JSON one is accepted).
+         */
+        post: operations["publishEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/events/{id}/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Close an event's sale (-> closed)
+         * @description No more bookings or holds (409 SALE_CLOSED); holds taken may still be confirmed until their expiresAt. Closing a closed event changes nothing. No body is needed (an empty JSON one is accepted).
+         */
+        post: operations["closeEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/events/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel an event (-> cancelled)
+         * @description No more bookings; every hold is released (its seats go back); confirmed bookings stay as they are. Cancelling a cancelled event changes nothing; a cancelled event cannot be published again. No body is needed (an empty JSON one is accepted).
+         */
+        post: operations["cancelEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/events/{id}/sections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a section to an event (its organizer, admin)
+         * @description The section is on sale at once, with the event's sale window and rules.
+         */
+        post: operations["addSection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/events/{id}/sections/{sectionId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a section's name, price or capacity (its organizer, admin)
+         * @description Decided in the section's batch, between bookings. A new price applies to bookings made from now on (a booking keeps its unitPrice). Capacity raised: the new seats are on sale at once on every instance; lowered: never below the seats held plus sold (409 CAPACITY_BELOW_TAKEN with `minimum`).
+         */
+        patch: operations["updateSection"];
         trace?: never;
     };
     "/api/bookings": {
@@ -226,16 +330,59 @@ export interface components {
              */
             price: number;
             /**
-             * @description seats on sale
+             * @description seats on sale, held and sold: capacity == remaining + held + sold
              * @example 5
              */
             capacity: number;
         };
-        /** @description A new event: its sections, and optionally its hold length and per-user cap */
+        /** @description What changes in a section: any of its name, price, capacity */
+        SectionPatch: {
+            /** @example VIP */
+            name?: string;
+            /**
+             * @description price of one seat for bookings made from now on; a booking keeps its unitPrice
+             * @example 150
+             */
+            price?: number;
+            /**
+             * @description seats in all: raised, the new seats are on sale at once; never below held + sold (409 CAPACITY_BELOW_TAKEN)
+             * @example 5
+             */
+            capacity?: number;
+        };
+        /** @description A new event: its sections, and optionally its details, sale window, hold length and per-user cap */
         EventInput: {
             /** @example Concert */
             name: string;
             sections: components["schemas"]["SectionInput"][];
+            /** @example The spring tour's opening night */
+            description?: string;
+            /** @example Arena, Hall 1 */
+            venue?: string;
+            /**
+             * Format: date-time
+             * @description when the event begins
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            startsAt?: string;
+            /**
+             * Format: date-time
+             * @description when the event ends: after startsAt
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            endsAt?: string;
+            /**
+             * Format: date-time
+             * @description bookings and holds are taken from this moment (the database's clock); on sale at once when left out
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            salesStart?: string;
+            /**
+             * Format: date-time
+             * @description no bookings or holds from this moment on: after salesStart
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            salesEnd?: string;
             /**
              * @description how long a hold keeps its seats; HOLD_TTL_MS when left out
              * @example 600
@@ -246,11 +393,57 @@ export interface components {
              * @example 4
              */
             maxPerUser?: number;
+            /**
+             * @description draft: hidden and not on sale until published; published (the default): on sale within its window
+             * @enum {string}
+             */
+            status?: "draft" | "published";
+        };
+        /** @description What changes in an event (its sections have routes of their own); null clears a field */
+        EventPatch: {
+            /** @example Concert */
+            name?: string;
+            description?: string | null;
+            venue?: string | null;
+            /**
+             * Format: date-time
+             * @description when the event begins
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            startsAt?: string | null;
+            /**
+             * Format: date-time
+             * @description when the event ends: after startsAt
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            endsAt?: string | null;
+            /**
+             * Format: date-time
+             * @description bookings are taken from this moment; null: on sale at once
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            salesStart?: string | null;
+            /**
+             * Format: date-time
+             * @description no bookings from this moment on; null: no end
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            salesEnd?: string | null;
+            /**
+             * @description how long a hold keeps its seats; HOLD_TTL_MS when left out
+             * @example 600
+             */
+            holdSeconds?: number | null;
+            /**
+             * @description most seats one userId may hold plus have confirmed in the event
+             * @example 4
+             */
+            maxPerUser?: number | null;
         };
         /** @description A section of an event, with its live availability */
         Section: {
             /**
-             * @description a section's id (24 hex digits)
+             * @description a section's id (24 lowercase hex digits)
              * @example 6650a1f2c3d4e5f6a7b8c9d1
              */
             _id: string;
@@ -282,13 +475,40 @@ export interface components {
         /** @description An event and its sections */
         Event: {
             /**
-             * @description an event's id (24 hex digits)
+             * @description an event's id (24 lowercase hex digits)
              * @example 6650a1f2c3d4e5f6a7b8c9d0
              */
             _id: string;
             /** @example Concert */
             name: string;
             sections: components["schemas"]["Section"][];
+            description?: string;
+            /** @example Arena, Hall 1 */
+            venue?: string;
+            /**
+             * Format: date-time
+             * @description when the event begins
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            startsAt?: string;
+            /**
+             * Format: date-time
+             * @description when the event ends
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            endsAt?: string;
+            /**
+             * Format: date-time
+             * @description bookings are taken from this moment
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            salesStart?: string;
+            /**
+             * Format: date-time
+             * @description no bookings from this moment on
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            salesEnd?: string;
             /**
              * @description how long a hold keeps its seats; HOLD_TTL_MS when left out
              * @example 600
@@ -299,6 +519,18 @@ export interface components {
              * @example 4
              */
             maxPerUser?: number;
+            /**
+             * @description draft -> published -> closed; any but cancelled -> cancelled
+             * @example published
+             * @enum {string}
+             */
+            status: "draft" | "published" | "closed" | "cancelled";
+            /**
+             * @description the sale as a buyer sees it now (this instance's clock; bookings are decided by the database's)
+             * @example on_sale
+             * @enum {string}
+             */
+            saleState: "draft" | "not_open" | "on_sale" | "sold_out" | "ended" | "closed" | "cancelled";
             /**
              * Format: date-time
              * @description when the event was created
@@ -322,12 +554,12 @@ export interface components {
         /** @description Seats of one section to book or hold */
         BookingInput: {
             /**
-             * @description an event's id (24 hex digits)
+             * @description an event's id (24 lowercase hex digits)
              * @example 6650a1f2c3d4e5f6a7b8c9d0
              */
             eventId: string;
             /**
-             * @description a section's id (24 hex digits)
+             * @description a section's id (24 lowercase hex digits)
              * @example 6650a1f2c3d4e5f6a7b8c9d1
              */
             sectionId: string;
@@ -355,17 +587,17 @@ export interface components {
         /** @description Seats of one section for one user */
         Booking: {
             /**
-             * @description a booking's id (48 hex digits: its own 24, then its section's; 24 for a booking made before)
+             * @description a booking's id (48 lowercase hex digits: its own 24, then its section's; 24 for a booking made before)
              * @example 6650b7e4a1b2c3d4e5f6a7b86650a1f2c3d4e5f6a7b8c9d1
              */
             _id: string;
             /**
-             * @description an event's id (24 hex digits)
+             * @description an event's id (24 lowercase hex digits)
              * @example 6650a1f2c3d4e5f6a7b8c9d0
              */
             eventId: string;
             /**
-             * @description a section's id (24 hex digits)
+             * @description a section's id (24 lowercase hex digits)
              * @example 6650a1f2c3d4e5f6a7b8c9d1
              */
             sectionId: string;
@@ -441,7 +673,7 @@ export interface components {
                  * @description stable, for programs; each answer lists the codes of its status
                  * @enum {string}
                  */
-                code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "SOLD_OUT" | "LIMIT_EXCEEDED" | "INVALID_STATE" | "HOLD_EXPIRED" | "REQUEST_TIMEOUT" | "PAYLOAD_TOO_LARGE" | "URI_TOO_LONG" | "UNSUPPORTED_MEDIA_TYPE" | "HEADERS_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "BUSY" | "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE" | "DEPENDENCY_DOWN";
+                code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "SOLD_OUT" | "LIMIT_EXCEEDED" | "INVALID_STATE" | "SALE_NOT_OPEN" | "SALE_CLOSED" | "CAPACITY_BELOW_TAKEN" | "HOLD_EXPIRED" | "REQUEST_TIMEOUT" | "PAYLOAD_TOO_LARGE" | "URI_TOO_LONG" | "UNSUPPORTED_MEDIA_TYPE" | "HEADERS_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "BUSY" | "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE" | "DEPENDENCY_DOWN";
                 /** @description for people; names the offending field on validation errors */
                 message: string;
                 /** @description the offending input field, on VALIDATION_ERROR */
@@ -450,10 +682,17 @@ export interface components {
                 remaining?: number;
                 /** @description seats the user may still take in the event, on LIMIT_EXCEEDED */
                 allowed?: number;
-                /** @description the qty asked for, on SOLD_OUT and LIMIT_EXCEEDED */
+                /** @description the qty asked for, on SOLD_OUT and LIMIT_EXCEEDED; the capacity asked for, on CAPACITY_BELOW_TAKEN */
                 requested?: number;
-                /** @description the booking's status, on INVALID_STATE */
+                /** @description the booking's or event's status, on INVALID_STATE */
                 status?: string;
+                /**
+                 * Format: date-time
+                 * @description when the sale opens, on SALE_NOT_OPEN
+                 */
+                opensAt?: string;
+                /** @description the lowest capacity the section may have (held + sold), on CAPACITY_BELOW_TAKEN */
+                minimum?: number;
                 /** @description seconds, on 429 and 503 (also the Retry-After header) */
                 retryAfter?: number;
                 /** @description what was not found, on NOT_FOUND */
@@ -525,7 +764,9 @@ export interface components {
     pathItems: never;
 }
 export type SchemaSectionInput = components['schemas']['SectionInput'];
+export type SchemaSectionPatch = components['schemas']['SectionPatch'];
 export type SchemaEventInput = components['schemas']['EventInput'];
+export type SchemaEventPatch = components['schemas']['EventPatch'];
 export type SchemaSection = components['schemas']['Section'];
 export type SchemaEvent = components['schemas']['Event'];
 export type SchemaEventPage = components['schemas']['EventPage'];
@@ -828,6 +1069,24 @@ export interface operations {
                     };
                 };
             };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
             /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
             408: {
                 headers: {
@@ -876,7 +1135,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice) */
+            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before retrying */
@@ -887,7 +1146,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error: {
                             /** @enum {string} */
-                            code: "STORE_UNAVAILABLE";
+                            code: "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
                         } & {
                             [key: string]: unknown;
                         };
@@ -1080,7 +1339,7 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description an event's id (24 hex digits)
+                 * @description an event's id (24 lowercase hex digits)
                  * @example 6650a1f2c3d4e5f6a7b8c9d0
                  */
                 id: string;
@@ -1112,6 +1371,24 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "VALIDATION_ERROR" | "BAD_REQUEST";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
                         } & {
                             [key: string]: unknown;
                         };
@@ -1198,7 +1475,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice) */
+            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
             503: {
                 headers: {
                     /** @description seconds to wait before retrying */
@@ -1209,7 +1486,1350 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error: {
                             /** @enum {string} */
-                            code: "STORE_UNAVAILABLE";
+                            code: "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    updateEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description an event's id (24 lowercase hex digits)
+                 * @example 6650a1f2c3d4e5f6a7b8c9d0
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EventPatch"];
+            };
+        };
+        responses: {
+            /** @description The event as changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Event"];
+                    };
+                };
+            };
+            /** @description `VALIDATION_ERROR`: an input field is invalid; `field` names it and the message says why; `INVALID_JSON`: the body is not valid JSON; `BAD_REQUEST`: the request itself is malformed (its URL encoding or Content-Length) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: the principal's roles do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "FORBIDDEN";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource, or one the principal may not see (ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "NOT_FOUND";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "PAYLOAD_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `URI_TOO_LONG`: a path parameter is over 100 characters */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "URI_TOO_LONG";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: the body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNSUPPORTED_MEDIA_TYPE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INTERNAL_ERROR";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "BUSY" | "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    publishEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description an event's id (24 lowercase hex digits)
+                 * @example 6650a1f2c3d4e5f6a7b8c9d0
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event with its new status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Event"];
+                    };
+                };
+            };
+            /** @description `VALIDATION_ERROR`: an input field is invalid; `field` names it and the message says why; `INVALID_JSON`: the body is not valid JSON; `BAD_REQUEST`: the request itself is malformed (its URL encoding or Content-Length) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: the principal's roles do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "FORBIDDEN";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource, or one the principal may not see (ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "NOT_FOUND";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INVALID_STATE`: the booking or event cannot make this transition (another paymentRef on a confirmed booking, a cancelled one confirmed, a cancelled event published); `status` is its status */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INVALID_STATE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "PAYLOAD_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `URI_TOO_LONG`: a path parameter is over 100 characters */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "URI_TOO_LONG";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: the body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNSUPPORTED_MEDIA_TYPE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INTERNAL_ERROR";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "BUSY" | "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    closeEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description an event's id (24 lowercase hex digits)
+                 * @example 6650a1f2c3d4e5f6a7b8c9d0
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event with its new status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Event"];
+                    };
+                };
+            };
+            /** @description `VALIDATION_ERROR`: an input field is invalid; `field` names it and the message says why; `INVALID_JSON`: the body is not valid JSON; `BAD_REQUEST`: the request itself is malformed (its URL encoding or Content-Length) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: the principal's roles do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "FORBIDDEN";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource, or one the principal may not see (ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "NOT_FOUND";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INVALID_STATE`: the booking or event cannot make this transition (another paymentRef on a confirmed booking, a cancelled one confirmed, a cancelled event published); `status` is its status */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INVALID_STATE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "PAYLOAD_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `URI_TOO_LONG`: a path parameter is over 100 characters */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "URI_TOO_LONG";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: the body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNSUPPORTED_MEDIA_TYPE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INTERNAL_ERROR";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "BUSY" | "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    cancelEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description an event's id (24 lowercase hex digits)
+                 * @example 6650a1f2c3d4e5f6a7b8c9d0
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event with its new status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Event"];
+                    };
+                };
+            };
+            /** @description `VALIDATION_ERROR`: an input field is invalid; `field` names it and the message says why; `INVALID_JSON`: the body is not valid JSON; `BAD_REQUEST`: the request itself is malformed (its URL encoding or Content-Length) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: the principal's roles do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "FORBIDDEN";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource, or one the principal may not see (ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "NOT_FOUND";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INVALID_STATE`: the booking or event cannot make this transition (another paymentRef on a confirmed booking, a cancelled one confirmed, a cancelled event published); `status` is its status */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INVALID_STATE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "PAYLOAD_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `URI_TOO_LONG`: a path parameter is over 100 characters */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "URI_TOO_LONG";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: the body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNSUPPORTED_MEDIA_TYPE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INTERNAL_ERROR";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "BUSY" | "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    addSection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description an event's id (24 lowercase hex digits)
+                 * @example 6650a1f2c3d4e5f6a7b8c9d0
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SectionInput"];
+            };
+        };
+        responses: {
+            /** @description Added: the section with its `_id` */
+            201: {
+                headers: {
+                    /** @description the path of the created resource */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Section"];
+                    };
+                };
+            };
+            /** @description `VALIDATION_ERROR`: an input field is invalid; `field` names it and the message says why; `INVALID_JSON`: the body is not valid JSON; `BAD_REQUEST`: the request itself is malformed (its URL encoding or Content-Length) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: the principal's roles do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "FORBIDDEN";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource, or one the principal may not see (ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "NOT_FOUND";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "PAYLOAD_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `URI_TOO_LONG`: a path parameter is over 100 characters */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "URI_TOO_LONG";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: the body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNSUPPORTED_MEDIA_TYPE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INTERNAL_ERROR";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "BUSY" | "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    updateSection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description an event's id (24 lowercase hex digits)
+                 * @example 6650a1f2c3d4e5f6a7b8c9d0
+                 */
+                id: string;
+                /**
+                 * @description a section's id (24 lowercase hex digits)
+                 * @example 6650a1f2c3d4e5f6a7b8c9d1
+                 */
+                sectionId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SectionPatch"];
+            };
+        };
+        responses: {
+            /** @description The section as changed, with its live availability */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Section"];
+                    };
+                };
+            };
+            /** @description `VALIDATION_ERROR`: an input field is invalid; `field` names it and the message says why; `INVALID_JSON`: the body is not valid JSON; `BAD_REQUEST`: the request itself is malformed (its URL encoding or Content-Length) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: the principal's roles do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "FORBIDDEN";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource, or one the principal may not see (ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "NOT_FOUND";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `CAPACITY_BELOW_TAKEN`: a section's capacity cannot go below its seats held plus sold; `minimum` is that */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "CAPACITY_BELOW_TAKEN";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "PAYLOAD_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `URI_TOO_LONG`: a path parameter is over 100 characters */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "URI_TOO_LONG";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: the body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNSUPPORTED_MEDIA_TYPE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INTERNAL_ERROR";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "BUSY" | "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
                         } & {
                             [key: string]: unknown;
                         };
@@ -1222,12 +2842,12 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description an event's id (24 hex digits)
+                 * @description an event's id (24 lowercase hex digits)
                  * @example 6650a1f2c3d4e5f6a7b8c9d0
                  */
                 eventId?: string;
                 /**
-                 * @description a section's id (24 hex digits)
+                 * @description a section's id (24 lowercase hex digits)
                  * @example 6650a1f2c3d4e5f6a7b8c9d1
                  */
                 sectionId?: string;
@@ -1507,7 +3127,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `SOLD_OUT`: fewer than qty seats remained when the request was decided; `remaining` says how many; `LIMIT_EXCEEDED`: the user would pass the event's maxPerUser; `allowed` says how many more seats it may take */
+            /** @description `SOLD_OUT`: fewer than qty seats remained when the request was decided; `remaining` says how many; `LIMIT_EXCEEDED`: the user would pass the event's maxPerUser; `allowed` says how many more seats it may take; `SALE_NOT_OPEN`: the event's sale has not opened yet (the database's clock decides); `opensAt` says when it does; `SALE_CLOSED`: the event's sale is over: salesEnd passed, or the event was closed or cancelled */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1516,7 +3136,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error: {
                             /** @enum {string} */
-                            code: "SOLD_OUT" | "LIMIT_EXCEEDED";
+                            code: "SOLD_OUT" | "LIMIT_EXCEEDED" | "SALE_NOT_OPEN" | "SALE_CLOSED";
                         } & {
                             [key: string]: unknown;
                         };
@@ -1651,12 +3271,12 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description an event's id (24 hex digits)
+                 * @description an event's id (24 lowercase hex digits)
                  * @example 6650a1f2c3d4e5f6a7b8c9d0
                  */
                 eventId?: string;
                 /**
-                 * @description a section's id (24 hex digits)
+                 * @description a section's id (24 lowercase hex digits)
                  * @example 6650a1f2c3d4e5f6a7b8c9d1
                  */
                 sectionId?: string;
@@ -1936,7 +3556,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `SOLD_OUT`: fewer than qty seats remained when the request was decided; `remaining` says how many; `LIMIT_EXCEEDED`: the user would pass the event's maxPerUser; `allowed` says how many more seats it may take */
+            /** @description `SOLD_OUT`: fewer than qty seats remained when the request was decided; `remaining` says how many; `LIMIT_EXCEEDED`: the user would pass the event's maxPerUser; `allowed` says how many more seats it may take; `SALE_NOT_OPEN`: the event's sale has not opened yet (the database's clock decides); `opensAt` says when it does; `SALE_CLOSED`: the event's sale is over: salesEnd passed, or the event was closed or cancelled */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1945,7 +3565,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error: {
                             /** @enum {string} */
-                            code: "SOLD_OUT" | "LIMIT_EXCEEDED";
+                            code: "SOLD_OUT" | "LIMIT_EXCEEDED" | "SALE_NOT_OPEN" | "SALE_CLOSED";
                         } & {
                             [key: string]: unknown;
                         };
@@ -2082,7 +3702,7 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description a booking's id (48 hex digits: its own 24, then its section's; 24 for a booking made before)
+                 * @description a booking's id (48 lowercase hex digits: its own 24, then its section's; 24 for a booking made before)
                  * @example 6650b7e4a1b2c3d4e5f6a7b86650a1f2c3d4e5f6a7b8c9d1
                  */
                 id: string;
@@ -2244,7 +3864,7 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description a booking's id (48 hex digits: its own 24, then its section's; 24 for a booking made before)
+                 * @description a booking's id (48 lowercase hex digits: its own 24, then its section's; 24 for a booking made before)
                  * @example 6650b7e4a1b2c3d4e5f6a7b86650a1f2c3d4e5f6a7b8c9d1
                  */
                 id: string;
@@ -2352,7 +3972,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `INVALID_STATE`: the booking cannot make this transition (another paymentRef on a confirmed booking, or a cancelled one); `status` is its status */
+            /** @description `INVALID_STATE`: the booking or event cannot make this transition (another paymentRef on a confirmed booking, a cancelled one confirmed, a cancelled event published); `status` is its status */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2490,7 +4110,7 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description a booking's id (48 hex digits: its own 24, then its section's; 24 for a booking made before)
+                 * @description a booking's id (48 lowercase hex digits: its own 24, then its section's; 24 for a booking made before)
                  * @example 6650b7e4a1b2c3d4e5f6a7b86650a1f2c3d4e5f6a7b8c9d1
                  */
                 id: string;

@@ -17,7 +17,10 @@ export const ERROR_CODES = {
   NOT_FOUND: 'no such resource, or one the principal may not see (ids reveal nothing)',
   SOLD_OUT: 'fewer than qty seats remained when the request was decided; `remaining` says how many',
   LIMIT_EXCEEDED: 'the user would pass the event\'s maxPerUser; `allowed` says how many more seats it may take',
-  INVALID_STATE: 'the booking cannot make this transition (another paymentRef on a confirmed booking, or a cancelled one); `status` is its status',
+  INVALID_STATE: 'the booking or event cannot make this transition (another paymentRef on a confirmed booking, a cancelled one confirmed, a cancelled event published); `status` is its status',
+  SALE_NOT_OPEN: 'the event\'s sale has not opened yet (the database\'s clock decides); `opensAt` says when it does',
+  SALE_CLOSED: 'the event\'s sale is over: salesEnd passed, or the event was closed or cancelled',
+  CAPACITY_BELOW_TAKEN: 'a section\'s capacity cannot go below its seats held plus sold; `minimum` is that',
   HOLD_EXPIRED: 'the hold passed its expiresAt before the confirm: it expired and its seats went back on sale',
   REQUEST_TIMEOUT: 'the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route)',
   PAYLOAD_TOO_LARGE: 'the body is over 64 KiB',
@@ -54,8 +57,10 @@ export const ErrorSchema = Type.Object({
     field: Type.Optional(Type.String({ description: 'the offending input field, on VALIDATION_ERROR' })),
     remaining: Type.Optional(Type.Integer({ description: 'seats left, on SOLD_OUT' })),
     allowed: Type.Optional(Type.Integer({ description: 'seats the user may still take in the event, on LIMIT_EXCEEDED' })),
-    requested: Type.Optional(Type.Integer({ description: 'the qty asked for, on SOLD_OUT and LIMIT_EXCEEDED' })),
-    status: Type.Optional(Type.String({ description: 'the booking\'s status, on INVALID_STATE' })),
+    requested: Type.Optional(Type.Integer({ description: 'the qty asked for, on SOLD_OUT and LIMIT_EXCEEDED; the capacity asked for, on CAPACITY_BELOW_TAKEN' })),
+    status: Type.Optional(Type.String({ description: 'the booking\'s or event\'s status, on INVALID_STATE' })),
+    opensAt: Type.Optional(Type.String({ format: 'date-time', description: 'when the sale opens, on SALE_NOT_OPEN' })),
+    minimum: Type.Optional(Type.Integer({ description: 'the lowest capacity the section may have (held + sold), on CAPACITY_BELOW_TAKEN' })),
     retryAfter: Type.Optional(Type.Integer({ description: 'seconds, on 429 and 503 (also the Retry-After header)' })),
     resource: Type.Optional(Type.String({ description: 'what was not found, on NOT_FOUND' })),
     id: Type.Optional(Type.String({ description: 'the id concerned, on NOT_FOUND, INVALID_STATE, HOLD_EXPIRED' })),
@@ -86,6 +91,9 @@ const EXAMPLES: Record<ApiErrorCode, Record<string, unknown>> = {
   SOLD_OUT: { message: 'Only 1 seat(s) remain, 2 requested', remaining: 1, requested: 2 },
   LIMIT_EXCEEDED: { message: 'At most 1 more seat(s) for this user in this event, 2 requested', allowed: 1, requested: 2 },
   INVALID_STATE: { message: `Booking ${EXAMPLE_IDS.booking} is cancelled: only a held booking can be confirmed`, id: EXAMPLE_IDS.booking, status: 'cancelled' },
+  SALE_NOT_OPEN: { message: 'The sale opens at 2026-06-01T10:00:00.000Z', opensAt: '2026-06-01T10:00:00.000Z' },
+  SALE_CLOSED: { message: 'The sale of this event is over: it ended, or was closed or cancelled' },
+  CAPACITY_BELOW_TAKEN: { message: 'Capacity cannot go below 120, the seats held and sold; 100 asked', minimum: 120, requested: 100 },
   HOLD_EXPIRED: { message: `Booking ${EXAMPLE_IDS.booking} was held until its expiresAt, which has passed: it expired`, id: EXAMPLE_IDS.booking },
   REQUEST_TIMEOUT: { message: 'the request did not arrive in time' },
   PAYLOAD_TOO_LARGE: { message: 'Request body is too large' },
@@ -161,6 +169,9 @@ export const STATUS_OF: Record<ApiErrorCode, number> = {
   SOLD_OUT: 409,
   LIMIT_EXCEEDED: 409,
   INVALID_STATE: 409,
+  SALE_NOT_OPEN: 409,
+  SALE_CLOSED: 409,
+  CAPACITY_BELOW_TAKEN: 409,
   HOLD_EXPIRED: 410,
   REQUEST_TIMEOUT: 408,
   PAYLOAD_TOO_LARGE: 413,
@@ -209,6 +220,8 @@ export const BODY_ANSWERS = { 400: ANSWERS.badBody, 413: ANSWERS.payloadTooLarge
 /** OpenAPI security of the operations that need a principal (plugins/swagger.ts defines the scheme); public ones say none. */
 export const BEARER_SECURITY = [{ bearerAuth: [] }]
 export const PUBLIC: Array<Record<string, string[]>> = []
+/** Public, and a bearer token when sent says who is asking (an organizer then sees its drafts). */
+export const OPTIONAL_BEARER: Array<Record<string, string[]>> = [{}, { bearerAuth: [] }]
 
 /** A route schema key: the route's body may be left out (plugins/swagger.ts then marks its requestBody not required). */
 export const OPTIONAL_BODY = 'x-body-optional'

@@ -17,10 +17,15 @@ export function stringEnum<const T extends readonly string[]> (values: T, option
   return Type.Unsafe<T[number]>({ ...options, type: 'string', enum: [...values] })
 }
 
-/** Every id is a 24-hex-digit ObjectId string, whatever the store; a booking's is followed by its section's (lib/domain/ids.ts). */
-export const ID_PATTERN = '^[0-9a-fA-F]{24}$'
-/** A booking's id: 48 hex digits (24 for one made before booking ids named their section). */
-export const BOOKING_ID_PATTERN = '^[0-9a-fA-F]{24}([0-9a-fA-F]{24})?$'
+/**
+ * Every id is a 24-digit ObjectId in lowercase hex, whatever the store; a
+ * booking's is followed by its section's (lib/domain/ids.ts). One rule on
+ * every route and store: an id in any other case is malformed (400), never
+ * found on one store and not on another.
+ */
+export const ID_PATTERN = '^[0-9a-f]{24}$'
+/** A booking's id: 48 lowercase hex digits (24 for one made before booking ids named their section). */
+export const BOOKING_ID_PATTERN = '^[0-9a-f]{24}([0-9a-f]{24})?$'
 
 /** Example ids of the document: one per kind, so an example never mixes an event's id with a section's. */
 export const EXAMPLE_IDS = {
@@ -32,9 +37,9 @@ export const EXAMPLE_USER = 'bob'
 
 const idOf = (kind: keyof typeof EXAMPLE_IDS, description: string, pattern = ID_PATTERN) =>
   Type.String({ pattern, description, examples: [EXAMPLE_IDS[kind]] })
-export const EventIdSchema = idOf('event', 'an event\'s id (24 hex digits)')
-export const SectionIdSchema = idOf('section', 'a section\'s id (24 hex digits)')
-export const BookingIdSchema = idOf('booking', 'a booking\'s id (48 hex digits: its own 24, then its section\'s; 24 for a booking made before)', BOOKING_ID_PATTERN)
+export const EventIdSchema = idOf('event', 'an event\'s id (24 lowercase hex digits)')
+export const SectionIdSchema = idOf('section', 'a section\'s id (24 lowercase hex digits)')
+export const BookingIdSchema = idOf('booking', 'a booking\'s id (48 lowercase hex digits: its own 24, then its section\'s; 24 for a booking made before)', BOOKING_ID_PATTERN)
 
 export const MAX_QTY = 10
 export const MAX_SECTIONS = 100
@@ -59,22 +64,69 @@ const Name = (example: string) => Text({ minLength: 1, maxLength: 200, examples:
 const Price = Type.Number({ minimum: 0, maximum: 1_000_000, description: 'price of one seat', examples: [150] })
 const Timestamp = (description: string) => Type.String({ format: 'date-time', description, examples: ['2026-06-01T19:30:00.000Z'] })
 
+const Capacity = Type.Integer({ minimum: 1, maximum: MAX_CAPACITY, description: 'seats on sale, held and sold: capacity == remaining + held + sold', examples: [5] })
+
 export const SectionInputSchema = Type.Object({
   name: Name('VIP'),
   price: Price,
-  capacity: Type.Integer({ minimum: 1, maximum: MAX_CAPACITY, description: 'seats on sale', examples: [5] })
+  capacity: Capacity
 }, { $id: 'SectionInput', additionalProperties: false, description: 'A section of a new event' })
+export type SectionInput = Static<typeof SectionInputSchema>
+
+export const SectionPatchSchema = Type.Object({
+  name: Type.Optional(Name('VIP')),
+  price: Type.Optional(Type.Number({ ...Price, description: 'price of one seat for bookings made from now on; a booking keeps its unitPrice' })),
+  capacity: Type.Optional(Type.Integer({ ...Capacity, description: 'seats in all: raised, the new seats are on sale at once; never below held + sold (409 CAPACITY_BELOW_TAKEN)' }))
+}, { $id: 'SectionPatch', additionalProperties: false, minProperties: 1, description: 'What changes in a section: any of its name, price, capacity' })
+export type SectionPatch = Static<typeof SectionPatchSchema>
 
 const HoldSeconds = Type.Integer({ minimum: 1, maximum: MAX_HOLD_SECONDS, description: 'how long a hold keeps its seats; HOLD_TTL_MS when left out', examples: [600] })
 const MaxPerUser = Type.Integer({ minimum: 1, maximum: MAX_PER_USER, description: 'most seats one userId may hold plus have confirmed in the event', examples: [4] })
 
+/**
+ * draft: seen by its owner and admins only, no bookings; published: on sale
+ * within its window; closed: no more sales; cancelled: called off, holds released.
+ */
+export const EVENT_STATUSES = ['draft', 'published', 'closed', 'cancelled'] as const
+export type EventStatus = typeof EVENT_STATUSES[number]
+/** What a buyer can be told of the sale now (derived: status, window, remaining seats). */
+export const SALE_STATES = ['draft', 'not_open', 'on_sale', 'sold_out', 'ended', 'closed', 'cancelled'] as const
+export type SaleState = typeof SALE_STATES[number]
+
+/** The event's own fields a create sets and a PATCH changes. */
+const eventDetails = {
+  description: Type.Optional(Text({ maxLength: 5000, examples: ['The spring tour\'s opening night'] })),
+  venue: Type.Optional(Text({ minLength: 1, maxLength: 200, examples: ['Arena, Hall 1'] })),
+  startsAt: Type.Optional(Timestamp('when the event begins')),
+  endsAt: Type.Optional(Timestamp('when the event ends: after startsAt')),
+  salesStart: Type.Optional(Timestamp('bookings and holds are taken from this moment (the database\'s clock); on sale at once when left out')),
+  salesEnd: Type.Optional(Timestamp('no bookings or holds from this moment on: after salesStart')),
+  holdSeconds: Type.Optional(HoldSeconds),
+  maxPerUser: Type.Optional(MaxPerUser)
+}
+
 export const EventInputSchema = Type.Object({
   name: Name('Concert'),
   sections: Type.Array(ref(SectionInputSchema), { minItems: 1, maxItems: MAX_SECTIONS }),
-  holdSeconds: Type.Optional(HoldSeconds),
-  maxPerUser: Type.Optional(MaxPerUser)
-}, { $id: 'EventInput', additionalProperties: false, description: 'A new event: its sections, and optionally its hold length and per-user cap' })
+  ...eventDetails,
+  status: Type.Optional(stringEnum(['draft', 'published'] as const, { description: 'draft: hidden and not on sale until published; published (the default): on sale within its window' }))
+}, { $id: 'EventInput', additionalProperties: false, description: 'A new event: its sections, and optionally its details, sale window, hold length and per-user cap' })
 export type EventInput = Static<typeof EventInputSchema>
+
+/** A field a PATCH clears with null (the sale window's ends; the event then has none). */
+const Clearable = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]))
+export const EventPatchSchema = Type.Object({
+  name: Type.Optional(Name('Concert')),
+  description: Clearable(Text({ maxLength: 5000 })),
+  venue: Clearable(Text({ minLength: 1, maxLength: 200 })),
+  startsAt: Clearable(Timestamp('when the event begins')),
+  endsAt: Clearable(Timestamp('when the event ends: after startsAt')),
+  salesStart: Clearable(Timestamp('bookings are taken from this moment; null: on sale at once')),
+  salesEnd: Clearable(Timestamp('no bookings from this moment on; null: no end')),
+  holdSeconds: Clearable(HoldSeconds),
+  maxPerUser: Clearable(MaxPerUser)
+}, { $id: 'EventPatch', additionalProperties: false, minProperties: 1, description: 'What changes in an event (its sections have routes of their own); null clears a field' })
+export type EventPatch = Static<typeof EventPatchSchema>
 
 export const SectionSchema = Type.Object({
   _id: SectionIdSchema,
@@ -91,8 +143,16 @@ export const EventSchema = Type.Object({
   _id: EventIdSchema,
   name: Type.String({ examples: ['Concert'] }),
   sections: Type.Array(ref(SectionSchema)),
+  description: Type.Optional(Type.String()),
+  venue: Type.Optional(Type.String({ examples: ['Arena, Hall 1'] })),
+  startsAt: Type.Optional(Timestamp('when the event begins')),
+  endsAt: Type.Optional(Timestamp('when the event ends')),
+  salesStart: Type.Optional(Timestamp('bookings are taken from this moment')),
+  salesEnd: Type.Optional(Timestamp('no bookings from this moment on')),
   holdSeconds: Type.Optional(HoldSeconds),
   maxPerUser: Type.Optional(MaxPerUser),
+  status: stringEnum(EVENT_STATUSES, { description: 'draft -> published -> closed; any but cancelled -> cancelled', examples: ['published'] }),
+  saleState: stringEnum(SALE_STATES, { description: 'the sale as a buyer sees it now (this instance\'s clock; bookings are decided by the database\'s)', examples: ['on_sale'] }),
   createdAt: Timestamp('when the event was created')
 }, { $id: 'Event', description: 'An event and its sections' })
 export type Event = Static<typeof EventSchema>
@@ -176,6 +236,7 @@ export type BookingListAsk = Static<typeof BookingListQuerySchema>
 export type BookingListQuery = Omit<BookingListAsk, 'page' | 'limit'> & PageQuery
 
 export const EventIdParamsSchema = Type.Object({ id: EventIdSchema }, { additionalProperties: false })
+export const SectionParamsSchema = Type.Object({ id: EventIdSchema, sectionId: SectionIdSchema }, { additionalProperties: false })
 export const BookingIdParamsSchema = Type.Object({ id: BookingIdSchema }, { additionalProperties: false })
 
 export interface Page<T> { items: T[], total: number, page: number, limit: number }
@@ -192,6 +253,6 @@ export const BookingPageSchema = pageOf(BookingSchema, 'bookings')
 
 /** The named schemas, in an order where each comes after those it references. */
 export const NAMED_SCHEMAS: TSchema[] = [
-  SectionInputSchema, EventInputSchema, SectionSchema, EventSchema, EventPageSchema,
+  SectionInputSchema, SectionPatchSchema, EventInputSchema, EventPatchSchema, SectionSchema, EventSchema, EventPageSchema,
   BookingInputSchema, ConfirmInputSchema, BookingSchema, BookingPageSchema
 ]

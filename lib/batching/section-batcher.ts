@@ -5,8 +5,9 @@
  * operation: `run` decides a batch, the batcher only queues, forms batches
  * (first come first served within each section, sections in the order their
  * queues began), keeps each item's deadline (then BUSY) and each section's
- * sold-out memory, kept honest across instances by the seat-return counters
- * when there are several (lib/cluster/seat-returns.ts).
+ * refusal memory (sold out, or its sale not yet open), kept honest across
+ * instances by the seat-return counters when there are several
+ * (lib/cluster/seat-returns.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { DeadlineExceededError, WORK_MS } from '../support/deadline.ts'
@@ -16,7 +17,7 @@ import type { Metrics } from '../support/metrics.ts'
 import { unchangedSince, type ReturnCounts, type SeatReturns } from '../cluster/seat-returns.ts'
 import { LRUCache } from 'lru-cache'
 import type { SectionRef } from '../domain/section-ops.ts'
-import { createSoldOutMemory } from './sold-out-memory.ts'
+import { createRefusalMemory } from './refusal-memory.ts'
 
 export interface BatchOutcome<R> {
   /** one result per item, in order */
@@ -25,6 +26,8 @@ export interface BatchOutcome<R> {
   remaining: number | null
   /** how long from the batch on the section's seats stay as they are without a write (its first hold's end); null: indefinitely */
   stableForMs: number | null
+  /** the section refuses every new item for `ms` from the batch on (its sale not open yet), with this answer */
+  refusedFor?: { ms: number, refusal: R }
 }
 
 /** One section's items in a batch. */
@@ -44,6 +47,8 @@ export interface SectionBatcherOptions<T, R> {
   lockWaitMs: number
   /** how long a section seen sold out is remembered */
   soldOutCacheMs: number
+  /** how long a section seen refusing every new item for a while (refusedFor) is remembered at most */
+  refusalCacheMs: number
   /** the seat-return counters shared by the instances; absent with one instance (its own batches see every return) */
   returns?: SeatReturns
   clock?: () => number
@@ -60,8 +65,10 @@ export interface SectionBatcherOptions<T, R> {
    * groups' section locks. One outcome per group, in order.
    */
   run: (groups: Array<BatchGroup<T>>, deadline: number) => Promise<Array<BatchOutcome<R>>>
-  /** the answer for a queued item once its section is known sold out; undefined keeps it queued */
-  whenSoldOut: (item: T) => R | undefined
+  /** what a section known sold out answers */
+  soldOut: R
+  /** the answer for a queued item once its section is known to refuse `refusal`; undefined keeps it queued */
+  whenRefused: (item: T, refusal: R) => R | undefined
   /** whether an item may give seats back (a cancellation, an expiry): items queued behind it are decided after it */
   returnsSeats: (item: T) => boolean
   /** seats an item may take: a batch that could take the section's last seats reads the seat-return counters first */
@@ -91,6 +98,8 @@ interface Queue<T, R> {
   notBefore: number
   /** items queued that may give seats back: while there are any, the section is not remembered sold out */
   returns: number
+  /** raised by changed(): a batch begun before a change does not remember what it saw */
+  generation: number
 }
 
 /** A section's share of one batch. */
@@ -135,11 +144,11 @@ const noAnswers = (): void => {}
 const nextTurnOfLoop = async (): Promise<void> => { await new Promise<void>(resolve => setImmediate(resolve)) }
 
 export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>) {
-  const { locker, metrics, batchMax, lockWaitMs, run, whenSoldOut, returnsSeats, seatsAsked, returns, inProcessStore = false } = options
+  const { locker, metrics, batchMax, lockWaitMs, run, whenRefused, returnsSeats, seatsAsked, returns, inProcessStore = false } = options
   const concurrency = Math.max(1, options.concurrency)
   const besideMin = Math.ceil(batchMax / BESIDE_SHARE)
   const clock = options.clock ?? Date.now
-  const soldOut = createSoldOutMemory(options.soldOutCacheMs, clock)
+  const refused = createRefusalMemory<R>(Math.max(options.soldOutCacheMs, options.refusalCacheMs), clock)
   // in the order their queues began: the order sections join a batch
   const queues = new Map<string, Queue<T, R>>()
   let running = 0
@@ -147,6 +156,8 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   let wake: { at: number, timer: NodeJS.Timeout } | undefined
   /** seats left after this instance's last batch of each section */
   const lastRemaining = new LRUCache<string, number>({ max: REMAINING_KEPT })
+  /** sections whose last batch here refused every new item: the next reads the seat-return counters first */
+  const lastRefused = new LRUCache<string, true>({ max: REMAINING_KEPT })
   /** every item submitted and not yet answered: an item leaves it when it is answered, once */
   const unanswered = new Set<Pending<T, R>>()
   let watchdog: NodeJS.Timeout | undefined
@@ -193,16 +204,16 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   }
 
   /**
-   * Answers the queued items that a sold-out section can answer at once, up
-   * to the first that may give seats back: those behind it are decided after it.
+   * Answers the queued items that a section refusing them can answer at once,
+   * up to the first that may give seats back: those behind it are decided after it.
    */
-  function shedSoldOut (queue: Queue<T, R>): void {
+  function shed (queue: Queue<T, R>, refusal: R): void {
     const keep: Array<Pending<T, R>> = []
     let i = 0
     for (; i < queue.pending.length; i++) {
       const entry = queue.pending[i]
       if (returnsSeats(entry.item)) break
-      const result = whenSoldOut(entry.item)
+      const result = whenRefused(entry.item, refusal)
       if (result === undefined) keep.push(entry)
       else answer(entry, result)
     }
@@ -272,26 +283,37 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     if (returns === undefined) return undefined
     const asked = group.entries.reduce((sum, e) => sum + seatsAsked(e.item), 0)
     const known = lastRemaining.get(group.queue.key)
-    return asked > 0 && (known === undefined || known <= asked) ? returns.read(group.queue.key, by) : undefined
+    const mayRefuse = known === undefined || known <= asked || lastRefused.has(group.queue.key)
+    return asked > 0 && mayRefuse ? returns.read(group.queue.key, by) : undefined
   }
 
-  /** What a section's batch outcome tells about its seats: sold out (remembered, its queue shed) or not. */
-  function learn (group: Group<T, R>, outcome: BatchOutcome<R>, counts: ReturnCounts | null): void {
+  /**
+   * What a section's batch outcome tells: it refuses every new item for a
+   * while (its sale not open), it is sold out, or neither; a refusal is
+   * remembered and its queue shed. Nothing is learnt from a batch begun
+   * before a change of the section (`generation`, changed()).
+   */
+  function learn (group: Group<T, R>, outcome: BatchOutcome<R>, counts: ReturnCounts | null, generation: number): void {
     const { queue } = group
     if (outcome.remaining === null) lastRemaining.delete(queue.key)
     else lastRemaining.set(queue.key, outcome.remaining)
-    if (outcome.remaining === 0) {
-      // a return queued since the batch began may give seats back: not remembered sold out before it is decided
+    if (outcome.refusedFor !== undefined) lastRefused.set(queue.key, true)
+    else lastRefused.delete(queue.key)
+    if (queue.generation !== generation) return
+    const refusal = outcome.refusedFor?.refusal ?? (outcome.remaining === 0 ? options.soldOut : undefined)
+    const forMs = outcome.refusedFor?.ms ?? outcome.stableForMs
+    if (refusal !== undefined) {
+      // a return queued since the batch began may give seats back: not remembered before it is decided
       if (returns === undefined) {
-        shedSoldOut(queue)
-        if (queue.returns === 0) soldOut.remember(queue.key, null, outcome.stableForMs)
+        shed(queue, refusal)
+        if (queue.returns === 0) refused.remember(queue.key, { refusal, counts: null }, forMs)
       } else if (counts !== null && queue.returns === 0) {
         // queued items arrived after the counters were read: the next batch decides them
-        soldOut.remember(queue.key, counts, outcome.stableForMs)
+        refused.remember(queue.key, { refusal, counts }, forMs)
       }
     } else if (outcome.remaining !== null) {
-      // seats are there (given back by a cancel, a release, an expiry, or never gone): not sold out
-      soldOut.forget(queue.key)
+      // seats are there (given back by a cancel, a release, an expiry, or never gone) and the sale takes them
+      refused.forget(queue.key)
     }
   }
 
@@ -306,6 +328,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     // read before the batch reads its sections: a return counted after this is seen as a change;
     // counters not read by the deadline are unknown, and the section is then not remembered sold out
     const before = batch.map(group => countsBefore(group, by))
+    const generations = batch.map(group => group.queue.generation)
     let outcomes: Array<BatchOutcome<R>>
     let counts: Array<ReturnCounts | null>
     try {
@@ -314,7 +337,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     } catch (err) {
       // the outcome may be unknown (a commit whose answer was lost): what was known of these sections no longer is
       for (const { queue } of batch) {
-        soldOut.forget(queue.key)
+        refused.forget(queue.key)
         lastRemaining.delete(queue.key)
       }
       for (const entry of entriesOf(batch)) fail(entry, err as Error)
@@ -322,7 +345,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     }
     metrics.batchSize.observe(entriesOf(batch).length)
     metrics.batchSections.observe(batch.length)
-    batch.forEach((group, i) => { learn(group, outcomes[i], counts[i]) })
+    batch.forEach((group, i) => { learn(group, outcomes[i], counts[i], generations[i]) })
     return () => {
       batch.forEach((group, i) => { outcomes[i].results.forEach((result, j) => { answer(group.entries[j], result) }) })
     }
@@ -516,14 +539,14 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
       return await new Promise<R>((resolve, reject) => {
         let queue = queues.get(key)
         if (queue === undefined) {
-          queue = { key, section, pending: [], notBefore: 0, returns: 0 }
+          queue = { key, section, pending: [], notBefore: 0, returns: 0, generation: 0 }
           queues.set(key, queue)
         }
         const entry: Pending<T, R> = { item, deadline, queuedAt: clock(), resolve, reject, queue, taken: false }
         if (returnsSeats(item)) {
           // bookings arriving from now on queue behind it rather than being answered from memory
           queue.returns++
-          soldOut.forget(key)
+          refused.forget(key)
         }
         queue.pending.push(entry)
         unanswered.add(entry)
@@ -534,24 +557,40 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     },
 
     /**
-     * Whether the section is known sold out now: true or false at once with one
-     * instance; with several, a promise that checks no seats were returned
-     * anywhere since the section was seen sold out (else the memory ends).
+     * The refusal the section is known to give every new item now (sold out,
+     * its sale not open), if any: at once with one instance; with several, a
+     * promise that checks no seats were returned and the event was not
+     * changed anywhere since it was seen (else the memory ends).
      */
-    soldOutNow (section: SectionRef): boolean | Promise<boolean> {
+    refusalNow (section: SectionRef): R | undefined | Promise<R | undefined> {
       const key = sectionLockKey(section.eventId, section.sectionId)
-      const counts = soldOut.get(key)
-      if (counts === undefined) return false
-      if (returns === undefined || counts === null) return true
+      const entry = refused.get(key)
+      if (entry === undefined) return undefined
+      const { counts, refusal } = entry
+      if (returns === undefined || counts === null) return refusal
       return returns.read(key).then(now => {
-        if (now !== null && unchangedSince(counts, now)) return true
+        if (now !== null && unchangedSince(counts, now)) return refusal
         // unknown (too few servers answered) is not proof: ask the database, keep the memory
-        if (now !== null && soldOut.get(key) === counts) {
-          soldOut.forget(key)
+        if (now !== null && refused.get(key) === entry) {
+          refused.forget(key)
           metrics.soldOutInvalidations.inc()
         }
-        return false
+        return undefined
       })
+    },
+
+    /**
+     * The section changed beside its batches (its event's status, window or
+     * rules): what this instance remembers of it ends, and a batch already
+     * on its way learns nothing. Other instances are told through the
+     * seat-return counters by the caller.
+     */
+    changed (section: SectionRef): void {
+      const key = sectionLockKey(section.eventId, section.sectionId)
+      refused.forget(key)
+      lastRefused.delete(key)
+      const queue = queues.get(key)
+      if (queue !== undefined) queue.generation++
     },
 
     /** Resolves once every queued item has been decided (graceful shutdown). */

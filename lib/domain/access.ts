@@ -11,6 +11,23 @@ export function assertMayCreateEvents (actor: Principal): void {
   if (!hasRole(actor, 'organizer', 'admin')) throw new ForbiddenError('Only organizers and admins create events')
 }
 
+/** Its owner and admins manage an event (change it, its sections, its status). */
+export function mayManageEvent (actor: Principal, owner: string): boolean {
+  return hasRole(actor, 'admin') || (hasRole(actor, 'organizer') && owner !== '' && owner === actor.sub)
+}
+
+/** A draft is seen only by who manages it; every other status by anyone. `actor` undefined: no token sent. */
+export function maySeeEvent (actor: Principal | undefined, event: { status: string, owner: string }): boolean {
+  return event.status !== 'draft' || (actor !== undefined && mayManageEvent(actor, event.owner))
+}
+
+/** The drafts a principal sees in a list of events. */
+export function draftsSeenBy (actor: Principal | undefined): 'none' | 'all' | { owner: string } {
+  if (actor === undefined) return 'none'
+  if (hasRole(actor, 'admin')) return 'all'
+  return hasRole(actor, 'organizer') ? { owner: actor.sub } : 'none'
+}
+
 /**
  * The userId a booking request books for: a customer books as itself (userId
  * left out or its own `sub`), a service or an admin on behalf of the userId it

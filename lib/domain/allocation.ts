@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto'
 import { isoText } from '../support/iso-text.ts'
 import type { Booking } from '../api/schemas.ts'
+import type { SaleRefusal } from './sale-rules.ts'
 
 export interface BookingRequest {
   eventId: string
@@ -34,6 +35,10 @@ export type Decision =
   | { kind: 'sold_out', remaining: number }
   | { kind: 'limit_exceeded', allowed: number }
   | { kind: 'key_reused' }
+  /** the event's sale does not take bookings at the batch's moment (lib/domain/sale-rules.ts) */
+  | { kind: 'not_open', opensAt: string }
+  | { kind: 'closed' }
+  | { kind: 'draft' }
 
 export interface Allocation {
   decisions: Decision[]
@@ -56,6 +61,8 @@ export interface SaleRules {
   maxPerUser: number | null
   /** the event's organizer ('' when none): stamped on every booking stored */
   owner: string
+  /** why the sale takes no new booking at the batch's moment; null: it does */
+  refusal: SaleRefusal | null
 }
 
 /** Fingerprint of a request body: a reused key must come with the same one. */
@@ -96,7 +103,11 @@ export function allocate (input: {
   now: Date
   newId: () => string
 }): Allocation {
-  const { unitPrice, requests, existing, now, newId, rules: { holdSeconds, maxPerUser, owner } } = input
+  const { unitPrice, requests, existing, now, newId, rules: { holdSeconds, maxPerUser, owner, refusal } } = input
+  // a retry of a booking made while the sale took them is still answered with it (replayed below)
+  const refused: Decision | null = refusal === null
+    ? null
+    : refusal.kind === 'not_open' ? { kind: 'not_open', opensAt: isoText(refusal.opensAt) } : refusal
   let remaining = input.remaining
   let heldTaken = 0
   const createdAt = isoText(now)
@@ -111,6 +122,10 @@ export function allocate (input: {
     const stored = key === undefined ? undefined : byKey.get(key)
     if (stored !== undefined) {
       decisions.push(replayDecision(stored, request))
+      continue
+    }
+    if (refused !== null) {
+      decisions.push(refused)
       continue
     }
     const takenInBatch = userSeats.get(request.userId) ?? 0

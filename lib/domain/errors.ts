@@ -6,6 +6,7 @@
 export type ErrorCode =
   | 'VALIDATION_ERROR' | 'NOT_FOUND' | 'SOLD_OUT' | 'BUSY' | 'IDEMPOTENCY_KEY_REUSED' | 'STORE_UNAVAILABLE'
   | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'AUTH_UNAVAILABLE' | 'LIMIT_EXCEEDED' | 'HOLD_EXPIRED' | 'INVALID_STATE'
+  | 'SALE_NOT_OPEN' | 'SALE_CLOSED' | 'CAPACITY_BELOW_TAKEN'
 
 /**
  * An expected outcome (sold out, busy, rate limited, ...), answered to the
@@ -73,6 +74,27 @@ export class HoldExpiredError extends DomainError {
 export class InvalidStateError extends DomainError {
   constructor (id: string, status: string, message: string) {
     super('INVALID_STATE', message, { id, status })
+  }
+}
+
+/** The event's sale opens at `opensAt` (the database's clock decides): not yet. */
+export class SaleNotOpenError extends DomainError {
+  constructor (opensAt: string) {
+    super('SALE_NOT_OPEN', `The sale opens at ${opensAt}`, { opensAt })
+  }
+}
+
+/** The event's sale ended (salesEnd passed), or it was closed or cancelled. */
+export class SaleClosedError extends DomainError {
+  constructor () {
+    super('SALE_CLOSED', 'The sale of this event is over: it ended, or was closed or cancelled')
+  }
+}
+
+/** A section's capacity cannot go below the seats held and sold in it. */
+export class CapacityBelowTakenError extends DomainError {
+  constructor (minimum: number, requested: number) {
+    super('CAPACITY_BELOW_TAKEN', `Capacity cannot go below ${minimum}, the seats held and sold; ${requested} asked`, { minimum, requested })
   }
 }
 

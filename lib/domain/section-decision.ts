@@ -1,15 +1,19 @@
 /**
  * Deciding one section's batch: pure, shared by every store adapter through
  * lib/store/section-batch.ts. Everything is decided at one moment, the database's
- * `now`: holds past their expiresAt expire first, then seats are given back
- * (releases, cancellations) and holds confirmed, then bookings and holds are
- * allocated first come first served (lib/domain/allocation.ts) from what is left.
+ * `now`: holds past their expiresAt expire first (all holds are released when
+ * the event is cancelled), then seats are given back (releases,
+ * cancellations), holds confirmed and the section edited, in their order,
+ * then bookings and holds are allocated first come first served
+ * (lib/domain/allocation.ts) from what is left, if the sale takes them then
+ * (lib/domain/sale-rules.ts).
  */
-import { allocate, publicBooking, type StoredBooking } from './allocation.ts'
+import { allocate, publicBooking, roundMoney, type StoredBooking } from './allocation.ts'
 import { isoText } from '../support/iso-text.ts'
-import type { Booking, BookingStatus } from '../api/schemas.ts'
+import type { Booking, BookingStatus, SectionPatch } from '../api/schemas.ts'
 import type { BookingChange, ExpiredHold, OpResult, SectionEffects, SectionOp, SectionState } from './section-ops.ts'
 import { byText } from '../support/text-order.ts'
+import { saleRefusal } from './sale-rules.ts'
 
 const FORBIDDEN: OpResult = { kind: 'forbidden' }
 const NOT_FOUND: OpResult = { kind: 'not_found' }
@@ -43,7 +47,8 @@ export function decideSection (input: {
   const { now } = section
   const at = isoText(now)
   const results: OpResult[] = new Array(ops.length)
-  const counters = { remaining: 0, held: 0, sold: 0 }
+  const counters = { remaining: 0, held: 0, sold: 0, capacity: 0 }
+  const edits: { name?: string, price?: number } = {}
   // by booking id: a batch may confirm or cancel many of its section's bookings
   const changes = new Map<string, BookingChange>()
   const userDelta = new Map<string, number>()
@@ -79,9 +84,14 @@ export function decideSection (input: {
     move(booking, 'expired')
     expired.push({ qty: booking.qty, expiresAt: booking.expiresAt })
   }
+  // a cancelled event's holds go back (its confirmed bookings stay): the batch read them all
+  if (section.sale.status === 'cancelled' && ops.some(op => op.kind === 'release_holds')) {
+    for (const booking of [...current.values()]) if (booking.status === 'held') move(booking, 'cancelled', { cancelledAt: at })
+  }
 
   ops.forEach((op, i) => {
-    if (op.kind === 'expire') results[i] = { kind: 'swept' }
+    if (op.kind === 'expire' || op.kind === 'release_holds') results[i] = { kind: 'swept' }
+    if (op.kind === 'edit') results[i] = op.mayEdit(section.owner) ? edit(op.change) : FORBIDDEN
     if (op.kind !== 'cancel' && op.kind !== 'confirm') return
     const booking = current.get(op.bookingId)
     // a booking the principal may not see is not there for it: its id reveals nothing
@@ -115,15 +125,29 @@ export function decideSection (input: {
     return { kind: 'invalid_state', booking: publicBooking(booking) }
   }
 
+  /** A capacity goes no lower than the seats held and sold as the batch has them so far. */
+  function edit (change: SectionPatch): OpResult {
+    if (change.capacity !== undefined) {
+      const capacity = section.capacity + counters.capacity
+      const taken = capacity - (section.remaining + counters.remaining)
+      if (change.capacity < taken) return { kind: 'capacity_below_taken', minimum: taken }
+      counters.capacity += change.capacity - capacity
+      counters.remaining += change.capacity - capacity
+    }
+    if (change.name !== undefined) edits.name = change.name
+    if (change.price !== undefined) edits.price = roundMoney(change.price)
+    return { kind: 'edited' }
+  }
+
   const books = ops.flatMap((op, i) => op.kind === 'book' ? [{ request: op.request, i }] : [])
   const userSeats = new Map(input.userSeats)
   for (const [userId, delta] of userDelta) userSeats.set(userId, (userSeats.get(userId) ?? 0) + delta)
   const allocation = allocate({
     remaining: section.remaining + counters.remaining,
-    unitPrice: section.price,
+    unitPrice: edits.price ?? section.price,
     requests: books.map(b => b.request),
     existing: input.existing,
-    rules: { holdSeconds: section.holdSeconds, maxPerUser: section.maxPerUser, owner: section.owner },
+    rules: { holdSeconds: section.holdSeconds, maxPerUser: section.maxPerUser, owner: section.owner, refusal: saleRefusal(section.sale, now) },
     userSeats,
     now,
     newId: input.newId
@@ -139,6 +163,8 @@ export function decideSection (input: {
     expired,
     returned: counters.remaining,
     effects: {
+      ...edits,
+      capacity: counters.capacity,
       remaining: counters.remaining - allocation.taken,
       held: counters.held + allocation.heldTaken,
       sold: counters.sold + allocation.taken - allocation.heldTaken,

@@ -5,7 +5,8 @@
  */
 import type { BookingAccess, Parties } from './access.ts'
 import type { BookingRequest, Decision, StoredBooking } from './allocation.ts'
-import type { Booking, BookingStatus } from '../api/schemas.ts'
+import type { Booking, BookingStatus, SectionPatch } from '../api/schemas.ts'
+import type { SaleWindow } from './sale-rules.ts'
 
 /** A section of an event: what a batch, a lock and a queue are keyed by. */
 export interface SectionRef {
@@ -21,6 +22,10 @@ export type SectionOp =
   | { kind: 'cancel', bookingId: string, access: Access, seen?: StoredBooking }
   /** nothing but what every batch does first: expire the section's due holds (the sweeper sends it) */
   | { kind: 'expire' }
+  /** the section's name, price or capacity changed, if `mayEdit` its event's owner (decided on the section as the batch reads it) */
+  | { kind: 'edit', change: SectionPatch, mayEdit: (owner: string) => boolean }
+  /** every hold of the section released, if its event is cancelled (sent once the event is) */
+  | { kind: 'release_holds' }
 
 /** What the principal asking may do to the booking it names, decided on the booking as the batch reads it. */
 export type Access = (booking: Parties) => BookingAccess
@@ -33,13 +38,19 @@ export type OpResult =
   | { kind: 'hold_expired', booking: Booking }
   | { kind: 'invalid_state', booking: Booking }
   | { kind: 'swept' }
+  | { kind: 'edited' }
+  /** capacity may not go below `minimum`, the seats held and sold */
+  | { kind: 'capacity_below_taken', minimum: number }
   /** the principal may see the booking but not do this to it */
   | { kind: 'forbidden' }
   | { kind: 'not_found' }
 
 export interface SectionState {
   remaining: number
+  capacity: number
   price: number
+  /** the event's status and sale window: whether the batch's moment takes bookings */
+  sale: SaleWindow
   /** the event's organizer, stamped on its bookings for access checks ('' when none) */
   owner: string
   /** the event's hold length in seconds; null: HOLD_TTL_MS */
@@ -68,8 +79,12 @@ export interface BookingChange {
 
 /** What one batch changes, applied in one guarded write. */
 export interface SectionEffects {
-  /** changes of the section's counters: remaining + held + sold stays capacity */
+  /** changes of the section's counters: remaining + held + sold stays capacity (capacity changed by `capacity`) */
   remaining: number
+  capacity: number
+  /** the section's new name and price, when an edit set them */
+  name?: string
+  price?: number
   held: number
   sold: number
   inserts: StoredBooking[]

@@ -5,21 +5,22 @@
  * section batcher, so a crowd of them costs a few locks and transactions;
  * reads go to the store.
  */
-import { assertMayCreateEvents, bookingScope, bookingUser, cancelAccess, confirmAccess, maySeeBooking, scopedIdempotencyKey } from '../domain/access.ts'
+import { bookingScope, bookingUser, cancelAccess, confirmAccess, maySeeBooking, scopedIdempotencyKey } from '../domain/access.ts'
 import { publicBooking, replayDecision, type BookingRequest, type Decision, type StoredBooking } from '../domain/allocation.ts'
 import type { Principal } from '../domain/principal.ts'
 import {
-  ForbiddenError, HoldExpiredError, IdempotencyKeyReusedError, InvalidStateError, LimitExceededError, NotFoundError, SoldOutError
+  ForbiddenError, HoldExpiredError, IdempotencyKeyReusedError, InvalidStateError, LimitExceededError, NotFoundError, SaleClosedError,
+  SaleNotOpenError, SoldOutError
 } from '../domain/errors.ts'
 import type { Locker } from '../cluster/locker.ts'
 import type { Metrics } from '../support/metrics.ts'
-import { MAX_QTY, pageQuery, type Booking, type BookingListAsk, type Event, type EventInput, type Page, type PageAsk } from '../api/schemas.ts'
+import { MAX_QTY, pageQuery, type Booking, type BookingListAsk, type Page } from '../api/schemas.ts'
 import type { SectionBatchResult } from '../store/section-batch.ts'
 import type { OpResult, SectionOp } from '../domain/section-ops.ts'
 import { sectionOfBookingId } from '../domain/ids.ts'
 import { createSectionEvents } from './section-events.ts'
 import type { SeatReturns } from '../cluster/seat-returns.ts'
-import { createSectionBatcher } from '../batching/section-batcher.ts'
+import { createSectionBatcher, type BatchOutcome } from '../batching/section-batcher.ts'
 import type { SectionRef } from '../domain/section-ops.ts'
 import { WORK_MS } from '../support/deadline.ts'
 import { sectionLockKey } from '../cluster/locker.ts'
@@ -74,6 +75,17 @@ const SOLD_OUT: Decision = { kind: 'sold_out', remaining: 0 }
 /** The same answer, given from the sold-out memory (told apart by identity, for the metrics). */
 const SOLD_OUT_FROM_MEMORY: Decision = { kind: 'sold_out', remaining: 0 }
 
+/**
+ * A sale not yet open is answered from memory until this long before it
+ * opens by the section's last batch's reckoning (the time to the opening on
+ * the database's clock, counted from before that batch was sent on this
+ * instance's): from then on every booking goes to its batch, and the
+ * database's clock decides the first. Covers a clock that runs at another rate.
+ */
+export const OPENING_MARGIN_MS = 1000
+/** How long a sale seen not open is remembered at most (a change of the event ends it at once anyway). */
+const NOT_OPEN_CACHE_MS = 60_000
+
 export function createBookingService (options: BookingServiceOptions) {
   const { store, metrics, returns, lockWaitMs } = options
   const clock = options.clock ?? Date.now
@@ -102,14 +114,25 @@ export function createBookingService (options: BookingServiceOptions) {
       await announce(groups.flatMap((g, i) => batches[i].returned === 0 ? [] : [g.section]), deadline)
       return batches.map(batch => {
         counted(batch)
-        // until the section's first hold ends (the database's clock), counted from before the batch began (this one's)
-        const stableForMs = batch.nextExpiry === null ? null : batch.nextExpiry.getTime() - batch.at.getTime() - (Date.now() - started)
-        return { results: batch.results, remaining: batch.remaining, stableForMs }
+        // moments of the database's clock, counted from before the batch began (this instance's)
+        const untilMs = (at: Date): number => at.getTime() - batch.at.getTime() - (Date.now() - started)
+        // until the section's first hold ends
+        const stableForMs = batch.nextExpiry === null ? null : untilMs(batch.nextExpiry)
+        const outcome: BatchOutcome<OpResult> = { results: batch.results, remaining: batch.remaining, stableForMs }
+        const { refusal } = batch
+        if (refusal?.kind === 'not_open') {
+          const ms = untilMs(refusal.opensAt) - OPENING_MARGIN_MS
+          if (ms > 0) outcome.refusedFor = { ms, refusal: { kind: 'not_open', opensAt: refusal.opensAt.toISOString() } }
+        }
+        return outcome
       })
     },
+    soldOut: SOLD_OUT,
+    refusalCacheMs: NOT_OPEN_CACHE_MS,
     // a retry of a booking made before the sell-out must still get its booking back, so keyed ones stay queued
-    whenSoldOut: op => op.kind === 'book' && op.request.idempotencyKey === undefined ? SOLD_OUT : undefined,
-    returnsSeats: op => op.kind === 'cancel' || op.kind === 'expire',
+    whenRefused: (op, refusal) => op.kind === 'book' && op.request.idempotencyKey === undefined ? refusal : undefined,
+    // an edit may raise the capacity, a release give back holds
+    returnsSeats: op => op.kind === 'cancel' || op.kind === 'expire' || op.kind === 'edit' || op.kind === 'release_holds',
     seatsAsked: op => op.kind === 'book' ? op.request.qty : 0
   })
 
@@ -149,19 +172,32 @@ export function createBookingService (options: BookingServiceOptions) {
         throw new LimitExceededError(result.allowed, request.qty)
       case 'key_reused':
         throw new IdempotencyKeyReusedError()
+      case 'not_open':
+        throw new SaleNotOpenError(result.opensAt)
+      case 'closed':
+        throw new SaleClosedError()
       default:
+        // a section not found, or of a draft: to buyers it does not exist
         throw new NotFoundError('Section', `${section.sectionId} of event ${section.eventId}`)
     }
   }
 
-  /** A booking request decided by its section's next batch, or, if the section is known sold out, by its idempotency key. */
+  /** A booking request decided by its section's next batch, or, if the section is known to refuse it, by its idempotency key. */
   async function decide (section: SectionRef, request: BookingRequest, deadline: number): Promise<BookingResult> {
-    if (request.idempotencyKey === undefined || !await sections.soldOutNow(section)) {
+    const refusal = request.idempotencyKey === undefined ? undefined : await sections.refusalNow(section)
+    if (refusal === undefined || request.idempotencyKey === undefined) {
       return answer(section, request, await sections.submit(section, { kind: 'book', request }, deadline))
     }
-    // only a replay of a booking made before the sell-out can still succeed
+    // only a replay of a booking made before can still succeed
     const stored = await store.findByIdempotencyKey(request.idempotencyKey, answerDeadline())
-    return answer(section, request, stored === null ? SOLD_OUT_FROM_MEMORY : replayDecision(stored, request))
+    return answer(section, request, stored !== null ? replayDecision(stored, request) : refusal === SOLD_OUT ? SOLD_OUT_FROM_MEMORY : refusal)
+  }
+
+  /** The answer a refusal remembered gives a booking without a key: no lock, no transaction, no throw. */
+  function fromMemory (refusal: OpResult, qty: number): Promise<BookingResult> {
+    if (refusal === SOLD_OUT) return soldOutFromMemory(qty)
+    const error = refusal.kind === 'not_open' ? new SaleNotOpenError(refusal.opensAt) : new SaleClosedError()
+    return new Promise((_resolve, reject) => { setImmediate(reject, error) })
   }
 
   /**
@@ -213,20 +249,25 @@ export function createBookingService (options: BookingServiceOptions) {
   }
 
   return {
-    /** Creates an event owned by the organizer (or admin) asking. */
-    async createEvent (actor: Principal, input: EventInput): Promise<Event> {
-      assertMayCreateEvents(actor)
-      return await store.createEvent(input, actor.sub, answerDeadline())
+    /** The event of each section, learnt from the store's answer: confirms and cancels of their bookings skip a read. */
+    learnSections (eventId: string, sectionIds: readonly string[]): void {
+      for (const sectionId of sectionIds) sectionEvents.learn(sectionId, eventId)
     },
 
-    async getEvent (id: string): Promise<Event> {
-      const event = await store.getEvent(id, answerDeadline())
-      if (event === null) throw new NotFoundError('Event', id)
-      for (const section of event.sections) sectionEvents.learn(section._id, event._id)
-      return event
+    /** An operation on a section beside bookings (an edit, a release of a cancelled event's holds), decided by its batch. */
+    async submit (section: SectionRef, op: SectionOp): Promise<OpResult> {
+      return await sections.submit(section, op, lockDeadline())
     },
 
-    listEvents: async (ask: PageAsk): Promise<Page<Event>> => await store.listEvents(pageQuery(ask), answerDeadline()),
+    /**
+     * These sections' event changed beside their batches (status, window,
+     * rules): what any instance remembers of them ends before this resolves
+     * (here at once; elsewhere through the seat-return counters).
+     */
+    async changed (changedSections: readonly SectionRef[]): Promise<void> {
+      for (const section of changedSections) sections.changed(section)
+      await announce([...changedSections], answerDeadline())
+    },
 
     /** One booking, if the principal may see it: to anyone else it does not exist. */
     async getBooking (actor: Principal, id: string): Promise<Booking> {
@@ -260,13 +301,14 @@ export function createBookingService (options: BookingServiceOptions) {
         request.idempotencyKey = scopedIdempotencyKey(actor, idempotencyKey)
         return decide(section, request, lockDeadline())
       }
-      // The sold-out storm: answered from memory (checked current across instances), with no lock and no transaction.
-      const soldOut = sections.soldOutNow(section)
-      if (soldOut === true) return soldOutFromMemory(qty)
-      if (soldOut === false) return decide(section, request, lockDeadline())
+      // The sold-out storm and the opening rush: answered from memory (checked current across instances),
+      // with no lock and no transaction.
+      const refusal = sections.refusalNow(section)
+      if (refusal === undefined) return decide(section, request, lockDeadline())
+      if (!(refusal instanceof Promise)) return fromMemory(refusal, qty)
       // the wait for the check counts against the request's deadline: taken now, as it arrived
       const deadline = lockDeadline()
-      return soldOut.then(known => known ? soldOutFromMemory(qty) : decide(section, request, deadline))
+      return refusal.then(known => known === undefined ? decide(section, request, deadline) : fromMemory(known, qty))
     },
 
     /**

@@ -5,7 +5,8 @@
  * The adapter's client belongs to whoever opened it, who also closes it.
  */
 import type { StoredBooking } from '../domain/allocation.ts'
-import type { BookingListQuery, Event, Page, PageQuery } from '../api/schemas.ts'
+import type { BookingListQuery, Page, PageQuery, Section } from '../api/schemas.ts'
+import type { EventFields, StoredEvent } from '../domain/sale-rules.ts'
 import type { SectionsTx } from './section-batch.ts'
 import type { SectionRef } from '../domain/section-ops.ts'
 import type { DriverErrors } from './store-errors.ts'
@@ -15,6 +16,20 @@ export type StoreKind = 'embedded' | 'postgres' | 'mongo'
 /** A bookings list query, with what access control adds: only the bookings of one organizer's events. */
 export type BookingFilter = BookingListQuery & { eventOwner?: string }
 
+/** An events list query, with the drafts the viewer may see: none, those of one owner, or all (admins). */
+export type EventFilter = PageQuery & { drafts: 'none' | 'all' | { owner: string } }
+
+/**
+ * What a change of an event does, decided on the event as it is stored (read
+ * and written in one transaction): fields set (null clears one), sections
+ * added. The decision may throw a DomainError: then nothing is written.
+ */
+export interface EventChange {
+  fields: EventFields
+  addSections: Section[]
+}
+export type DecideEventChange = (current: StoredEvent) => EventChange
+
 /**
  * The reads, alike in the driver and the store, but for their bound: the
  * store is given the request's deadline (epoch ms), the driver a signal that
@@ -22,7 +37,7 @@ export type BookingFilter = BookingListQuery & { eventOwner?: string }
  */
 export interface StoreReads<Bound> {
   /** Newest first. */
-  listEvents: (query: PageQuery, bound?: Bound) => Promise<Page<Event>>
+  listEvents: (filter: EventFilter, bound?: Bound) => Promise<Page<StoredEvent>>
   /** The booking stored under an (already scoped) idempotency key, if any (no lock). */
   findByIdempotencyKey: (key: string, bound?: Bound) => Promise<StoredBooking | null>
   /** Newest first, filtered by the fields that are set. */
@@ -40,14 +55,22 @@ export interface StoreDriver extends StoreReads<AbortSignal> {
   /** Creates tables/collections and indexes; idempotent, safe from several instances at once. */
   migrate: () => Promise<void>
   ping: (signal?: AbortSignal) => Promise<void>
-  /** Atomic: the event with all its sections, owned by `ownerId` (an organizer's sub). */
-  insertEvent: (event: Event, ownerId: string, signal?: AbortSignal) => Promise<void>
+  /** Atomic: the event with all its sections. */
+  insertEvent: (event: StoredEvent, signal?: AbortSignal) => Promise<void>
+  /**
+   * Atomic: the event read (kept from other changes until written), `decide`
+   * called on it, its change written, and every section of the event marked
+   * changed (SQL: its version raised), so no batch decided on its rules before
+   * writes after. A maxPerUser set anew counts each user's seats held and
+   * confirmed in the event afresh. The event as changed; null when there is none.
+   */
+  changeEvent: (id: string, decide: DecideEventChange, signal?: AbortSignal) => Promise<StoredEvent | null>
   /** Sections with holds past their expiresAt (on the database's clock), most overdue first. */
   dueSections: (limit: number, signal?: AbortSignal) => Promise<SectionRef[]>
   /** The bookings with these ids that exist, in any order (ids a store cannot hold are simply not found). */
   getBookings: (ids: readonly string[], signal?: AbortSignal) => Promise<StoredBooking[]>
   /** The events with these ids that exist, in any order (ids a store cannot hold are simply not found). */
-  getEvents: (ids: readonly string[], signal?: AbortSignal) => Promise<Event[]>
+  getEvents: (ids: readonly string[], signal?: AbortSignal) => Promise<StoredEvent[]>
   /**
    * Runs fn atomically: its write takes effect when fn resolves, none of it
    * when it throws. MongoDB: one transaction. SQL: a read and one guarded

@@ -12,6 +12,7 @@ import { newBookingId } from '../domain/ids.ts'
 import { decideSection, nextExpiryAfter } from '../domain/section-decision.ts'
 import type { ExpiredHold, OpResult, SectionEffects, SectionOp, SectionRef, SectionState } from '../domain/section-ops.ts'
 import { byText } from '../support/text-order.ts'
+import { saleRefusal, type SaleRefusal } from '../domain/sale-rules.ts'
 
 export interface SectionBatchResult {
   /** one result per operation, in order */
@@ -25,6 +26,8 @@ export interface SectionBatchResult {
   nextExpiry: Date | null
   /** the batch's moment, on the database's clock */
   at: Date
+  /** why the section's sale took no new booking at that moment; null: it took them (or no such section) */
+  refusal: SaleRefusal | null
 }
 
 /** One section's operations in a batch. */
@@ -42,7 +45,8 @@ export type UserSeats = Map<string, Map<string, number>>
 
 /**
  * A section a batch takes: `seats` its bookings and holds ask for in all;
- * `sweeps` when it expires due holds and nothing else may make it write.
+ * `sweeps` when it expires due holds and nothing else may make it write, or
+ * edits the section or releases its holds (then it is read afresh).
  * An adapter that remembers sections may decide one from memory only where
  * every decision is a guarded write: no sweep, and seats enough for every ask.
  */
@@ -95,6 +99,11 @@ export interface SectionsTx {
 }
 
 const NOT_FOUND: OpResult = { kind: 'not_found' }
+/** Past every hold's end: dueHolds given it reads all the section's holds. */
+const EVERY_HOLD = new Date(8.64e15)
+
+/** Whether effects change the section itself (its capacity, name or price). */
+const edits = (effects: SectionEffects): boolean => effects.capacity !== 0 || effects.name !== undefined || effects.price !== undefined
 
 const bySectionId = (a: SectionRef, b: SectionRef): number => byText(a.sectionId, b.sectionId)
 
@@ -114,7 +123,7 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
     eventId: g.eventId,
     sectionId: g.sectionId,
     seats: g.ops.reduce((sum, op) => op.kind === 'book' ? sum + op.request.qty : sum, 0),
-    sweeps: g.ops.some(op => op.kind === 'expire')
+    sweeps: g.ops.some(op => op.kind === 'expire' || op.kind === 'edit' || op.kind === 'release_holds')
   }))
   const { sections, bookings, now } = await tx.lock(asks, ids, seen)
 
@@ -126,7 +135,10 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
   })
   const due = new Map<string, { due: StoredBooking[], next: Date | null }>()
   for (const { group, section } of found) {
-    if (section.nextExpiry !== null && section.nextExpiry <= now) due.set(group.sectionId, await tx.dueHolds(group, now))
+    // a cancelled event's holds are all released: every one is read, as if all were due
+    const releases = section.sale.status === 'cancelled' && group.ops.some(op => op.kind === 'release_holds')
+    if (releases) due.set(group.sectionId, await tx.dueHolds(group, EVERY_HOLD))
+    else if (section.nextExpiry !== null && section.nextExpiry <= now) due.set(group.sectionId, await tx.dueHolds(group, now))
   }
   const keys = [...new Set(order.flatMap(g => g.ops.flatMap(op => op.kind === 'book' && op.request.idempotencyKey !== undefined ? [op.request.idempotencyKey] : [])))]
   // a key's booking made earlier in this batch (another section) is replayed as a stored one would be
@@ -165,7 +177,7 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
     for (const b of effects.inserts) if (b.idempotencyKey !== undefined) existing.set(b.idempotencyKey, b)
     const nextExpiry = nextExpiryAfter(section.nextExpiry, effects.nextExpiry)
     decided.set(group.sectionId, { results, expired, returned, nextExpiry, section })
-    if (effects.inserts.length > 0 || effects.changes.length > 0 || effects.nextExpiry.replace) {
+    if (effects.inserts.length > 0 || effects.changes.length > 0 || effects.nextExpiry.replace || edits(effects)) {
       writes.push({ eventId: group.eventId, sectionId: group.sectionId, effects })
     }
   }
@@ -175,8 +187,10 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
 
   return groups.map(group => {
     const done = decided.get(group.sectionId)
-    if (done === undefined) return { results: group.ops.map(() => NOT_FOUND), remaining: null, expired: [], returned: 0, nextExpiry: null, at: now }
+    if (done === undefined) return { results: group.ops.map(() => NOT_FOUND), remaining: null, expired: [], returned: 0, nextExpiry: null, at: now, refusal: null }
     const { results, expired, returned, nextExpiry, section } = done
-    return { results, remaining: after.get(group.sectionId) ?? section.remaining, expired, returned, nextExpiry, at: now }
+    return {
+      results, remaining: after.get(group.sectionId) ?? section.remaining, expired, returned, nextExpiry, at: now, refusal: saleRefusal(section.sale, now)
+    }
   })
 }

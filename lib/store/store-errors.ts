@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { beforeDeadline, DeadlineExceededError } from '../support/deadline.ts'
-import { RetryableConflict, StoreUnavailableError } from '../domain/errors.ts'
+import { DomainError, RetryableConflict, StoreUnavailableError } from '../domain/errors.ts'
 
 /** Bounded retries of a transaction that hit a conflict; every adapter uses the same bound. */
 const MAX_TRANSACTION_ATTEMPTS = 5
@@ -30,7 +30,8 @@ export function storeRunner (driver: DriverErrors, observer?: StoreObserver) {
   const retryable = (err: unknown): boolean => err instanceof RetryableConflict || driver.isRetryable(err)
 
   function classify (err: unknown): unknown {
-    if (err instanceof StoreUnavailableError) return err
+    // a domain rule refused the change (an event's dates, its status): the store did its part
+    if (err instanceof StoreUnavailableError || err instanceof DomainError) return err
     // past the deadline, whatever failed is the stall's doing
     if (err instanceof DeadlineExceededError || driver.isUnavailable(err)) {
       observer?.error?.('unavailable')

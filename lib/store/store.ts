@@ -4,12 +4,14 @@
  * and passes the same contract suite (test/store/contract.ts).
  */
 import { roundMoney, type StoredBooking } from '../domain/allocation.ts'
+import { assertDatesInOrder, canonicalFields, withFields } from '../domain/sale-rules.ts'
 import { newId } from '../domain/ids.ts'
-import type { Event, EventInput } from '../api/schemas.ts'
+import type { EventInput, Section, SectionInput } from '../api/schemas.ts'
+import type { StoredEvent } from '../domain/sale-rules.ts'
 import { runSectionsBatch, type SectionBatchResult, type SectionGroup } from './section-batch.ts'
 import type { SectionRef } from '../domain/section-ops.ts'
 import { createSharedReads } from './shared-reads.ts'
-import type { StoreDriver, StoreKind, StoreReads } from './driver.ts'
+import type { DecideEventChange, StoreDriver, StoreKind, StoreReads } from './driver.ts'
 import { storeRunner, type StoreObserver } from './store-errors.ts'
 
 export type { StoreKind }
@@ -26,7 +28,9 @@ export interface Store extends StoreReads<number> {
   ping: (deadline?: number) => Promise<void>
 
   /** Atomic: the event and all its sections exist, or nothing does. Owned by `ownerId` (an organizer's sub). */
-  createEvent: (input: EventInput, ownerId: string, deadline?: number) => Promise<Event>
+  createEvent: (input: EventInput, ownerId: string, deadline?: number) => Promise<StoredEvent>
+  /** Atomic: the change `decide` makes of the event as stored (lib/store/driver.ts); null when there is no such event. */
+  changeEvent: (id: string, decide: DecideEventChange, deadline?: number) => Promise<StoredEvent | null>
 
   /**
    * Atomic, over one or several sections (one group each): every operation
@@ -44,23 +48,28 @@ export interface Store extends StoreReads<number> {
   dueSections: (limit: number, deadline?: number) => Promise<SectionRef[]>
 
   /** One event by id, or null; the reads of one turn of the event loop share one query (lib/store/shared-reads.ts). */
-  getEvent: (id: string, deadline?: number) => Promise<Event | null>
+  getEvent: (id: string, deadline?: number) => Promise<StoredEvent | null>
   /** One booking by id, or null; shared in the same way. */
   getBooking: (id: string, deadline?: number) => Promise<StoredBooking | null>
 }
 
-/** A new event as every store saves it: fresh ids, prices in cents, every section on sale. */
-export function newEvent (input: EventInput): Event {
-  const event: Event = {
+/** A new section as every store saves it: a fresh id, its price in cents, every seat on sale. */
+export function newSection (input: SectionInput): Section {
+  return { _id: newId(), name: input.name, price: roundMoney(input.price), capacity: input.capacity, remaining: input.capacity, held: 0, sold: 0 }
+}
+
+/** A new event as every store saves it: fresh ids, moments in the API's form, published unless a draft. */
+export function newEvent (input: EventInput, owner: string): StoredEvent {
+  const { sections, status, ...fields } = input
+  const event = withFields({
     _id: newId(),
     name: input.name,
     createdAt: new Date().toISOString(),
-    sections: input.sections.map(s => ({
-      _id: newId(), name: s.name, price: roundMoney(s.price), capacity: s.capacity, remaining: s.capacity, held: 0, sold: 0
-    }))
-  }
-  if (input.holdSeconds !== undefined) event.holdSeconds = input.holdSeconds
-  if (input.maxPerUser !== undefined) event.maxPerUser = input.maxPerUser
+    status: status ?? 'published',
+    owner,
+    sections: sections.map(newSection)
+  }, canonicalFields(fields))
+  assertDatesInOrder(event)
   return event
 }
 
@@ -76,10 +85,11 @@ export function createStore (driver: StoreDriver, observer?: StoreObserver): Sto
     ping: async (deadline) => { await read(async signal => { await driver.ping(signal) }, deadline) },
 
     async createEvent (input, ownerId, deadline) {
-      const event = newEvent(input)
-      await run.transaction('create_event', async signal => { await driver.insertEvent(event, ownerId, signal) }, deadline)
+      const event = newEvent(input, ownerId)
+      await run.transaction('create_event', async signal => { await driver.insertEvent(event, signal) }, deadline)
       return event
     },
+    changeEvent: async (id, decide, deadline) => await run.transaction('change_event', async signal => await driver.changeEvent(id, decide, signal), deadline),
     getEvent: async (id, deadline) => await events.get(id, deadline),
     listEvents: async (query, deadline) => await read(async signal => await driver.listEvents(query, signal), deadline),
 

@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client'
 
-export const BOOKING_OUTCOMES = ['confirmed', 'held', 'sold_out', 'user_limit', 'limit', 'busy', 'replayed', 'invalid', 'denied', 'error'] as const
+export const BOOKING_OUTCOMES = ['confirmed', 'held', 'sold_out', 'not_open', 'closed', 'user_limit', 'limit', 'busy', 'replayed', 'invalid', 'denied', 'error'] as const
 export const HOLD_OUTCOMES = ['held', 'confirmed', 'expired', 'released'] as const
 export type HoldOutcome = typeof HOLD_OUTCOMES[number]
 export type BookingOutcome = typeof BOOKING_OUTCOMES[number]

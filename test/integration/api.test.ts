@@ -198,7 +198,7 @@ for (const setup of STORE_SETUPS) {
       t.equal(spec.paths['/api/bookings'].post.operationId, 'createBooking')
       t.same(Object.keys(post.responses).sort(), ['201', '400', '401', '403', '404', '408', '409', '413', '415', '422', '429', '431', '500', '503'])
       t.same(Object.keys(post.responses['201'].headers).sort(), ['Idempotent-Replayed', 'Location', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'])
-      t.same(post.responses['409'].content['application/json'].schema.allOf[1].properties.error.properties.code.enum, ['SOLD_OUT', 'LIMIT_EXCEEDED'], '409 lists its codes')
+      t.same(post.responses['409'].content['application/json'].schema.allOf[1].properties.error.properties.code.enum, ['SOLD_OUT', 'LIMIT_EXCEEDED', 'SALE_NOT_OPEN', 'SALE_CLOSED'], '409 lists its codes')
       t.same(Object.keys(post.responses['404'].content['application/json'].examples), ['NOT_FOUND'], 'the 404 example is a NOT_FOUND')
       t.same(post.requestBody.content['application/json'].schema, { $ref: '#/components/schemas/BookingInput' })
       t.same(spec.components.schemas.BookingInput.required.sort(), ['eventId', 'qty', 'sectionId'], 'userId is optional: a customer books as itself')
@@ -209,7 +209,7 @@ for (const setup of STORE_SETUPS) {
       }
       t.equal(spec.paths['/api/bookings/{id}/confirm'].post.requestBody.required, false, 'a confirm may send no body')
       t.ok(spec.paths['/api/events/{id}'].get.responses['414'], '414 on :id routes')
-      t.same(spec.paths['/api/events'].get.security, [], 'public reads need no token')
+      t.same(spec.paths['/api/events'].get.security, [{}, { bearerAuth: [] }], 'public reads need no token (one sent says who asks)')
       t.equal((await app.inject('/docs')).statusCode < 400, true)
     })
 

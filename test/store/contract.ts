@@ -11,6 +11,7 @@ import { invariantProblems } from '../helpers/invariant.ts'
 import { granted, sectionBatch } from '../helpers/section-batch.ts'
 import type { OpenedStore, StoreAdapter } from './adapters.ts'
 import { holdsContract } from './contract-holds.ts'
+import { lifecycleContract } from './contract-lifecycle.ts'
 
 function request (ids: { eventId: string, sectionId: string }, qty: number, userId: string, idempotencyKey?: string): BookingRequest {
   return { ...ids, qty, userId, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) }
@@ -87,11 +88,11 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
     t.same(got, a, 'read back as created')
     t.equal(await store.getEvent('0123456789abcdef01234567'), null, 'unknown id -> null')
     const b = await store.createEvent({ name: 'B', sections: [{ name: 'GA', price: 5, capacity: 1 }] }, ORGANIZER)
-    const page1 = await store.listEvents({ page: 1, limit: 1 })
+    const page1 = await store.listEvents({ page: 1, limit: 1, drafts: 'none' })
     t.ok(page1.total >= 2)
     t.equal(page1.items.length, 1)
     t.equal(page1.items[0]._id, b._id, 'newest first')
-    const page2 = await store.listEvents({ page: 2, limit: 1 })
+    const page2 = await store.listEvents({ page: 2, limit: 1, drafts: 'none' })
     t.equal(page2.items[0]._id, a._id)
     t.equal(page2.items[0].sections.length, 2, 'listed events carry their sections')
   })
@@ -365,4 +366,5 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
   })
 
   holdsContract(t, () => store)
+  lifecycleContract(t, () => store)
 }

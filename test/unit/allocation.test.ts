@@ -7,7 +7,7 @@ let n = 0
 const newId = () => String(++n).padStart(24, '0')
 const now = new Date('2026-01-01T00:00:00.000Z')
 /** No hold length, no cap: the event's rules of a plain sale. */
-const open = { rules: { holdSeconds: null, maxPerUser: null, owner: 'organizer-1' }, userSeats: new Map<string, number>() }
+const open = { rules: { holdSeconds: null, maxPerUser: null, owner: 'organizer-1', refusal: null }, userSeats: new Map<string, number>() }
 
 t.test('first come first served; a request that does not fit is refused with what is left', async t => {
   const a = allocate({ remaining: 5, unitPrice: 12.5, requests: [req(3), req(3), req(2), req(1)], existing: new Map(), ...open, now, newId })

@@ -130,7 +130,6 @@ t.test('unknown section and booking: NotFoundError', async (t: Test) => {
   const { svc } = service({ store })
   t.ok(await svc.book(SERVICE, { ...ids, sectionId: '0123456789abcdef01234567', qty: 1, userId: 'u' }).catch(e => e) instanceof NotFoundError)
   t.ok(await svc.cancel(SERVICE, '0123456789abcdef01234567').catch(e => e) instanceof NotFoundError)
-  t.ok(await svc.getEvent('0123456789abcdef01234567').catch(e => e) instanceof NotFoundError)
 })
 
 t.test('drain waits for queued bookings', async (t: Test) => {

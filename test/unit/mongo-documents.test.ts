@@ -8,18 +8,21 @@ import { RetryableConflict } from '../../lib/domain/errors.ts'
 import {
   BOOKING_INDEXES, EVENT_INDEXES, FILL_SECTION_COUNTERS, FIRST_TO_EXPIRE, NEWEST_FIRST, SECTIONS_WITHOUT_COUNTERS, TRANSACTION_OPTIONS,
   bookingChangeUpdate, bookingFromDocument, bookingListFilter, bookingToDocument, dueHoldsFilter, dueSectionFromDocument,
-  dueSectionsPipeline, eventFromDocument, eventToDocument, isDuplicateKeyError, isMongoUnavailable, isNamespaceExists,
-  isRetryableMongoError, laterHoldsFilter, lockSection, parseBookingId, parseId, sectionProjection, sectionState, sectionUpdate, serverTime,
-  supportsTransactions, userSeatsId, userSeatsUpdate, type EventDocument
+  dueSectionsPipeline, eventChangeUpdate, eventFromDocument, eventListFilter, eventToDocument, eventUserSeatsFilter, isDuplicateKeyError,
+  isMongoUnavailable, isNamespaceExists, isRetryableMongoError, laterHoldsFilter, lockSection, parseBookingId, parseId, sectionProjection,
+  sectionState, sectionUpdate, serverTime, supportsTransactions, userSeatsCountPipeline, userSeatsDocuments, userSeatsId, userSeatsUpdate,
+  type EventDocument
 } from '../../lib/store/mongo/documents.ts'
-import type { Event } from '../../lib/api/schemas.ts'
+import type { StoredEvent } from '../../lib/domain/sale-rules.ts'
 
 const hex = (n: number) => n.toString(16).padStart(24, '0')
 
-const event: Event = {
+const event: StoredEvent = {
   _id: hex(1),
   name: 'Concert',
   createdAt: '2025-01-02T03:04:05.678Z',
+  status: 'published',
+  owner: '',
   sections: [
     { _id: hex(2), name: 'Floor', price: 99.99, capacity: 10, remaining: 7, held: 1, sold: 2 },
     { _id: hex(3), name: 'Balcony', price: 10, capacity: 5, remaining: 5, held: 0, sold: 0 }
@@ -38,8 +41,11 @@ const booking: StoredBooking = {
   createdAt: '2025-01-02T03:04:06.000Z'
 }
 
-t.test('parseId accepts 24 hex digits only', async t => {
+t.test('parseId accepts 24 lowercase hex digits only', async t => {
   t.same(parseId(hex(10)), new ObjectId(hex(10)))
+  t.same(parseId('abcdef0123456789abcdef01'), new ObjectId('abcdef0123456789abcdef01'))
+  t.equal(parseId('ABCDEF0123456789ABCDEF01'), null, 'uppercase is malformed: not found, as on every store')
+  t.equal(parseId('abcdef0123456789abcdeF01'), null, 'one uppercase digit is enough')
   t.equal(parseId('zz'.repeat(12)), null)
   t.equal(parseId('abcdefghijkl'), null, 'a 12-character string is not taken as 12 raw bytes')
   t.equal(parseId(''), null)
@@ -50,6 +56,8 @@ t.test('parseBookingId: 48 hex digits stay the string, 24 (a booking from before
   t.same(parseBookingId(hex(4)), new ObjectId(hex(4)))
   t.equal(parseBookingId(hex(4) + 'z'.repeat(24)), null)
   t.equal(parseBookingId(hex(4) + hex(2).slice(1)), null, '47 digits')
+  t.equal(parseBookingId('A'.repeat(48)), null, 'uppercase')
+  t.equal(parseBookingId('A'.repeat(24)), null, 'uppercase, from before')
 })
 
 t.test('a booking whose id names its section keeps that id as its _id', async t => {
@@ -68,13 +76,40 @@ t.test('events map to documents and back, sections in order', async t => {
   t.same(doc.sections.map(s => [s._id.toHexString(), s.name, s.remaining]), [[hex(2), 'Floor', 7], [hex(3), 'Balcony', 5]])
   t.ok(doc.sections.every(s => s._id instanceof ObjectId), 'section ids are ObjectIds')
   t.strictSame(eventFromDocument(doc), event, 'round trip is exact')
-  t.notOk('holdSeconds' in doc || 'maxPerUser' in doc, 'rules left out stay absent')
+  for (const key of ['holdSeconds', 'maxPerUser', 'description', 'venue', 'startsAt', 'endsAt', 'salesStart', 'salesEnd']) {
+    t.notOk(key in doc, `${key} left out stays absent`)
+  }
   t.same(doc.sections.map(s => [s.held, s.sold]), [[1, 2], [0, 0]])
+  t.match(doc, { ownerId: '', status: 'published' })
 
-  const ruled: Event = { ...event, holdSeconds: 120, maxPerUser: 4 }
-  const ruledDoc = eventToDocument(ruled, 'org-1')
+  const ruled: StoredEvent = { ...event, holdSeconds: 120, maxPerUser: 4, owner: 'org-1' }
+  const ruledDoc = eventToDocument(ruled)
   t.match(ruledDoc, { holdSeconds: 120, maxPerUser: 4, ownerId: 'org-1' })
   t.strictSame(eventFromDocument(ruledDoc), ruled, 'the rules round trip')
+})
+
+t.test('events: details, sale window and status map to documents and back', async t => {
+  const full: StoredEvent = {
+    ...event,
+    owner: 'org-1',
+    status: 'draft',
+    description: '$not an operator',
+    venue: 'Arena, Hall 1',
+    startsAt: '2026-06-01T19:30:00.000Z',
+    endsAt: '2026-06-01T23:00:00.000Z',
+    salesStart: '2026-03-01T10:00:00.000Z',
+    salesEnd: '2026-06-01T18:00:00.000Z'
+  }
+  const doc = eventToDocument(full)
+  t.match(doc, { status: 'draft', description: '$not an operator', venue: 'Arena, Hall 1', ownerId: 'org-1' })
+  for (const key of ['startsAt', 'endsAt', 'salesStart', 'salesEnd'] as const) {
+    t.ok(doc[key] instanceof Date, `${key} is a Date: compared with the database's clock`)
+    t.equal(doc[key]?.toISOString(), full[key])
+  }
+  t.strictSame(eventFromDocument(doc), full, 'round trip is exact')
+  for (const status of ['published', 'closed', 'cancelled'] as const) {
+    t.equal(eventFromDocument(eventToDocument({ ...full, status })).status, status)
+  }
 })
 
 t.test('events: sections from before holds count every missing seat as sold; stored-only fields stay inside', async t => {
@@ -90,8 +125,13 @@ t.test('events: sections from before holds count every missing seat as sold; sto
     _id: hex(1),
     name: 'Old',
     createdAt: event.createdAt,
+    status: 'published',
+    owner: 'o',
     sections: [{ _id: hex(2), name: 'Floor', price: 5, capacity: 10, remaining: 4, held: 0, sold: 6 }]
-  })
+  }, 'no status: published (events from before the lifecycle were on sale)')
+  t.equal(eventFromDocument({ ...doc, ownerId: undefined }).owner, '', 'no owner: \'\'')
+  const { ownerId: _o, ...ownerless } = doc
+  t.equal(eventFromDocument(ownerless).owner, '', 'no owner field: \'\'')
   t.same(SECTIONS_WITHOUT_COUNTERS, { sections: { $elemMatch: { sold: { $exists: false } } } })
   t.match(FILL_SECTION_COUNTERS, [{ $set: { sections: { $map: { input: '$sections' } } } }], 'migrate fills them in one pipeline update')
 })
@@ -132,17 +172,21 @@ t.test('the section lock stamps the database\'s clock and reads the section and 
   t.strictSame(lockSection(e, s), {
     filter: { _id: e, 'sections._id': s },
     update: [{ $set: { lockedAt: '$$NOW' } }],
-    projection: { sections: { $elemMatch: { _id: s } }, ownerId: 1, holdSeconds: 1, maxPerUser: 1, lockedAt: 1 }
+    projection: { sections: { $elemMatch: { _id: s } }, ownerId: 1, holdSeconds: 1, maxPerUser: 1, status: 1, salesStart: 1, salesEnd: 1, lockedAt: 1 }
   }, 'a pipeline update: $$NOW is the server\'s time; no match (no such section) writes nothing')
   t.strictSame(sectionProjection(s), { sections: { $elemMatch: { _id: s } } })
 
   const section = { _id: s, name: 'Floor', price: 9.5, capacity: 10, remaining: 3, held: 2, sold: 5 }
+  const open = { status: 'published', salesStart: null, salesEnd: null }
   t.strictSame(sectionState({ sections: [section], lockedAt: at }), {
-    remaining: 3, price: 9.5, owner: '', holdSeconds: null, maxPerUser: null, nextExpiry: null, now: at
-  }, 'no owner, no rules, no holds')
+    remaining: 3, capacity: 10, price: 9.5, sale: open, owner: '', holdSeconds: null, maxPerUser: null, nextExpiry: null, now: at
+  }, 'no owner, no rules, no holds; no status: published, no window')
   t.strictSame(sectionState({ sections: [{ ...section, nextExpiry: later }], ownerId: 'o', holdSeconds: 60, maxPerUser: 4, lockedAt: at }), {
-    remaining: 3, price: 9.5, owner: 'o', holdSeconds: 60, maxPerUser: 4, nextExpiry: later, now: at
+    remaining: 3, capacity: 10, price: 9.5, sale: open, owner: 'o', holdSeconds: 60, maxPerUser: 4, nextExpiry: later, now: at
   })
+  t.strictSame(sectionState({ sections: [section], status: 'draft', salesStart: at, salesEnd: later, lockedAt: at })?.sale,
+    { status: 'draft', salesStart: at, salesEnd: later }, 'the event\'s status and window')
+  t.strictSame(sectionState({ sections: [section], status: 'cancelled', lockedAt: at })?.sale, { status: 'cancelled', salesStart: null, salesEnd: null })
   t.equal(sectionState({ lockedAt: at }), null, 'no such section')
   t.throws(() => sectionState({ sections: [section] }), 'no clock, no decision')
 })
@@ -157,25 +201,46 @@ t.test('due holds and the next one', async t => {
 })
 
 t.test('the section\'s guarded write', async t => {
-  const counters = { remaining: -4, held: 3, sold: 1 }
+  const counters = { remaining: -4, capacity: 0, held: 3, sold: 1 }
   t.strictSame(sectionUpdate(e, s, { ...counters, nextExpiry: { replace: false, at: null } }), {
     filter: { _id: e, sections: { $elemMatch: { _id: s, remaining: { $gte: 4 } } } },
     update: { $inc: { 'sections.$.remaining': -4, 'sections.$.held': 3, 'sections.$.sold': 1 } }
   }, 'seats taken only if that many remain; nextExpiry untouched')
-  t.strictSame(sectionUpdate(e, s, { remaining: 2, held: -2, sold: 0, nextExpiry: { replace: false, at: null } }).filter,
+  t.strictSame(sectionUpdate(e, s, { remaining: 2, capacity: 0, held: -2, sold: 0, nextExpiry: { replace: false, at: null } }).filter,
     { _id: e, sections: { $elemMatch: { _id: s } } }, 'seats given back need no guard')
-  t.strictSame(sectionUpdate(e, s, { remaining: 0, held: 0, sold: 0, nextExpiry: { replace: false, at: later } }).update, {
+  t.strictSame(sectionUpdate(e, s, { remaining: 0, capacity: 0, held: 0, sold: 0, nextExpiry: { replace: false, at: later } }).update, {
     $inc: { 'sections.$.remaining': 0, 'sections.$.held': 0, 'sections.$.sold': 0 },
     $min: { 'sections.$.nextExpiry': later }
   }, 'a new hold moves the next expiry earlier, never later')
-  t.strictSame(sectionUpdate(e, s, { remaining: 2, held: -2, sold: 0, nextExpiry: { replace: true, at: later } }).update, {
+  t.strictSame(sectionUpdate(e, s, { remaining: 2, capacity: 0, held: -2, sold: 0, nextExpiry: { replace: true, at: later } }).update, {
     $inc: { 'sections.$.remaining': 2, 'sections.$.held': -2, 'sections.$.sold': 0 },
     $set: { 'sections.$.nextExpiry': later }
   }, 'due holds read: replaced')
-  t.strictSame(sectionUpdate(e, s, { remaining: 2, held: -2, sold: 0, nextExpiry: { replace: true, at: null } }).update, {
+  t.strictSame(sectionUpdate(e, s, { remaining: 2, capacity: 0, held: -2, sold: 0, nextExpiry: { replace: true, at: null } }).update, {
     $inc: { 'sections.$.remaining': 2, 'sections.$.held': -2, 'sections.$.sold': 0 },
     $unset: { 'sections.$.nextExpiry': '' }
   }, 'no holds left: removed, never stored as null')
+})
+
+t.test('the section\'s guarded write of an edit: capacity moved, name and price set', async t => {
+  const none = { held: 0, sold: 0, nextExpiry: { replace: false, at: null } }
+  t.strictSame(sectionUpdate(e, s, { ...none, remaining: 5, capacity: 5 }), {
+    filter: { _id: e, sections: { $elemMatch: { _id: s } } },
+    update: { $inc: { 'sections.$.remaining': 5, 'sections.$.held': 0, 'sections.$.sold': 0, 'sections.$.capacity': 5 } }
+  }, 'capacity raised: the new seats are on sale')
+  t.strictSame(sectionUpdate(e, s, { ...none, remaining: -3, capacity: -3 }), {
+    filter: { _id: e, sections: { $elemMatch: { _id: s, remaining: { $gte: 3 } } } },
+    update: { $inc: { 'sections.$.remaining': -3, 'sections.$.held': 0, 'sections.$.sold': 0, 'sections.$.capacity': -3 } }
+  }, 'capacity lowered only by seats still on sale: the guard is kept')
+  t.strictSame(sectionUpdate(e, s, { ...none, remaining: 0, capacity: 0, name: '$$ROOT', price: 12.5 }).update, {
+    $inc: { 'sections.$.remaining': 0, 'sections.$.held': 0, 'sections.$.sold': 0 },
+    $set: { 'sections.$.name': '$$ROOT', 'sections.$.price': 12.5 }
+  }, 'name and price set by operators: a name starting with $ is stored as it is, not read as an expression')
+  t.strictSame(sectionUpdate(e, s, { ...none, remaining: 1, capacity: 1, price: 0, nextExpiry: { replace: true, at: later } }).update, {
+    $inc: { 'sections.$.remaining': 1, 'sections.$.held': 0, 'sections.$.sold': 0, 'sections.$.capacity': 1 },
+    $set: { 'sections.$.price': 0, 'sections.$.nextExpiry': later }
+  }, 'a price of 0 is set; with a replaced nextExpiry, one $set')
+  t.notOk('$set' in sectionUpdate(e, s, { ...none, remaining: 0, capacity: 0 }).update, 'nothing set: no (empty) $set')
 })
 
 t.test('booking changes are guarded by their status, and a confirm by expiresAt', async t => {
@@ -211,6 +276,54 @@ t.test('users\' seats: gains guarded by the cap, give-backs never below zero', a
   t.equal(userSeatsUpdate(e, 'u:1', 6, 5), null, 'a gain alone over the cap (a new document would take it)')
   t.strictSame(userSeatsUpdate(e, 'u:1', 2, null)?.filter, { _id: id }, 'no cap, no guard')
   t.strictSame(userSeatsUpdate(e, 'u:1', -3, 5), { filter: { _id: id, seats: { $gte: 3 } }, update: { $inc: { seats: -3 } }, upsert: false })
+})
+
+t.test('the events listed: drafts hidden, their owner\'s, or all', async t => {
+  t.strictSame(eventListFilter('none'), { status: { $ne: 'draft' } }, 'an event without status (from before) is published: $ne matches it')
+  t.strictSame(eventListFilter({ owner: 'org-1' }), { $or: [{ status: { $ne: 'draft' } }, { ownerId: 'org-1' }] })
+  t.strictSame(eventListFilter({ owner: '$where' }), { $or: [{ status: { $ne: 'draft' } }, { ownerId: '$where' }] }, 'the owner is a value, never an operator')
+  t.strictSame(eventListFilter('all'), {})
+})
+
+t.test('a change of an event: fields set, cleared, sections appended', async t => {
+  t.equal(eventChangeUpdate({}, []), null, 'nothing to write')
+  t.strictSame(eventChangeUpdate({ status: 'published' }, []), { $set: { status: 'published' } })
+  t.strictSame(eventChangeUpdate({
+    name: 'Gala', description: '{"$gt": ""}', venue: null, startsAt: '2026-06-01T19:30:00.000Z', endsAt: null,
+    salesStart: null, salesEnd: '2026-06-01T18:00:00.000+00:00', holdSeconds: 300, maxPerUser: null
+  }, []), {
+    $set: { name: 'Gala', description: '{"$gt": ""}', holdSeconds: 300, startsAt: new Date('2026-06-01T19:30:00.000Z'), salesEnd: new Date('2026-06-01T18:00:00.000Z') },
+    $unset: { venue: '', maxPerUser: '', endsAt: '', salesStart: '' }
+  }, 'moments as Dates; null clears ($unset); fields left out untouched')
+  t.strictSame(eventChangeUpdate({ description: '' }, []), { $set: { description: '' } }, 'an empty description is set, not cleared')
+  t.strictSame(eventChangeUpdate({ maxPerUser: 4 }, [{ _id: hex(7), name: '$inc', price: 20, capacity: 30, remaining: 0, held: 5, sold: 5 }]), {
+    $set: { maxPerUser: 4 },
+    $push: { sections: { $each: [{ _id: new ObjectId(hex(7)), name: '$inc', price: 20, capacity: 30, remaining: 30, held: 0, sold: 0 }] } }
+  }, 'a new section has every seat on sale')
+})
+
+t.test('users\' seats counted anew: the event\'s documents, and its held and confirmed seats per user', async t => {
+  const filter = eventUserSeatsFilter(e)
+  t.strictSame(filter, { _id: { $gte: `${hex(1)}:`, $lt: `${hex(1)};` } }, 'a range of _id: the index serves it')
+  const inRange = (id: string) => id >= `${hex(1)}:` && id < `${hex(1)};`
+  for (const user of ['u', '~~~', '!', 'a:b;c']) t.ok(inRange(userSeatsId(e, user)), `${user} is in the event's range`)
+  t.notOk(inRange(userSeatsId(new ObjectId(hex(2)), 'u')), 'another event\'s is not')
+  t.notOk(inRange(userSeatsId(new ObjectId(hex(0x10)), 'u')), 'nor one whose digits start alike')
+  t.strictSame(userSeatsCountPipeline(e), [
+    { $match: { eventId: e, status: { $in: ['held', 'confirmed'] } } },
+    { $group: { _id: '$userId', seats: { $sum: '$qty' } } }
+  ])
+  t.strictSame(userSeatsDocuments(e, [{ _id: 'u1', seats: 3 }, { _id: 'u:2', seats: 1 }]), [
+    { _id: userSeatsId(e, 'u1'), eventId: e, userId: 'u1', seats: 3 },
+    { _id: userSeatsId(e, 'u:2'), eventId: e, userId: 'u:2', seats: 1 }
+  ])
+})
+
+t.test('an id in uppercase is found nowhere', async t => {
+  const upper = 'ABCDEF0123456789ABCDEF01'
+  t.equal(parseId(upper), null, 'no ObjectId: getEvents and changeEvent look nothing up')
+  t.equal(bookingListFilter({ eventId: upper }), null, 'the bookings list matches nothing')
+  t.equal(bookingListFilter({ sectionId: upper }), null)
 })
 
 t.test('due sections: a range on the indexed nextExpiry, most overdue first', async t => {

@@ -109,7 +109,7 @@ async function soldOutBehindGate () {
   const taken = await other.book(SERVICE, { ...ids, qty: 1, userId: 'holder' })
   const { store: slow, open, begun } = gated(store)
   const { svc, metrics } = service({ store: slow })
-  await svc.getEvent(ids.eventId)
+  svc.learnSections(ids.eventId, [ids.sectionId])
   const early = settled(svc.book(SERVICE, { ...ids, qty: 1, userId: 'early' }), 10_000)
   await begun
   return { ids, taken, svc, metrics, open, early }

@@ -2,15 +2,17 @@ import t from 'tap'
 import type { StoredBooking } from '../../lib/domain/allocation.ts'
 import type { SectionOp, SectionState } from '../../lib/domain/section-ops.ts'
 import { decideSection } from '../../lib/domain/section-decision.ts'
+import type { SaleWindow } from '../../lib/domain/sale-rules.ts'
 import { granted } from '../helpers/section-batch.ts'
 
 const ids = { eventId: 'e'.repeat(24), sectionId: 's'.repeat(24) }
 const now = new Date('2026-01-01T12:00:00.000Z')
+const ON_SALE: SaleWindow = { status: 'published', salesStart: null, salesEnd: null }
 let n = 0
 const newId = () => String(++n).padStart(24, '0')
 
 const section = (over: Partial<SectionState> = {}): SectionState =>
-  ({ remaining: 0, price: 10, owner: 'org', holdSeconds: null, maxPerUser: null, nextExpiry: null, now, ...over })
+  ({ remaining: 0, capacity: 100, price: 10, sale: ON_SALE, owner: 'org', holdSeconds: null, maxPerUser: null, nextExpiry: null, now, ...over })
 
 function stored (id: string, status: StoredBooking['status'], qty: number, userId: string, expiresAt?: Date): StoredBooking {
   const b: StoredBooking = { _id: id, ...ids, userId, qty, unitPrice: 10, amount: 10 * qty, status, createdAt: '2026-01-01T11:00:00.000Z' }

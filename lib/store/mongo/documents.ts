@@ -9,9 +9,11 @@ import {
   type Document, type Filter, type IndexDescription, type Sort, type TransactionOptions, type UpdateFilter
 } from 'mongodb'
 import type { StoredBooking } from '../../domain/allocation.ts'
-import { BOOKING_ID_PATTERN, ID_PATTERN, type BookingListQuery, type BookingStatus, type Event } from '../../api/schemas.ts'
+import { BOOKING_ID_PATTERN, ID_PATTERN, type BookingListQuery, type BookingStatus, type EventStatus, type Section } from '../../api/schemas.ts'
+import type { EventFields, StoredEvent } from '../../domain/sale-rules.ts'
 import type { BookingChange, SectionEffects, SectionState } from '../../domain/section-ops.ts'
 import type { SectionRef } from '../../domain/section-ops.ts'
+import type { EventFilter } from '../driver.ts'
 
 export interface SectionDocument {
   _id: ObjectId
@@ -35,6 +37,15 @@ export interface EventDocument {
   sections: SectionDocument[]
   /** the organizer's sub; absent on events made before owners existed */
   ownerId?: string
+  /** absent on events made before the lifecycle: they were all on sale (published) */
+  status?: EventStatus
+  description?: string
+  venue?: string
+  startsAt?: Date
+  endsAt?: Date
+  /** Dates: the batch compares them with the database's clock */
+  salesStart?: Date
+  salesEnd?: Date
   holdSeconds?: number
   maxPerUser?: number
   /** the database's clock when a section batch last locked the event (see LOCK_EVENT) */
@@ -119,26 +130,42 @@ export function parseBookingId (id: string): string | ObjectId | null {
   return id.length === 24 ? ObjectId.createFromHexString(id) : id
 }
 
-export function eventToDocument (event: Event, ownerId = ''): EventDocument {
+/** The event's moments: Dates in the document, ISO strings (toISOString) in the API. */
+const MOMENT_FIELDS = ['startsAt', 'endsAt', 'salesStart', 'salesEnd'] as const
+
+/** A section of the API as stored. */
+function sectionToDocument (s: Section): SectionDocument {
+  return { _id: ObjectId.createFromHexString(s._id), name: s.name, price: s.price, capacity: s.capacity, remaining: s.remaining, held: s.held, sold: s.sold }
+}
+
+export function eventToDocument (event: StoredEvent): EventDocument {
   const doc: EventDocument = {
     _id: ObjectId.createFromHexString(event._id),
     name: event.name,
     createdAt: new Date(event.createdAt),
-    sections: event.sections.map(s => ({
-      _id: ObjectId.createFromHexString(s._id), name: s.name, price: s.price, capacity: s.capacity, remaining: s.remaining, held: s.held, sold: s.sold
-    })),
-    ownerId
+    sections: event.sections.map(sectionToDocument),
+    ownerId: event.owner,
+    status: event.status
   }
+  // fields left out stay absent, as a change that clears one leaves them ($unset)
+  if (event.description !== undefined) doc.description = event.description
+  if (event.venue !== undefined) doc.venue = event.venue
   if (event.holdSeconds !== undefined) doc.holdSeconds = event.holdSeconds
   if (event.maxPerUser !== undefined) doc.maxPerUser = event.maxPerUser
+  for (const key of MOMENT_FIELDS) {
+    const value = event[key]
+    if (value !== undefined) doc[key] = new Date(value)
+  }
   return doc
 }
 
-export function eventFromDocument (doc: EventDocument): Event {
-  const event: Event = {
+export function eventFromDocument (doc: EventDocument): StoredEvent {
+  const event: StoredEvent = {
     _id: doc._id.toHexString(),
     name: doc.name,
     createdAt: doc.createdAt.toISOString(),
+    status: doc.status ?? 'published',
+    owner: doc.ownerId ?? '',
     sections: doc.sections.map(s => {
       // sections from before holds: every seat not remaining was sold
       const held = s.held ?? 0
@@ -147,8 +174,14 @@ export function eventFromDocument (doc: EventDocument): Event {
       }
     })
   }
+  if (doc.description != null) event.description = doc.description
+  if (doc.venue != null) event.venue = doc.venue
   if (doc.holdSeconds != null) event.holdSeconds = doc.holdSeconds
   if (doc.maxPerUser != null) event.maxPerUser = doc.maxPerUser
+  for (const key of MOMENT_FIELDS) {
+    const value = doc[key]
+    if (value != null) event[key] = value.toISOString()
+  }
   return event
 }
 
@@ -210,25 +243,30 @@ export interface GuardedUpdate<T extends Document> {
 /**
  * A section batch's first step: stamps the event with the database's clock
  * (`$$NOW`, the batch's one moment) and reads back the section and the
- * event's rules. Being a write, it also makes a concurrent batch on the event
- * fail with a write conflict now (withTransaction retries it), not after its work.
+ * event's rules and sale window. Being a write, it also makes a concurrent
+ * batch or change of the event (eventChangeUpdate) fail with a write conflict
+ * now (withTransaction retries it), not after its work.
  */
 export function lockSection (eventId: ObjectId, sectionId: ObjectId): { filter: Filter<EventDocument>, update: Document[], projection: Document } {
   return {
     filter: { _id: eventId, 'sections._id': sectionId },
     update: [{ $set: { lockedAt: '$$NOW' } }],
-    projection: { ...sectionProjection(sectionId), ownerId: 1, holdSeconds: 1, maxPerUser: 1, lockedAt: 1 }
+    projection: { ...sectionProjection(sectionId), ownerId: 1, holdSeconds: 1, maxPerUser: 1, status: 1, salesStart: 1, salesEnd: 1, lockedAt: 1 }
   }
 }
 
 /** The SectionState of the event document lockSection returned; null when the section is not in it. */
-export function sectionState (doc: Pick<EventDocument, 'ownerId' | 'holdSeconds' | 'maxPerUser' | 'lockedAt'> & { sections?: SectionDocument[] }): SectionState | null {
+export function sectionState (
+  doc: Pick<EventDocument, 'ownerId' | 'holdSeconds' | 'maxPerUser' | 'status' | 'salesStart' | 'salesEnd' | 'lockedAt'> & { sections?: SectionDocument[] }
+): SectionState | null {
   const section = doc.sections?.[0]
   if (section === undefined) return null
   if (!(doc.lockedAt instanceof Date)) throw new Error('the section lock returned no lockedAt')
   return {
     remaining: section.remaining,
+    capacity: section.capacity,
     price: section.price,
+    sale: { status: doc.status ?? 'published', salesStart: doc.salesStart ?? null, salesEnd: doc.salesEnd ?? null },
     owner: doc.ownerId ?? '',
     holdSeconds: doc.holdSeconds ?? null,
     maxPerUser: doc.maxPerUser ?? null,
@@ -250,27 +288,34 @@ export function laterHoldsFilter (sectionId: ObjectId, now: Date): Filter<Bookin
 export const FIRST_TO_EXPIRE: Sort = { expiresAt: 1 }
 
 /**
- * The batch's guarded write of the section's counters: refused (no match)
- * when remaining would fall below zero; nextExpiry replaced, or moved earlier.
+ * The batch's guarded write of the section: refused (no match) when
+ * remaining would fall below zero (its delta includes a capacity change);
+ * capacity moved, name and price set when an edit gave them; nextExpiry
+ * replaced, or moved earlier. Operators, not a pipeline: a name is stored as
+ * the text it is, even one that starts with `$`.
  */
 export function sectionUpdate (
-  eventId: ObjectId, sectionId: ObjectId, effects: Pick<SectionEffects, 'remaining' | 'held' | 'sold' | 'nextExpiry'>
+  eventId: ObjectId, sectionId: ObjectId, effects: Pick<SectionEffects, 'remaining' | 'capacity' | 'name' | 'price' | 'held' | 'sold' | 'nextExpiry'>
 ): GuardedUpdate<EventDocument> {
   const match: Document = { _id: sectionId }
   if (effects.remaining < 0) match.remaining = { $gte: -effects.remaining }
   // `sections.$` is the element the $elemMatch matched
-  const update: UpdateFilter<EventDocument> = {
-    $inc: { 'sections.$.remaining': effects.remaining, 'sections.$.held': effects.held, 'sections.$.sold': effects.sold }
-  }
+  const inc: Document = { 'sections.$.remaining': effects.remaining, 'sections.$.held': effects.held, 'sections.$.sold': effects.sold }
+  if (effects.capacity !== 0) inc['sections.$.capacity'] = effects.capacity
+  const set: Document = {}
+  if (effects.name !== undefined) set['sections.$.name'] = effects.name
+  if (effects.price !== undefined) set['sections.$.price'] = effects.price
+  const update: UpdateFilter<EventDocument> = { $inc: inc }
   const { replace, at } = effects.nextExpiry
   if (at === null) {
     if (replace) update.$unset = { 'sections.$.nextExpiry': '' }
   } else if (replace) {
-    update.$set = { 'sections.$.nextExpiry': at }
+    set['sections.$.nextExpiry'] = at
   } else {
     // a missing field takes the value
     update.$min = { 'sections.$.nextExpiry': at }
   }
+  if (Object.keys(set).length > 0) update.$set = set
   return { filter: { _id: eventId, sections: { $elemMatch: match } }, update }
 }
 
@@ -313,6 +358,67 @@ export function userSeatsUpdate (
     update: { $inc: { seats: delta }, $setOnInsert: { eventId, userId } },
     upsert: true
   }
+}
+
+/**
+ * A user's seats documents of one event: a range of _id (the event's digits,
+ * then ':', then a userId of printable ASCII, all below ';'), so the _id index
+ * serves it.
+ */
+export function eventUserSeatsFilter (eventId: ObjectId): Filter<UserSeatsDocument> {
+  const hex = eventId.toHexString()
+  return { _id: { $gte: `${hex}:`, $lt: `${hex};` } }
+}
+
+/** Each user's seats held and confirmed in the event, counted from its bookings: `{ _id: userId, seats }`. */
+export function userSeatsCountPipeline (eventId: ObjectId): Document[] {
+  return [
+    { $match: { eventId, status: { $in: ['held', 'confirmed'] satisfies BookingStatus[] } } },
+    { $group: { _id: '$userId', seats: { $sum: '$qty' } } }
+  ]
+}
+
+/** The users' seats documents of the counts of userSeatsCountPipeline. */
+export function userSeatsDocuments (eventId: ObjectId, counts: ReadonlyArray<{ _id: string, seats: number }>): UserSeatsDocument[] {
+  return counts.map(c => ({ _id: userSeatsId(eventId, c._id), eventId, userId: c._id, seats: c.seats }))
+}
+
+/** The events a viewer may list: drafts only when all are shown, or their owner's. */
+export function eventListFilter (drafts: EventFilter['drafts']): Filter<EventDocument> {
+  // $ne matches an absent status too: events from before the lifecycle are published
+  const published: Filter<EventDocument> = { status: { $ne: 'draft' } }
+  if (drafts === 'all') return {}
+  if (drafts === 'none') return published
+  return { $or: [published, { ownerId: drafts.owner }] }
+}
+
+/**
+ * A change of an event as one update: each field it sets stored ($set),
+ * each it clears (null) removed ($unset), its new sections appended with
+ * every seat on sale. Operators, not a pipeline: text is stored as it is,
+ * even text that starts with `$`. Null when the change writes nothing.
+ */
+export function eventChangeUpdate (fields: EventFields, addSections: readonly Section[]): UpdateFilter<EventDocument> | null {
+  const set: Document = {}
+  const unset: Document = {}
+  const plain = { name: fields.name, status: fields.status, description: fields.description, venue: fields.venue, holdSeconds: fields.holdSeconds, maxPerUser: fields.maxPerUser }
+  for (const [key, value] of Object.entries(plain)) {
+    if (value === null) unset[key] = ''
+    else if (value !== undefined) set[key] = value
+  }
+  for (const key of MOMENT_FIELDS) {
+    const value = fields[key]
+    if (value === null) unset[key] = ''
+    else if (value !== undefined) set[key] = new Date(value)
+  }
+  const update: UpdateFilter<EventDocument> = {}
+  // empty operators are refused by servers before 5.0
+  if (Object.keys(set).length > 0) update.$set = set
+  if (Object.keys(unset).length > 0) update.$unset = unset
+  if (addSections.length > 0) {
+    update.$push = { sections: { $each: addSections.map(s => sectionToDocument({ ...s, remaining: s.capacity, held: 0, sold: 0 })) } }
+  }
+  return Object.keys(update).length === 0 ? null : update
 }
 
 /**

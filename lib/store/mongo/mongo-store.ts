@@ -7,6 +7,7 @@
  * anything writes the event document, so of two concurrent batches on one
  * event (any section, any user's seats) one meets a write conflict and runs
  * again on fresh data; lockSection writes it first so that happens early.
+ * A change of the event writes it too: no batch commits on rules read before.
  */
 import type { ClientSession, MongoClient } from 'mongodb'
 import type { SectionState } from '../../domain/section-ops.ts'
@@ -16,9 +17,10 @@ import {
   BOOKING_INDEXES, BOOKINGS, EVENT_INDEXES, EVENTS, FILL_SECTION_COUNTERS, FIRST_TO_EXPIRE, NEWEST_FIRST,
   SECTIONS_WITHOUT_COUNTERS, TRANSACTION_OPTIONS, USER_SEATS,
   bookingChangeUpdate, bookingFromDocument, bookingListFilter, bookingToDocument, dueHoldsFilter, dueSectionFromDocument,
-  dueSectionsPipeline, eventFromDocument, eventToDocument, isMongoUnavailable, isNamespaceExists, isRetryableMongoError,
-  laterHoldsFilter, lockSection, parseBookingId, parseId, sectionProjection, sectionState, sectionUpdate, serverTime, supportsTransactions,
-  userSeatsId, userSeatsUpdate, type BookingDocument, type EventDocument, type UserSeatsDocument
+  dueSectionsPipeline, eventChangeUpdate, eventFromDocument, eventListFilter, eventToDocument, eventUserSeatsFilter, isMongoUnavailable,
+  isNamespaceExists, isRetryableMongoError, laterHoldsFilter, lockSection, parseBookingId, parseId, sectionProjection, sectionState,
+  sectionUpdate, serverTime, supportsTransactions, userSeatsCountPipeline, userSeatsDocuments, userSeatsId, userSeatsUpdate,
+  type BookingDocument, type EventDocument, type UserSeatsDocument
 } from './documents.ts'
 import { createStore, type Store } from '../store.ts'
 import type { StoreObserver } from '../store-errors.ts'
@@ -28,6 +30,20 @@ function mongoDriver (client: MongoClient): StoreDriver {
   const events = db.collection<EventDocument>(EVENTS)
   const bookings = db.collection<BookingDocument>(BOOKINGS)
   const userSeats = db.collection<UserSeatsDocument>(USER_SEATS)
+
+  /** withTransaction retries TransientTransactionError (write conflicts) and unknown commit results itself, calling fn again. */
+  async function inTransaction<T> (fn: (session: ClientSession) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const session = client.startSession()
+    try {
+      // past the request's deadline the caller has had its answer: no attempt (nor rerun) starts then
+      return await session.withTransaction(async (s) => {
+        signal?.throwIfAborted()
+        return await fn(s)
+      }, TRANSACTION_OPTIONS)
+    } finally {
+      await session.endSession()
+    }
+  }
 
   // A session runs one operation at a time: every call below is awaited before the next.
   function sectionsTx (session: ClientSession): SectionsTx {
@@ -132,9 +148,39 @@ function mongoDriver (client: MongoClient): StoreDriver {
       await db.command({ ping: 1 })
     },
 
-    async insertEvent (event, ownerId) {
+    async insertEvent (event) {
       // One document: the event and its sections are written atomically without a transaction.
-      await events.insertOne(eventToDocument(event, ownerId))
+      await events.insertOne(eventToDocument(event))
+    },
+
+    async changeEvent (id, decide, signal) {
+      const eid = parseId(id)
+      if (eid === null) return null
+      return await inTransaction(async (session) => {
+        const doc = await events.findOne({ _id: eid }, { session })
+        if (doc === null) return null
+        const current = eventFromDocument(doc)
+        // a DomainError thrown here aborts the transaction: nothing is written
+        const change = decide(current)
+        const update = eventChangeUpdate(change.fields, change.addSections)
+        // nothing to write: the rules every batch read are still the event's
+        if (update === null) return current
+        // Writing the event document is what keeps batches off stale rules: a batch writes it first
+        // (lockSection's lockedAt) in its own transaction, and of two transactions writing one document
+        // the later writer meets a write conflict, whether the other is uncommitted or committed after
+        // its snapshot. So a batch that read the rules before this write never commits (it reruns on
+        // these), and this change, having read the event in its snapshot, reruns if anything wrote it since.
+        const after = await events.findOneAndUpdate({ _id: eid }, update, { session, returnDocument: 'after' })
+        if (after === null) return null
+        const next = eventFromDocument(after)
+        if (next.maxPerUser !== undefined && current.maxPerUser === undefined) {
+          // the cap's guard counts anew: seats were not counted while the event had none
+          await userSeats.deleteMany(eventUserSeatsFilter(eid), { session })
+          const counts = await bookings.aggregate<{ _id: string, seats: number }>(userSeatsCountPipeline(eid), { session }).toArray()
+          if (counts.length > 0) await userSeats.insertMany(userSeatsDocuments(eid, counts), { session })
+        }
+        return next
+      }, signal)
     },
 
     async getEvents (ids) {
@@ -144,10 +190,11 @@ function mongoDriver (client: MongoClient): StoreDriver {
       return docs.map(eventFromDocument)
     },
 
-    async listEvents ({ page, limit }) {
+    async listEvents ({ page, limit, drafts }) {
+      const filter = eventListFilter(drafts)
       const [docs, total] = await Promise.all([
-        events.find({}).sort(NEWEST_FIRST).skip((page - 1) * limit).limit(limit).toArray(),
-        events.countDocuments({})
+        events.find(filter).sort(NEWEST_FIRST).skip((page - 1) * limit).limit(limit).toArray(),
+        events.countDocuments(filter)
       ])
       return { items: docs.map(eventFromDocument), total, page, limit }
     },
@@ -182,18 +229,8 @@ function mongoDriver (client: MongoClient): StoreDriver {
       return docs.map(dueSectionFromDocument)
     },
 
-    /** withTransaction retries TransientTransactionError and unknown commit results itself. */
     async inSections (fn, signal) {
-      const session = client.startSession()
-      try {
-        // past the request's deadline the caller has had its answer: no attempt (nor rerun) starts then
-        return await session.withTransaction(async (s) => {
-          signal?.throwIfAborted()
-          return await fn(sectionsTx(s))
-        }, TRANSACTION_OPTIONS)
-      } finally {
-        await session.endSession()
-      }
+      return await inTransaction(async (session) => await fn(sectionsTx(session)), signal)
     }
   }
 }

@@ -23,6 +23,15 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
   "ALTER TABLE events ADD COLUMN IF NOT EXISTS owner_id text NOT NULL DEFAULT ''",
   'ALTER TABLE events ADD COLUMN IF NOT EXISTS hold_seconds int CHECK (hold_seconds > 0)',
   'ALTER TABLE events ADD COLUMN IF NOT EXISTS max_per_user int CHECK (max_per_user > 0)',
+  // the lifecycle: events made before it are published, with no window and no details
+  `ALTER TABLE events ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'published'
+    CHECK (status IN ('draft', 'published', 'closed', 'cancelled'))`,
+  'ALTER TABLE events ADD COLUMN IF NOT EXISTS description text',
+  'ALTER TABLE events ADD COLUMN IF NOT EXISTS venue text',
+  'ALTER TABLE events ADD COLUMN IF NOT EXISTS starts_at timestamptz',
+  'ALTER TABLE events ADD COLUMN IF NOT EXISTS ends_at timestamptz',
+  'ALTER TABLE events ADD COLUMN IF NOT EXISTS sales_start timestamptz',
+  'ALTER TABLE events ADD COLUMN IF NOT EXISTS sales_end timestamptz',
   'CREATE INDEX IF NOT EXISTS events_created ON events (created_at DESC, id DESC)',
 
   `CREATE TABLE IF NOT EXISTS sections (

@@ -11,7 +11,8 @@
  * as BEGIN, SELECT ... FOR UPDATE (in id order), the write, COMMIT.
  */
 import type { StoredBooking } from '../../domain/allocation.ts'
-import type { BookingStatus, Event, Page } from '../../api/schemas.ts'
+import type { BookingStatus, EventStatus, Page, Section } from '../../api/schemas.ts'
+import { saleRefusal, withFields, type StoredEvent } from '../../domain/sale-rules.ts'
 import type { SectionState } from '../../domain/section-ops.ts'
 import type { SectionAsk, SectionsTx, SectionWrite } from '../section-batch.ts'
 import { nextExpiryAfter } from '../../domain/section-decision.ts'
@@ -66,6 +67,14 @@ interface BookingRow {
 interface EventRow {
   id: string
   name: string
+  owner_id: string
+  status: EventStatus
+  description: string | null
+  venue: string | null
+  starts_at_iso: string | null
+  ends_at_iso: string | null
+  sales_start_iso: string | null
+  sales_end_iso: string | null
   created_at_iso: string
   section_id: string
   section_name: string
@@ -105,14 +114,21 @@ interface JsonBookings { bookings: BookingRow[] | null }
 const toBookings = (rows: JsonBookings[]): StoredBooking[] => (rows[0]?.bookings ?? []).map(toBooking)
 
 /** Groups joined event/section rows into events, keeping the order of first appearance. */
-function toEvents (rows: EventRow[]): Event[] {
-  const events = new Map<string, Event>()
+function toEvents (rows: EventRow[]): StoredEvent[] {
+  const events = new Map<string, StoredEvent>()
   for (const row of rows) {
     let event = events.get(row.id)
     if (event === undefined) {
-      event = { _id: row.id, name: row.name, sections: [], createdAt: row.created_at_iso }
-      if (row.hold_seconds !== null) event.holdSeconds = row.hold_seconds
-      if (row.max_per_user !== null) event.maxPerUser = row.max_per_user
+      event = withFields({ _id: row.id, name: row.name, sections: [], status: row.status, owner: row.owner_id, createdAt: row.created_at_iso }, {
+        description: row.description,
+        venue: row.venue,
+        startsAt: row.starts_at_iso,
+        endsAt: row.ends_at_iso,
+        salesStart: row.sales_start_iso,
+        salesEnd: row.sales_end_iso,
+        holdSeconds: row.hold_seconds,
+        maxPerUser: row.max_per_user
+      })
       events.set(row.id, event)
     }
     event.sections.push({
@@ -140,7 +156,9 @@ function whereClause (filters: Array<[string, string | undefined]>): { clause: s
   return { clause: where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`, params }
 }
 
-const EVENT_SELECT = `SELECT e.id, e.name, ${isoColumn('created_at', 'e')}, e.hold_seconds, e.max_per_user, s.id AS section_id, s.name AS section_name,
+const EVENT_SELECT = `SELECT e.id, e.name, ${isoColumn('created_at', 'e')}, e.hold_seconds, e.max_per_user, e.owner_id, e.status,
+  e.description, e.venue, ${isoColumn('starts_at', 'e')}, ${isoColumn('ends_at', 'e')}, ${isoColumn('sales_start', 'e')}, ${isoColumn('sales_end', 'e')},
+  s.id AS section_id, s.name AS section_name,
   s.price::float8 AS price, s.capacity, s.remaining, s.held, s.sold
   FROM events e JOIN sections s ON s.event_id = e.id`
 
@@ -155,22 +173,24 @@ const EVENT_SELECT = `SELECT e.id, e.name, ${isoColumn('created_at', 'e')}, e.ho
 const UPDATE_SECTIONS = `upd AS (
     UPDATE sections s SET remaining = s.remaining + d.remaining, held = s.held + d.held, sold = s.sold + d.sold,
       bookings = s.bookings + d.bookings, version = s.version + 1,
+      capacity = s.capacity + d.capacity, name = coalesce(d.name, s.name), price = coalesce(d.price, s.price),
       next_expiry = CASE WHEN d.replace THEN d.next_expiry ELSE LEAST(s.next_expiry, d.next_expiry) END
-    FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::int[], $6::boolean[], $7::timestamptz[], $8::int8[])
-         AS d(id, remaining, held, sold, bookings, replace, next_expiry, read_version)
+    FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::int[], $6::boolean[], $7::timestamptz[], $8::int8[],
+                $9::int[], $10::text[], $11::numeric[])
+         AS d(id, remaining, held, sold, bookings, replace, next_expiry, read_version, capacity, name, price)
     WHERE s.id = d.id AND s.version = d.read_version AND s.remaining + d.remaining >= 0
     RETURNING s.id, s.remaining
   )`
 /** Every section's guard passed. */
-const ALL_UPDATED = '(SELECT count(*) FROM upd) = $9::int'
+const ALL_UPDATED = '(SELECT count(*) FROM upd) = $12::int'
 const INSERT_BOOKINGS = `ins AS (
     INSERT INTO bookings (id, event_id, section_id, user_id, qty, unit_price, amount, status,
                           idempotency_key, request_hash, created_at, event_owner, expires_at)
     SELECT b.id, b.event_id, b.section_id, b.user_id, b.qty, b.unit_price, b.amount,
            CASE WHEN b.expires_at IS NULL THEN 'confirmed' ELSE 'held' END,
-           b.idempotency_key, b.request_hash, $10::timestamptz, b.event_owner, b.expires_at
-    FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::int[], $16::numeric[], $17::numeric[],
-                $18::text[], $19::text[], $20::timestamptz[], $21::text[])
+           b.idempotency_key, b.request_hash, $13::timestamptz, b.event_owner, b.expires_at
+    FROM unnest($14::text[], $15::text[], $16::text[], $17::text[], $18::int[], $19::numeric[], $20::numeric[],
+                $21::text[], $22::text[], $23::timestamptz[], $24::text[])
          AS b(id, event_id, section_id, user_id, qty, unit_price, amount, idempotency_key, request_hash, expires_at, event_owner)
     WHERE ${ALL_UPDATED}
     RETURNING 1
@@ -182,12 +202,12 @@ const INSERT_BOOKINGS = `ins AS (
  */
 const CHANGE_BOOKINGS = `chg AS (
     UPDATE bookings b SET status = c.to_status,
-      cancelled_at = CASE WHEN c.to_status = 'cancelled' THEN $10::timestamptz ELSE b.cancelled_at END,
-      confirmed_at = CASE WHEN c.confirms THEN $10::timestamptz ELSE b.confirmed_at END,
+      cancelled_at = CASE WHEN c.to_status = 'cancelled' THEN $13::timestamptz ELSE b.cancelled_at END,
+      confirmed_at = CASE WHEN c.confirms THEN $13::timestamptz ELSE b.confirmed_at END,
       payment_ref = CASE WHEN c.confirms THEN c.payment_ref ELSE b.payment_ref END
-    FROM unnest($22::text[], $23::text[], $24::text[], $25::text[], $26::boolean[]) AS c(id, from_status, to_status, payment_ref, confirms)
+    FROM unnest($25::text[], $26::text[], $27::text[], $28::text[], $29::boolean[]) AS c(id, from_status, to_status, payment_ref, confirms)
     WHERE b.id = c.id AND b.status = c.from_status
-      AND (NOT c.confirms OR b.expires_at > GREATEST($10::timestamptz, clock_timestamp()))
+      AND (NOT c.confirms OR b.expires_at > GREATEST($13::timestamptz, clock_timestamp()))
       AND ${ALL_UPDATED}
     RETURNING 1
   )`
@@ -199,14 +219,14 @@ const CHANGE_BOOKINGS = `chg AS (
  */
 const USER_SEATS = `usr_gain AS (
     INSERT INTO event_user_seats AS t (event_id, user_id, seats)
-    SELECT u.event_id, u.user_id, u.delta FROM unnest($27::text[], $28::text[], $29::int[]) AS u(event_id, user_id, delta)
+    SELECT u.event_id, u.user_id, u.delta FROM unnest($30::text[], $31::text[], $32::int[]) AS u(event_id, user_id, delta)
     WHERE u.delta > 0 AND ${ALL_UPDATED} ORDER BY u.event_id, u.user_id
     ON CONFLICT (event_id, user_id) DO UPDATE SET seats = t.seats + excluded.seats
       WHERE t.seats + excluded.seats <= (SELECT e.max_per_user FROM events e WHERE e.id = t.event_id)
     RETURNING 1
   ), usr_back AS (
     UPDATE event_user_seats t SET seats = t.seats + u.delta
-    FROM unnest($27::text[], $28::text[], $29::int[]) AS u(event_id, user_id, delta)
+    FROM unnest($30::text[], $31::text[], $32::int[]) AS u(event_id, user_id, delta)
     WHERE u.delta < 0 AND t.event_id = u.event_id AND t.user_id = u.user_id AND ${ALL_UPDATED}
     RETURNING 1
   )`
@@ -217,13 +237,13 @@ const REMAINING = '(SELECT json_object_agg(id, remaining) FROM upd) AS remaining
  * batch's moment is not in the database's future (it may be this process's
  * reckoning of that clock): nothing of the statement stays.
  */
-const GUARDED = (all: string): string => `booking_batch_guard(${all} AND $10::timestamptz <= clock_timestamp()) AS ok`
+const GUARDED = (all: string): string => `booking_batch_guard(${all} AND $13::timestamptz <= clock_timestamp()) AS ok`
 const APPLY_SQL = `WITH ${UPDATE_SECTIONS}, ${INSERT_BOOKINGS}
   SELECT ${REMAINING}, ${GUARDED(ALL_UPDATED)}`
 const APPLY_WITH_CHANGES_SQL = `WITH ${UPDATE_SECTIONS}, ${INSERT_BOOKINGS}, ${CHANGE_BOOKINGS}, ${USER_SEATS}
   SELECT ${REMAINING}, ${GUARDED(`${ALL_UPDATED}
-    AND (SELECT count(*) FROM chg) = cardinality($22::text[])
-    AND (SELECT count(*) FROM usr_gain) + (SELECT count(*) FROM usr_back) = cardinality($27::text[])`)}`
+    AND (SELECT count(*) FROM chg) = cardinality($25::text[])
+    AND (SELECT count(*) FROM usr_gain) + (SELECT count(*) FROM usr_back) = cardinality($30::text[])`)}`
 
 /** Runs what a batch learnt once its write is committed. */
 type AfterCommit = (fn: () => void) => void
@@ -236,7 +256,12 @@ interface LockedRow {
   id: string
   event_id: string
   remaining: number
+  capacity: number
   price: number
+  status: EventStatus
+  /** as JSON: ISO strings */
+  sales_start: string | null
+  sales_end: string | null
   owner: string
   hold_seconds: number | null
   max_per_user: number | null
@@ -252,7 +277,8 @@ interface LockedRow {
  * is the batch's: holds expire and are confirmed by it, never by an instance's.
  */
 const readSections = (lock: boolean): string => `WITH locked AS (
-    SELECT s.id, s.event_id, s.remaining, s.price::float8 AS price, e.owner_id AS owner, e.hold_seconds, e.max_per_user, s.next_expiry, s.version
+    SELECT s.id, s.event_id, s.remaining, s.capacity, s.price::float8 AS price, e.owner_id AS owner, e.hold_seconds, e.max_per_user,
+      e.status, e.sales_start, e.sales_end, s.next_expiry, s.version
     FROM sections s JOIN events e ON e.id = s.event_id
     WHERE s.id = ANY($1::text[]) ORDER BY s.id${lock ? ' FOR UPDATE OF s' : ''}
   )
@@ -285,7 +311,7 @@ class NeedsLocks extends Error {}
 /** SQLSTATE check_violation */
 const CHECK_VIOLATION = '23514'
 
-/** The inserted bookings as the write's eleven column arrays ($11 to $21), in one pass. */
+/** The inserted bookings as the write's eleven column arrays ($14 to $24), in one pass. */
 function insertColumns (inserts: readonly StoredBooking[]): unknown[][] {
   const columns: unknown[][] = Array.from({ length: 11 }, () => new Array(inserts.length))
   inserts.forEach((b, i) => {
@@ -340,7 +366,7 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, h
       // of them (their changes are guarded by status)
       const given = locked ? seen : withHeld(seen, ids, held)
       const readsBookings = ids.some(id => locked || !given.has(id))
-      const known = locked ? new Map<string, KnownSection>() : recalled(memory, sections)
+      const known = locked ? new Map<string, KnownSection>() : recalled(memory, sections, memory.databaseNow())
       recalledIds = [...known.keys()]
       const toRead = sections.filter(s => !known.has(s.sectionId)).map(s => s.sectionId)
       const reckoned = toRead.length === 0 && !readsBookings ? memory.databaseNow() : undefined
@@ -364,11 +390,13 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, h
         fresh.set(s.id, {
           eventId: s.event_id,
           remaining: s.remaining,
+          capacity: s.capacity,
           price: s.price,
+          sale: { status: s.status, salesStart: dateOrNull(s.sales_start), salesEnd: dateOrNull(s.sales_end) },
           owner: s.owner,
           holdSeconds: s.hold_seconds,
           maxPerUser: s.max_per_user,
-          nextExpiry: s.next_expiry === null ? null : new Date(s.next_expiry),
+          nextExpiry: dateOrNull(s.next_expiry),
           version: s.version
         })
       }
@@ -412,7 +440,8 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, h
       const params: unknown[] = [
         writes.map(w => w.sectionId), writes.map(w => w.effects.remaining), writes.map(w => w.effects.held), writes.map(w => w.effects.sold),
         writes.map(w => w.effects.inserts.length), writes.map(w => w.effects.nextExpiry.replace), writes.map(w => w.effects.nextExpiry.at),
-        writes.map(w => read.get(w.sectionId)?.version), writes.length, writes[0].effects.at, ...insertColumns(inserts)]
+        writes.map(w => read.get(w.sectionId)?.version), writes.map(w => w.effects.capacity), writes.map(w => w.effects.name ?? null),
+        writes.map(w => w.effects.price ?? null), writes.length, writes[0].effects.at, ...insertColumns(inserts)]
       const withChanges = changes.length > 0 || users.length > 0
       if (withChanges) {
         params.push(
@@ -459,31 +488,61 @@ function withHeld (seen: ReadonlyMap<string, StoredBooking>, ids: readonly strin
 
 /**
  * Sections remembered from this store's last batches, where every decision is
- * a guarded write (SectionAsk): no sweep, and the seats asked are there.
+ * a guarded write (SectionAsk): no sweep, the seats asked are there, and the
+ * sale takes bookings (a refusal writes nothing, so nothing would prove it).
  */
-function recalled (memory: SectionMemory, sections: readonly SectionAsk[]): Map<string, KnownSection> {
+function recalled (memory: SectionMemory, sections: readonly SectionAsk[], dbNow: Date | undefined): Map<string, KnownSection> {
   const known = new Map<string, KnownSection>()
+  if (dbNow === undefined) return known
   for (const ask of sections) {
     if (ask.sweeps) continue
     const state = memory.recall(ask)
-    if (state !== undefined && state.remaining >= ask.seats) known.set(ask.sectionId, state)
+    if (state !== undefined && state.remaining >= ask.seats && saleRefusal(state.sale, dbNow) === null) known.set(ask.sectionId, state)
   }
   return known
 }
 
+const dateOrNull = (text: string | null): Date | null => text === null ? null : new Date(text)
+
 /** A section as a write left it: the remaining it returned, its next expiry as the write set it, its version raised. */
 function written (before: ReadSection, write: SectionWrite, remaining: number): KnownSection {
   const { now: _now, ...rules } = before
+  const { effects } = write
   return {
-    ...rules, eventId: write.eventId, remaining, nextExpiry: nextExpiryAfter(before.nextExpiry, write.effects.nextExpiry), version: before.version + 1
+    ...rules,
+    eventId: write.eventId,
+    remaining,
+    capacity: before.capacity + effects.capacity,
+    price: effects.price ?? before.price,
+    nextExpiry: nextExpiryAfter(before.nextExpiry, effects.nextExpiry),
+    version: before.version + 1
   }
 }
 
+const EVENTS_ORDER = 'ORDER BY e.created_at DESC, e.id DESC, s.position'
+
+/** The event's own fields, as they are (null where one has none). */
+async function writeEventFields (tx: SqlQueryable, event: StoredEvent): Promise<void> {
+  await tx.query(`UPDATE events SET name = $2, status = $3, description = $4, venue = $5, starts_at = $6, ends_at = $7,
+    sales_start = $8, sales_end = $9, hold_seconds = $10, max_per_user = $11 WHERE id = $1`,
+  [event._id, event.name, event.status, event.description ?? null, event.venue ?? null, event.startsAt ?? null, event.endsAt ?? null,
+    event.salesStart ?? null, event.salesEnd ?? null, event.holdSeconds ?? null, event.maxPerUser ?? null])
+}
+
+/** New sections of an event, after its `after` first ones. */
+async function insertSections (tx: SqlQueryable, eventId: string, after: number, sections: readonly Section[]): Promise<void> {
+  await tx.query(
+    `INSERT INTO sections (id, event_id, position, name, price, capacity, remaining)
+     SELECT id, $1, position, name, price, capacity, capacity
+     FROM unnest($2::text[], $3::int[], $4::text[], $5::numeric[], $6::int[]) AS s(id, position, name, price, capacity)`,
+    [eventId, sections.map(s => s._id), sections.map((_, i) => after + i),
+      sections.map(s => s.name), sections.map(s => s.price), sections.map(s => s.capacity)])
+}
+
 function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory, held: HeldBookings): StoreDriver {
-  async function eventsById (ids: readonly string[], signal?: AbortSignal): Promise<Event[]> {
+  async function eventsById (ids: readonly string[], signal?: AbortSignal): Promise<StoredEvent[]> {
     if (ids.length === 0) return []
-    const { rows } = await client.query<EventRow>(
-      `${EVENT_SELECT} WHERE e.id = ANY($1::text[]) ORDER BY e.created_at DESC, e.id DESC, s.position`, [ids], signal)
+    const { rows } = await client.query<EventRow>(`${EVENT_SELECT} WHERE e.id = ANY($1::text[]) ${EVENTS_ORDER}`, [ids], signal)
     return toEvents(rows)
   }
 
@@ -505,26 +564,48 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory, h
       await client.query('SELECT 1', [], signal)
     },
 
-    async insertEvent (event, ownerId, signal) {
+    async insertEvent (event, signal) {
       await client.transaction(async (tx) => {
-        await tx.query('INSERT INTO events (id, name, created_at, owner_id, hold_seconds, max_per_user) VALUES ($1, $2, $3, $4, $5, $6)',
-          [event._id, event.name, event.createdAt, ownerId, event.holdSeconds ?? null, event.maxPerUser ?? null])
-        await tx.query(
-          `INSERT INTO sections (id, event_id, position, name, price, capacity, remaining)
-           SELECT id, $1, position, name, price, capacity, capacity
-           FROM unnest($2::text[], $3::int[], $4::text[], $5::numeric[], $6::int[]) AS s(id, position, name, price, capacity)`,
-          [event._id, event.sections.map(s => s._id), event.sections.map((_, i) => i),
-            event.sections.map(s => s.name), event.sections.map(s => s.price), event.sections.map(s => s.capacity)])
+        await tx.query('INSERT INTO events (id, name, created_at, owner_id, status) VALUES ($1, $2, $3, $4, $5)',
+          [event._id, event.name, event.createdAt, event.owner, event.status])
+        await writeEventFields(tx, event)
+        await insertSections(tx, event._id, 0, event.sections)
       }, signal)
     },
 
     getEvents: eventsById,
 
-    async listEvents ({ page, limit }, signal): Promise<Page<Event>> {
+    async changeEvent (id, decide, signal) {
+      return await client.transaction(async (tx) => {
+        // the event's row locked: changes of one event are decided one after the other
+        const { rows } = await tx.query<EventRow>(`${EVENT_SELECT} WHERE e.id = $1 ORDER BY s.position FOR UPDATE OF e`, [id])
+        const [current] = toEvents(rows)
+        if (current === undefined) return null
+        const change = decide(current)
+        const next = withFields(current, change.fields)
+        await writeEventFields(tx, next)
+        // every section's version raised (waiting for batches that hold them): a batch that read the
+        // event's rules before fails its guarded write and decides again on these
+        await tx.query('UPDATE sections SET version = version + 1 WHERE event_id = $1', [id])
+        if (next.maxPerUser !== undefined && current.maxPerUser === undefined) {
+          // the cap's guard counts anew: seats were not counted while the event had none
+          await tx.query('DELETE FROM event_user_seats WHERE event_id = $1', [id])
+          await tx.query(`INSERT INTO event_user_seats (event_id, user_id, seats)
+            SELECT event_id, user_id, sum(qty) FROM bookings WHERE event_id = $1 AND status IN ('held', 'confirmed') GROUP BY event_id, user_id`, [id])
+        }
+        if (change.addSections.length > 0) await insertSections(tx, id, current.sections.length, change.addSections)
+        const { rows: after } = await tx.query<EventRow>(`${EVENT_SELECT} WHERE e.id = $1 ${EVENTS_ORDER}`, [id])
+        return toEvents(after)[0]
+      }, signal)
+    },
+
+    async listEvents ({ page, limit, drafts }, signal): Promise<Page<StoredEvent>> {
+      const where = drafts === 'all' ? '' : drafts === 'none' ? "WHERE status <> 'draft'" : "WHERE (status <> 'draft' OR owner_id = $3)"
+      const params: unknown[] = typeof drafts === 'object' ? [drafts.owner] : []
       const [ids, count] = await Promise.all([
-        client.query<{ id: string }>('SELECT id FROM events ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2',
-          [limit, (page - 1) * limit], signal),
-        client.query<{ total: number }>('SELECT count(*)::int AS total FROM events', [], signal)
+        client.query<{ id: string }>(`SELECT id FROM events ${where} ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`,
+          [limit, (page - 1) * limit, ...params], signal),
+        client.query<{ total: number }>(`SELECT count(*)::int AS total FROM events ${where.replace('$3', '$1')}`, params, signal)
       ])
       const items = await eventsById(ids.rows.map(r => r.id), signal)
       return { items, total: count.rows[0].total, page, limit }
