@@ -1,5 +1,5 @@
 /**
- * Seat returns across instances (issue 14), against real processes: three
+ * Seat returns across instances, against real processes: three
  * instances on one fresh PostgreSQL database and the same lock servers, each
  * remembering a sold-out section for a minute (SOLD_OUT_CACHE_MS=60000, so a
  * stale memory would surely show). Every cycle sells a 5-seat section out,
