@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util'
 /** Seats of a section that must not sell out during a run (the API's largest capacity). */
 export const BIG_CAPACITY = 1_000_000
 
-export const SCENARIOS = ['health', 'hot', 'hot-noauth', 'spread', 'soldout', 'soldout-nocache', 'checkout', 'onsale', 'list'] as const
+export const SCENARIOS = ['health', 'hot', 'hot-noauth', 'spread', 'soldout', 'soldout-nocache', 'checkout', 'onsale', 'opening', 'list'] as const
 export const STORES = ['embedded', 'postgres'] as const
 export const BATCHES = ['1', 'default'] as const
 
@@ -36,6 +36,8 @@ export const USAGE = `Usage: npm run bench -- [options]
                         onsale: reads, bookings, holds and confirms of those holds on one event of 20 sections,
                         a few of which sell out during the run; hot, spread and onsale also print the server's
                         CPU-ms per booking (its process_cpu_seconds_total from GET /metrics, before and after)
+                        opening: bookings on one section whose sale opens halfway through the run: req/s before
+                        the opening (409 SALE_NOT_OPEN), bookings/s after it, time to the first 201
   --stores <list>       ${STORES.join(',')} (default: all; postgres is skipped when PostgreSQL or Redis is unreachable)
   --batch <list>        ${BATCHES.join(',')}: BATCH_MAX=1 and/or the default BATCH_MAX (default: both; hot-noauth and soldout-nocache run with the default only)
   --list-bookings <n>   bookings seeded for the list scenario (default 100000; 10000 with --quick)

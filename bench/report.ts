@@ -2,8 +2,8 @@
  * The report: ratios measured in the same run (each scenario against the
  * HTTP ceiling `health`, default batching against BATCH_MAX=1, `hot` with
  * authentication against `hot-noauth` without), the table as plain text and
- * markdown, the checkout lines (holds/s and confirms/s), the onsale lines, the
- * server's CPU per booking, the targets, and the JSON with every raw number.
+ * markdown, the checkout lines (holds/s and confirms/s), the onsale and opening
+ * lines, the server's CPU per booking, the targets, and the JSON with every raw number.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -12,11 +12,12 @@ import { join } from 'node:path'
 import type { BenchOptions, StoreName } from './options.ts'
 import { cpuLine } from './cpu.ts'
 import type { LoadResult } from './load.ts'
-import { LIST_USERS, labelOf, serverErrors, writesPerSec, writesSeats, type Row } from './scenarios.ts'
+import { openingSummary } from './opening-check.ts'
+import { LIST_USERS, labelOf, reqPerSecOf, serverErrors, writesPerSec, writesSeats, type Row } from './scenarios.ts'
 import { inheritedEnv } from './server.ts'
 
 export interface Ratios {
-  /** req/s of the row ÷ mean req/s of the `health` runs on the same store */
+  /** req/s of the row (opening: before the sale opened) ÷ mean req/s of the `health` runs on the same store */
   vsHealth: number | null
   /** bookings/s of the default batch ÷ bookings/s of BATCH_MAX=1, same scenario and store (default rows only) */
   batchGain: number | null
@@ -30,7 +31,8 @@ export function computeRatios (rows: Row[]): Map<Row, Ratios> {
     const healthRuns = rows.filter(r => r.scenario === 'health' && r.store === row.store && r.run !== null).map(r => r.run!.reqPerSec)
     const ceiling = healthRuns.length === 0 ? 0 : healthRuns.reduce((a, b) => a + b, 0) / healthRuns.length
     const single = rows.find(r => r.scenario === row.scenario && r.store === row.store && r.batch === '1' && r.run !== null)
-    const vsHealth = row.run !== null && ceiling > 0 ? row.run.reqPerSec / ceiling : null
+    const perSecond = reqPerSecOf(row)
+    const vsHealth = perSecond !== null && ceiling > 0 ? perSecond / ceiling : null
     const perSec = writesPerSec(row)
     const singlePerSec = single === undefined ? null : writesPerSec(single)
     const batchGain = row.batch === 'default' && perSec !== null && singlePerSec !== null && singlePerSec > 0
@@ -98,7 +100,7 @@ function cells (row: Row, ratios: Ratios): string[] {
     row.batch,
     ratios.vsHealth === null ? '-' : `${(ratios.vsHealth * 100).toFixed(0)}%`,
     ratios.batchGain === null ? '-' : `${ratios.batchGain.toFixed(1)}x`,
-    run === null ? '-' : run.reqPerSec.toFixed(0),
+    reqPerSecOf(row)?.toFixed(0) ?? '-',
     writesPerSec(row)?.toFixed(0) ?? '-',
     run === null ? '-' : String(run.latencyMs.p50),
     run === null ? '-' : String(run.latencyMs.p99),
@@ -145,7 +147,22 @@ export function onsaleLine (row: Row, vsHealth: number | null): string {
     `sections sold out: ${times.length} of ${stats.sections}${when}; invariant ${invariant}`
 }
 
-/** Lines that go under the table: the checkout and onsale lines, what authentication costs, what the list rows ran on, the CPU per booking, rows that could not run. */
+/**
+ * `opening on postgres, batch default: before the opening N req/s (x% of health; soldout y%; ...), p99 a ms;
+ * after it M bookings/s, p99 b ms; first 201 +t ms after salesStart (createdAt +c ms); 5xx: 0; invariant ok`
+ * (soldout: the same store and batch, when it ran).
+ */
+export function openingLine (row: Row, ratios: Map<Row, Ratios>, rows: Row[]): string {
+  const head = `opening on ${row.store}, batch ${row.batch}`
+  const stats = row.opening?.run
+  if (row.run === null || stats == null) return `${head}: n/a${row.error === undefined ? '' : ' (did not complete)'}`
+  const soldout = rows.find(r => r.scenario === 'soldout' && r.store === row.store && r.batch === row.batch && r.run !== null)
+  const share = `${pct(ratios.get(row)!.vsHealth)} of health` + (soldout === undefined ? '' : `; soldout ${pct(ratios.get(soldout)?.vsHealth ?? null)}`)
+  const invariant = row.invariant === null ? 'not checked' : row.invariant.ok ? 'ok (capacity == remaining + held + sold, no booking before salesStart)' : 'FAILED'
+  return `${head}: ${openingSummary(stats, share)}; 5xx: ${serverErrors(row.warmup) + serverErrors(row.run)}; invariant ${invariant}`
+}
+
+/** Lines that go under the table: the checkout, onsale and opening lines, what authentication costs, what the list rows ran on, the CPU per booking, rows that could not run. */
 export function tableNotes (rows: Row[], ratios: Map<Row, Ratios>): string[] {
   const out: string[] = []
   for (const row of rows) {
@@ -155,6 +172,7 @@ export function tableNotes (rows: Row[], ratios: Map<Row, Ratios>): string[] {
         `invariant ${row.invariant === null ? 'not checked' : row.invariant.ok ? 'ok (capacity == remaining + held + sold, every 200 confirm confirmed)' : 'FAILED'}`)
     }
     if (row.scenario === 'onsale') out.push(onsaleLine(row, ratios.get(row)!.vsHealth))
+    if (row.scenario === 'opening') out.push(openingLine(row, ratios, rows))
     const cost = authCost(row, ratios, rows)
     if (cost !== null) out.push(`auth on / AUTH_DISABLED on ${row.store}: ${cost}`)
     if (row.scenario === 'list' && row.seed !== null) {
@@ -302,6 +320,7 @@ export function writeResults (dir: string, report: Report): string[] {
     '',
     '`vs health`: req/s as a share of the mean GET /health req/s (measured before and after the booking scenarios) on the same machine and run; `default/b1`: bookings/s with the default BATCH_MAX over BATCH_MAX=1; ' +
       '`hot-noauth`: `hot` on a server with AUTH_DISABLED=true, no token sent; bookings/s of `checkout-hold` = holds/s (201 held), of `checkout-confirm` = confirms/s (200 confirmed), of `onsale` = bookings + holds/s (201s); ' +
+      '`opening`: req/s = answers received before the sale opened per second (so its `vs health` stands beside `soldout`\'s), bookings/s = 201s per second from the opening on; ' +
       '`cpu:` the server process\'s own CPU over the measured run (process_cpu_seconds_total) per 201 (per 200 for confirms), PostgreSQL\'s and Redis\'s not included.',
     ...tableNotes(rows, ratios).map(line => `- ${line}`),
     ...(skippedLines.length > 0 ? ['', ...skippedLines] : []),

@@ -16,10 +16,12 @@ import {
   computeRatios, environment, evaluateTargets, headerLine, tableNotes, targetLines, textTable, writeResults
 } from './report.ts'
 import {
-  BOOKING_SCENARIOS, batchesOf, labelOf, newRow, runBooking, runHealth, runList, serverErrors, writesPerSec, type Context, type Row, type RowScenario
+  BOOKING_SCENARIOS, batchesOf, labelOf, newRow, reqPerSecOf, runBooking, runHealth, runList, serverErrors, writesPerSec, type Context, type Row, type RowScenario
 } from './scenarios.ts'
 import { runCheckout } from './checkout.ts'
 import { runOnsale } from './onsale.ts'
+import { runOpening } from './opening.ts'
+import { openingSummary } from './opening-check.ts'
 import { SERVER_VARIABLES } from './server.ts'
 import { openStore } from './stores.ts'
 
@@ -76,6 +78,15 @@ function plan (opts: BenchOptions, store: StoreName): Step[] {
       })
     }
   }
+  if (opts.scenarios.includes('opening')) {
+    for (const batch of opts.batches) {
+      steps.push({
+        label: `${labelOf({ scenario: 'opening', store, batch })}: bookings on one section from before its sale opens to after it`,
+        run: async ctx => [await runOpening(ctx, batch)],
+        failed: e => [errorRow('opening', store, batch, e)]
+      })
+    }
+  }
   if (steps.length > 1) steps.push(health)
   if (opts.scenarios.includes('list')) {
     steps.push({
@@ -96,7 +107,12 @@ function summary (row: Row): string {
   const perSec = writesPerSec(row)
   const unit = row.scenario === 'checkout-hold' ? 'holds/s' : row.scenario === 'checkout-confirm' ? 'confirms/s' : row.scenario === 'onsale' ? 'bookings+holds/s' : 'bookings/s'
   const bookings = perSec === null ? '' : `, ${perSec.toFixed(0)} ${unit}`
-  return `  -> ${run.reqPerSec.toFixed(0)} req/s${bookings}, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms, ` +
+  const opening = row.opening?.run
+  if (opening != null) {
+    return `  -> ${openingSummary(opening)}; whole run p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms, ` +
+      `answers {${statuses}}${run.errors > 0 ? `, ${run.errors} errors` : ''}${invariant}`
+  }
+  return `  -> ${(reqPerSecOf(row) ?? run.reqPerSec).toFixed(0)} req/s${bookings}, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms, ` +
     `answers {${statuses}}${run.errors > 0 ? `, ${run.errors} errors` : ''}${invariant}`
 }
 
@@ -189,7 +205,7 @@ async function main (): Promise<number> {
   const files = writeResults(RESULTS_DIR, { env, options: opts, skipped, rows, ratios, targets, failures })
 
   progress.log(`\n${headerLine(env, opts)}`)
-  progress.log('vs health = req/s / mean GET /health req/s (same store, same run, measured before and after the booking scenarios); default/b1 = bookings/s, default BATCH_MAX / BATCH_MAX=1; hot-noauth = hot on a server with AUTH_DISABLED=true, no token sent; bookings/s of checkout-hold = holds/s (201 held), of checkout-confirm = confirms/s (200 confirmed), of onsale = bookings + holds/s (201s)\n')
+  progress.log('vs health = req/s / mean GET /health req/s (same store, same run, measured before and after the booking scenarios); default/b1 = bookings/s, default BATCH_MAX / BATCH_MAX=1; hot-noauth = hot on a server with AUTH_DISABLED=true, no token sent; bookings/s of checkout-hold = holds/s (201 held), of checkout-confirm = confirms/s (200 confirmed), of onsale = bookings + holds/s (201s); opening: req/s = answers received before the sale opened per second (its vs health beside soldout\'s), bookings/s = 201s per second after it\n')
   progress.log(textTable(rows, ratios))
   for (const line of tableNotes(rows, ratios)) progress.log(line)
   for (const [store, reason] of Object.entries(skipped)) progress.log(`\n${store} skipped: ${reason}`)

@@ -15,6 +15,9 @@
  * - onsale: what an on-sale sends to one event of 20 sections, a few of
  *   which sell out during the run: reads, bookings, holds, confirms
  *   (bench/onsale.ts);
+ * - opening: qty-1 bookings on one section whose sale opens halfway through
+ *   the run: 409 SALE_NOT_OPEN before the opening, 201 after it
+ *   (bench/opening.ts);
  * - list / list-user: GET /bookings pages (by event, by event + user) over
  *   bookings seeded through the API (seeding is not measured).
  * hot, spread, onsale and checkout also record the server's CPU per booking, hold or confirm (bench/cpu.ts).
@@ -30,6 +33,7 @@ import { checkViaApi, checkViaSql, combine, type CheckPart, type Expected, type 
 import { runLoad, type LoadResult, type LoadSpec } from './load.ts'
 import type { OnsalePhaseStats } from './onsale-check.ts'
 import type { OnsaleKind } from './onsale-mix.ts'
+import type { OpeningStats } from './opening-check.ts'
 import { progress } from './progress.ts'
 import { createEvent } from '../test/helpers/create-event.ts'
 import { benchClient, bookingBody, inheritedEnv, withServer, type Stopped } from './server.ts'
@@ -44,22 +48,33 @@ const SEED_MAX_SECONDS = 900
 export type BookingScenario = 'hot' | 'hot-noauth' | 'spread' | 'soldout' | 'soldout-nocache'
 /** The two rows of the checkout scenario: its holds, then the confirms of those holds. */
 export type CheckoutRow = 'checkout-hold' | 'checkout-confirm'
-export type RowScenario = 'health' | BookingScenario | CheckoutRow | 'onsale' | 'list' | 'list-user'
+export type RowScenario = 'health' | BookingScenario | CheckoutRow | 'onsale' | 'opening' | 'list' | 'list-user'
 export const BOOKING_SCENARIOS: readonly BookingScenario[] = ['hot', 'hot-noauth', 'spread', 'soldout', 'soldout-nocache']
 
 export function isBookingScenario (scenario: string): scenario is BookingScenario {
   return (BOOKING_SCENARIOS as readonly string[]).includes(scenario)
 }
 
-/** Rows whose requests take or sell seats: the booking scenarios, checkout's two and onsale (their 5xx count against the targets). */
+/** Rows whose requests take or sell seats: the booking scenarios, checkout's two, onsale and opening (their 5xx count against the targets). */
 export function writesSeats (scenario: string): boolean {
-  return isBookingScenario(scenario) || scenario === 'checkout-hold' || scenario === 'checkout-confirm' || scenario === 'onsale'
+  return isBookingScenario(scenario) || scenario === 'checkout-hold' || scenario === 'checkout-confirm' || scenario === 'onsale' || scenario === 'opening'
 }
 
-/** The bookings/s column: 201s per second (bookings, holds; onsale: both), or 200s per second for checkout-confirm (confirms). */
-export function writesPerSec (row: Pick<Row, 'scenario' | 'run'>): number | null {
+/**
+ * The bookings/s column: 201s per second (bookings, holds; onsale: both), 200s per second for
+ * checkout-confirm (confirms), and for opening the 201s per second from the opening to the last answer.
+ */
+export function writesPerSec (row: Pick<Row, 'scenario' | 'run' | 'opening'>): number | null {
   if (row.run === null || !writesSeats(row.scenario)) return null
+  if (row.scenario === 'opening') return row.opening?.run?.after.createdPerSec ?? null
   return row.scenario === 'checkout-confirm' ? count(row.run, 200) / row.run.seconds : row.run.createdPerSec
+}
+
+/** The req/s column (and vs health): answers per second, for opening those received before the sale opened (what a not-open answer costs). */
+export function reqPerSecOf (row: Pick<Row, 'scenario' | 'run' | 'opening'>): number | null {
+  if (row.run === null) return null
+  if (row.scenario === 'opening') return row.opening?.run?.before.reqPerSec ?? null
+  return row.run.reqPerSec
 }
 
 /** The batches a booking scenario runs with: hot-noauth and soldout-nocache are measured next to the default batch only. */
@@ -92,6 +107,8 @@ export interface Row {
   cpu: CpuCost | null
   /** onsale: the mix, and what each phase sent and got on its own event */
   onsale?: { mix: Readonly<Record<OnsaleKind, number>>, warmup: OnsalePhaseStats | null, run: OnsalePhaseStats | null }
+  /** opening: per phase, its event's opening and the answers before and after it */
+  opening?: { users: number, openingAt: number, nearMs: number, warmup: OpeningStats | null, run: OpeningStats | null }
   server: { env: Record<string, string>, exits: Array<Stopped['exit']> }
   notes: string[]
   /** set when the scenario could not complete */
@@ -105,9 +122,10 @@ export interface Context {
   auth: BenchAuth
 }
 
-/** What a correct server answers: 409 only where the section is sold out (onsale: sections sell out during the run). */
+/** What a correct server answers: 409 only where the section is sold out (onsale: sections sell out during the run; opening: the sale is not open yet). */
 export function expectedStatuses (scenario: RowScenario): number[] {
   if (scenario === 'onsale') return [200, 201, 409]
+  if (scenario === 'opening') return [201, 409]
   return soldOutScenario(scenario) ? [409] : isBookingScenario(scenario) || scenario === 'checkout-hold' ? [201] : [200]
 }
 
