@@ -154,10 +154,14 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   let running = 0
   let scheduled = false
   let wake: { at: number, timer: NodeJS.Timeout } | undefined
-  /** seats left after this instance's last batch of each section */
-  const lastRemaining = new LRUCache<string, number>({ max: REMAINING_KEPT })
-  /** sections whose last batch here refused every new item: the next reads the seat-return counters first */
-  const lastRefused = new LRUCache<string, true>({ max: REMAINING_KEPT })
+  /**
+   * What this instance's last batch of each section left: its seats (null:
+   * not known), and whether it refused every new item (its sale not open).
+   * Replaced, never deleted: lru-cache's delete of its last entry clears all
+   * its slots (REMAINING_KEPT of them), a cost per batch on one hot section.
+   */
+  const lastBatch = new LRUCache<string, { remaining: number | null, refused: boolean }>({ max: REMAINING_KEPT })
+  const UNKNOWN = { remaining: null, refused: false }
   /** every item submitted and not yet answered: an item leaves it when it is answered, once */
   const unanswered = new Set<Pending<T, R>>()
   let watchdog: NodeJS.Timeout | undefined
@@ -282,8 +286,8 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   function countsBefore (group: Group<T, R>, by: number): Promise<ReturnCounts | null> | undefined {
     if (returns === undefined) return undefined
     const asked = group.entries.reduce((sum, e) => sum + seatsAsked(e.item), 0)
-    const known = lastRemaining.get(group.queue.key)
-    const mayRefuse = known === undefined || known <= asked || lastRefused.has(group.queue.key)
+    const last = lastBatch.get(group.queue.key)
+    const mayRefuse = last === undefined || last.remaining === null || last.remaining <= asked || last.refused
     return asked > 0 && mayRefuse ? returns.read(group.queue.key, by) : undefined
   }
 
@@ -295,10 +299,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
    */
   function learn (group: Group<T, R>, outcome: BatchOutcome<R>, counts: ReturnCounts | null, generation: number): void {
     const { queue } = group
-    if (outcome.remaining === null) lastRemaining.delete(queue.key)
-    else lastRemaining.set(queue.key, outcome.remaining)
-    if (outcome.refusedFor !== undefined) lastRefused.set(queue.key, true)
-    else lastRefused.delete(queue.key)
+    lastBatch.set(queue.key, { remaining: outcome.remaining, refused: outcome.refusedFor !== undefined })
     if (queue.generation !== generation) return
     const refusal = outcome.refusedFor?.refusal ?? (outcome.remaining === 0 ? options.soldOut : undefined)
     const forMs = outcome.refusedFor?.ms ?? outcome.stableForMs
@@ -338,7 +339,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
       // the outcome may be unknown (a commit whose answer was lost): what was known of these sections no longer is
       for (const { queue } of batch) {
         refused.forget(queue.key)
-        lastRemaining.delete(queue.key)
+        lastBatch.set(queue.key, UNKNOWN)
       }
       for (const entry of entriesOf(batch)) fail(entry, err as Error)
       return noAnswers
@@ -588,7 +589,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     changed (section: SectionRef): void {
       const key = sectionLockKey(section.eventId, section.sectionId)
       refused.forget(key)
-      lastRefused.delete(key)
+      lastBatch.set(key, UNKNOWN)
       const queue = queues.get(key)
       if (queue !== undefined) queue.generation++
     },

@@ -3,7 +3,8 @@
  * bookings lose the foreign key to sections (a query per inserted booking)
  * and the (event, user) index (a user's index range serves it), and the
  * idempotency key's unique constraint becomes a unique index over the keys
- * that are set; a key is still stored once. Embedded (PGlite) and PostgreSQL.
+ * that are set; a key is still stored once. Events from before the lifecycle
+ * are published, with no sale window, and on sale. Embedded (PGlite) and PostgreSQL.
  */
 import t from 'tap'
 import { createSqlStore } from '../../lib/store/sql/sql-store.ts'
@@ -54,5 +55,29 @@ for (const adapter of SQL_ADAPTERS) {
     await client.query(keyless, ['no-key-1', event._id, event.sections[0]._id])
     await client.query(keyless, ['no-key-2', event._id, event.sections[0]._id])
     t.pass('rows without a key are many')
+  })
+}
+
+for (const adapter of SQL_ADAPTERS) {
+  t.test(`events from before the lifecycle: ${adapter.name}`, { skip: adapter.skip }, async t => {
+    const { client, kind, close } = await adapter.open(t)
+    t.teardown(close)
+    const store = createSqlStore(client, { kind })
+    await store.init()
+    // the events table as it was before events had a status, details and a sale window, with one event in it
+    for (const column of ['status', 'description', 'venue', 'starts_at', 'ends_at', 'sales_start', 'sales_end']) {
+      await client.query(`ALTER TABLE events DROP COLUMN ${column}`)
+    }
+    await client.query("INSERT INTO events (id, name, created_at, owner_id) VALUES ('aaaaaaaaaaaaaaaaaaaaaaaa', 'Old', now(), 'organizer-1')")
+    await client.query(`INSERT INTO sections (id, event_id, position, name, price, capacity, remaining)
+      VALUES ('bbbbbbbbbbbbbbbbbbbbbbbb', 'aaaaaaaaaaaaaaaaaaaaaaaa', 0, 'S', 10, 5, 5)`)
+
+    await store.init()
+    const event = await store.getEvent('aaaaaaaaaaaaaaaaaaaaaaaa')
+    t.match(event, { name: 'Old', status: 'published', owner: 'organizer-1' }, 'published, as every event was')
+    t.notOk(event !== null && 'salesStart' in event, 'no sale window')
+    const request = { eventId: 'aaaaaaaaaaaaaaaaaaaaaaaa', sectionId: 'bbbbbbbbbbbbbbbbbbbbbbbb', qty: 1, userId: 'u1' }
+    const [booked] = (await sectionBatch(store, request.eventId, request.sectionId, [{ kind: 'book', request }])).results
+    t.equal(booked.kind, 'confirmed', 'on sale as before')
   })
 }

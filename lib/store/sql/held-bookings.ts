@@ -12,18 +12,24 @@
 import type { StoredBooking } from '../../domain/allocation.ts'
 import { LRUCache } from 'lru-cache'
 
+/** A hold kept, emptied when forgotten (lru-cache's delete of its last entry clears all its slots: max of them). */
+interface Kept { booking?: StoredBooking }
+
 export function createHeldBookings (max: number) {
-  const held = new LRUCache<string, StoredBooking>({ max })
+  const held = new LRUCache<string, Kept>({ max })
   return {
     /** A batch's new bookings, once written: its holds are kept. */
     written (inserts: readonly StoredBooking[]): void {
-      for (const booking of inserts) if (booking.status === 'held') held.set(booking._id, booking)
+      for (const booking of inserts) if (booking.status === 'held') held.set(booking._id, { booking })
     },
     /** The hold as this store wrote it, if it is one of those kept and this store has not changed it since. */
-    recall: (id: string): StoredBooking | undefined => held.get(id),
+    recall: (id: string): StoredBooking | undefined => held.get(id)?.booking,
     /** Bookings a write is about to change: whatever it does, they are no longer as written. */
     forget (ids: Iterable<string>): void {
-      for (const id of ids) held.delete(id)
+      for (const id of ids) {
+        const kept = held.peek(id)
+        if (kept !== undefined) kept.booking = undefined
+      }
     }
   }
 }
