@@ -17,12 +17,12 @@ export interface Remembered<R> {
 export interface RefusalMemory<R> {
   /** undefined when not remembered */
   get: (key: string) => Remembered<R> | undefined
-  /** for `forMs` at most (and never longer than the memory's ttl) */
-  remember: (key: string, entry: Remembered<R>, forMs?: number | null) => void
+  /** for `forMs` (nothing when it is not positive) */
+  remember: (key: string, entry: Remembered<R>, forMs: number) => void
   forget: (key: string) => void
 }
 
-export function createRefusalMemory<R> (ttlMs: number, clock: () => number): RefusalMemory<R> {
+export function createRefusalMemory<R> (clock: () => number): RefusalMemory<R> {
   const entries = new Map<string, { until: number, entry: Remembered<R> }>()
   return {
     get (key) {
@@ -32,9 +32,8 @@ export function createRefusalMemory<R> (ttlMs: number, clock: () => number): Ref
       entries.delete(key)
       return undefined
     },
-    remember (key, entry, forMs = null) {
-      const ms = forMs === null ? ttlMs : Math.min(ttlMs, forMs)
-      if (ms > 0) entries.set(key, { until: clock() + ms, entry })
+    remember (key, entry, forMs) {
+      if (forMs > 0) entries.set(key, { until: clock() + forMs, entry })
     },
     forget (key) {
       entries.delete(key)

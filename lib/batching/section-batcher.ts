@@ -148,7 +148,7 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
   const concurrency = Math.max(1, options.concurrency)
   const besideMin = Math.ceil(batchMax / BESIDE_SHARE)
   const clock = options.clock ?? Date.now
-  const refused = createRefusalMemory<R>(Math.max(options.soldOutCacheMs, options.refusalCacheMs), clock)
+  const refused = createRefusalMemory<R>(clock)
   // in the order their queues began: the order sections join a batch
   const queues = new Map<string, Queue<T, R>>()
   let running = 0
@@ -301,8 +301,12 @@ export function createSectionBatcher<T, R> (options: SectionBatcherOptions<T, R>
     const { queue } = group
     lastBatch.set(queue.key, { remaining: outcome.remaining, refused: outcome.refusedFor !== undefined })
     if (queue.generation !== generation) return
-    const refusal = outcome.refusedFor?.refusal ?? (outcome.remaining === 0 ? options.soldOut : undefined)
-    const forMs = outcome.refusedFor?.ms ?? outcome.stableForMs
+    const { refusedFor } = outcome
+    const refusal = refusedFor?.refusal ?? (outcome.remaining === 0 ? options.soldOut : undefined)
+    // each refusal within its own bound: sold out until its first hold ends, at most soldOutCacheMs
+    const forMs = refusedFor === undefined
+      ? Math.min(outcome.stableForMs ?? Infinity, options.soldOutCacheMs)
+      : Math.min(refusedFor.ms, options.refusalCacheMs)
     if (refusal !== undefined) {
       // a return queued since the batch began may give seats back: not remembered before it is decided
       if (returns === undefined) {

@@ -2,11 +2,12 @@
  * A sale not yet open, answered from memory on one instance: only while the
  * opening is more than OPENING_MARGIN_MS away by the section's last batch
  * (then the database decides every booking), ended at once by a change of
- * the event, and never learnt from a batch begun before such a change.
+ * the event, and never learnt from a batch begun before such a change; a
+ * sell-out remembered within SOLD_OUT_CACHE_MS, its own bound.
  * A real embedded store; the batches the store runs are counted.
  */
 import t from 'tap'
-import { SaleNotOpenError } from '../../lib/domain/errors.ts'
+import { SaleNotOpenError, SoldOutError } from '../../lib/domain/errors.ts'
 import type { Principal } from '../../lib/domain/principal.ts'
 import { createEventService } from '../../lib/service/event-service.ts'
 import { OPENING_MARGIN_MS } from '../../lib/service/booking-service.ts'
@@ -80,4 +81,15 @@ t.test('a batch begun before a change learns nothing from what it saw', async t 
   release()
   t.type(await early, SaleNotOpenError, 'decided before the change')
   t.match(await svc.book(SERVICE, { ...ids, qty: 1, userId: 'after' }), { booking: { status: 'confirmed' } }, 'not refused from a memory of before the change')
+})
+
+t.test('each refusal keeps its own bound: SOLD_OUT_CACHE_MS=0 remembers no sell-out, whatever a sale not open may be remembered for', async t => {
+  const event = await store.createEvent({ name: 'Sold out', sections: [{ name: 'GA', price: 10, capacity: 1 }] }, ORGANIZER.sub)
+  const ids = { eventId: event._id, sectionId: event.sections[0]._id }
+  const { store: counted, calls } = counting(store)
+  const { svc } = bookingService({ store: counted, soldOutCacheMs: 0 })
+  t.match(await svc.book(SERVICE, { ...ids, qty: 1, userId: 'first' }), { booking: { status: 'confirmed' } })
+  const before = calls.bookBatch
+  for (let i = 0; i < 3; i++) t.type(await refusal(svc.book(SERVICE, { ...ids, qty: 1, userId: `late-${i}` })), SoldOutError)
+  t.equal(calls.bookBatch - before, 3, 'every refusal was the database\'s')
 })
