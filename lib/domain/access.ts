@@ -16,14 +16,13 @@ export function mayManageEvent (actor: Principal, owner: string): boolean {
   return hasRole(actor, 'admin') || (hasRole(actor, 'organizer') && owner !== '' && owner === actor.sub)
 }
 
-/** A draft is seen only by who manages it; every other status by anyone. `actor` undefined: no token sent. */
-export function maySeeEvent (actor: Principal | undefined, event: { status: string, owner: string }): boolean {
-  return event.status !== 'draft' || (actor !== undefined && mayManageEvent(actor, event.owner))
+/** A draft is seen only by who manages it; every other status by anyone (no token sent: nobody, with no role). */
+export function maySeeEvent (actor: Principal, event: { status: string, owner: string }): boolean {
+  return event.status !== 'draft' || mayManageEvent(actor, event.owner)
 }
 
 /** The drafts a principal sees in a list of events. */
-export function draftsSeenBy (actor: Principal | undefined): 'none' | 'all' | { owner: string } {
-  if (actor === undefined) return 'none'
+export function draftsSeenBy (actor: Principal): 'none' | 'all' | { owner: string } {
   if (hasRole(actor, 'admin')) return 'all'
   return hasRole(actor, 'organizer') ? { owner: actor.sub } : 'none'
 }

@@ -13,7 +13,7 @@ import { isoText } from '../support/iso-text.ts'
 import type { Booking, BookingStatus, SectionPatch } from '../api/schemas.ts'
 import type { BookingChange, ExpiredHold, OpResult, SectionEffects, SectionOp, SectionState } from './section-ops.ts'
 import { byText } from '../support/text-order.ts'
-import { saleRefusal } from './sale-rules.ts'
+import { saleRefusal, type SaleRefusal } from './sale-rules.ts'
 
 const FORBIDDEN: OpResult = { kind: 'forbidden' }
 const NOT_FOUND: OpResult = { kind: 'not_found' }
@@ -24,6 +24,13 @@ export interface SectionDecision {
   expired: ExpiredHold[]
   /** seats given back to the section by expiries, releases and cancellations */
   returned: number
+  /** why the sale took no new booking at the batch's moment; null: it took them */
+  refusal: SaleRefusal | null
+}
+
+/** Whether the batch releases every hold of the section (its event is cancelled, and a release was sent): then it reads them all. */
+export function releasesHolds (section: Pick<SectionState, 'sale'>, ops: readonly SectionOp[]): boolean {
+  return section.sale.status === 'cancelled' && ops.some(op => op.kind === 'release_holds')
 }
 
 /** The seats a booking takes from `remaining`, by status: held ones count in `held`, confirmed ones in `sold`. */
@@ -85,7 +92,7 @@ export function decideSection (input: {
     expired.push({ qty: booking.qty, expiresAt: booking.expiresAt })
   }
   // a cancelled event's holds go back (its confirmed bookings stay): the batch read them all
-  if (section.sale.status === 'cancelled' && ops.some(op => op.kind === 'release_holds')) {
+  if (releasesHolds(section, ops)) {
     for (const booking of [...current.values()]) if (booking.status === 'held') move(booking, 'cancelled', { cancelledAt: at })
   }
 
@@ -139,6 +146,7 @@ export function decideSection (input: {
     return { kind: 'edited' }
   }
 
+  const refusal = saleRefusal(section.sale, now)
   const books = ops.flatMap((op, i) => op.kind === 'book' ? [{ request: op.request, i }] : [])
   const userSeats = new Map(input.userSeats)
   for (const [userId, delta] of userDelta) userSeats.set(userId, (userSeats.get(userId) ?? 0) + delta)
@@ -147,7 +155,7 @@ export function decideSection (input: {
     unitPrice: edits.price ?? section.price,
     requests: books.map(b => b.request),
     existing: input.existing,
-    rules: { holdSeconds: section.holdSeconds, maxPerUser: section.maxPerUser, owner: section.owner, refusal: saleRefusal(section.sale, now) },
+    rules: { holdSeconds: section.holdSeconds, maxPerUser: section.maxPerUser, owner: section.owner, refusal },
     userSeats,
     now,
     newId: input.newId
@@ -162,6 +170,7 @@ export function decideSection (input: {
     results,
     expired,
     returned: counters.remaining,
+    refusal,
     effects: {
       ...edits,
       capacity: counters.capacity,

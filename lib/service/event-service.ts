@@ -34,23 +34,19 @@ export function createEventService (options: EventServiceOptions) {
   const deadline = (): number => Date.now() + answerWithinMs
   const answer = (event: StoredEvent): Event => publicEvent(event, clock())
 
-  /** The event if the principal may manage it: a draft it may not see is not found, another's event is forbidden. */
-  async function managed (actor: Principal, id: string): Promise<StoredEvent> {
-    const event = await store.getEvent(id, deadline())
+  /** Throws unless the principal may manage the event: a draft it may not see is not found, another's event is forbidden. */
+  function assertManages (actor: Principal, id: string, event: StoredEvent | null): asserts event is StoredEvent {
     if (event === null || !maySeeEvent(actor, event)) throw new NotFoundError('Event', id)
     if (!mayManageEvent(actor, event.owner)) throw new ForbiddenError('Only the event\'s organizer or an admin changes it')
-    return event
   }
 
   /**
-   * Changes the event as stored (decided on it inside the store's
-   * transaction, where the ownership is checked again), then ends what every
-   * instance remembers of its sections.
+   * Changes the event as stored (who may, and what, decided on it inside the
+   * store's transaction), then ends what every instance remembers of its sections.
    */
   async function change (actor: Principal, id: string, decide: (current: StoredEvent) => EventChange): Promise<StoredEvent> {
-    await managed(actor, id)
     const changed = await store.changeEvent(id, current => {
-      if (!mayManageEvent(actor, current.owner)) throw new ForbiddenError('Only the event\'s organizer or an admin changes it')
+      assertManages(actor, id, current)
       return decide(current)
     }, deadline())
     if (changed === null) throw new NotFoundError('Event', id)
@@ -66,15 +62,15 @@ export function createEventService (options: EventServiceOptions) {
       return answer(await store.createEvent(input, actor.sub, deadline()))
     },
 
-    /** One event; a draft only to who manages it (to anyone else it does not exist). `actor` undefined: no token. */
-    async get (actor: Principal | undefined, id: string): Promise<Event> {
+    /** One event; a draft only to who manages it (to anyone else it does not exist). */
+    async get (actor: Principal, id: string): Promise<Event> {
       const event = await store.getEvent(id, deadline())
       if (event === null || !maySeeEvent(actor, event)) throw new NotFoundError('Event', id)
       bookings.learnSections(event._id, event.sections.map(s => s._id))
       return answer(event)
     },
 
-    async list (actor: Principal | undefined, ask: PageAsk): Promise<Page<Event>> {
+    async list (actor: Principal, ask: PageAsk): Promise<Page<Event>> {
       const page = await store.listEvents({ ...pageQuery(ask), drafts: draftsSeenBy(actor) }, deadline())
       const now = clock()
       return { ...page, items: page.items.map(e => publicEvent(e, now)) }
@@ -121,7 +117,8 @@ export function createEventService (options: EventServiceOptions) {
      * under its lock, between bookings, with the guarded write.
      */
     async editSection (actor: Principal, id: string, sectionId: string, patch: SectionPatch): Promise<Section> {
-      const event = await managed(actor, id)
+      const event = await store.getEvent(id, deadline())
+      assertManages(actor, id, event)
       if (!event.sections.some(s => s._id === sectionId)) throw new NotFoundError('Section', `${sectionId} of event ${id}`)
       const result = await bookings.submit({ eventId: id, sectionId }, { kind: 'edit', change: patch, mayEdit: owner => mayManageEvent(actor, owner) })
       switch (result.kind) {

@@ -9,10 +9,10 @@
 import type { StoredBooking } from '../domain/allocation.ts'
 import { RetryableConflict } from '../domain/errors.ts'
 import { newBookingId } from '../domain/ids.ts'
-import { decideSection, nextExpiryAfter } from '../domain/section-decision.ts'
+import { decideSection, nextExpiryAfter, releasesHolds } from '../domain/section-decision.ts'
 import type { ExpiredHold, OpResult, SectionEffects, SectionOp, SectionRef, SectionState } from '../domain/section-ops.ts'
 import { byText } from '../support/text-order.ts'
-import { saleRefusal, type SaleRefusal } from '../domain/sale-rules.ts'
+import type { SaleRefusal } from '../domain/sale-rules.ts'
 
 export interface SectionBatchResult {
   /** one result per operation, in order */
@@ -136,8 +136,7 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
   const due = new Map<string, { due: StoredBooking[], next: Date | null }>()
   for (const { group, section } of found) {
     // a cancelled event's holds are all released: every one is read, as if all were due
-    const releases = section.sale.status === 'cancelled' && group.ops.some(op => op.kind === 'release_holds')
-    if (releases) due.set(group.sectionId, await tx.dueHolds(group, EVERY_HOLD))
+    if (releasesHolds(section, group.ops)) due.set(group.sectionId, await tx.dueHolds(group, EVERY_HOLD))
     else if (section.nextExpiry !== null && section.nextExpiry <= now) due.set(group.sectionId, await tx.dueHolds(group, now))
   }
   const keys = [...new Set(order.flatMap(g => g.ops.flatMap(op => op.kind === 'book' && op.request.idempotencyKey !== undefined ? [op.request.idempotencyKey] : [])))]
@@ -158,12 +157,14 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
     : await tx.lockUserSeats([...users].sort(([a], [b]) => byText(a, b)).map(([eventId, ids]) => ({ eventId, userIds: [...ids].sort(byText) })))
 
   // each section decided in turn: users' seats and keys carried from one section to the next
-  const decided = new Map<string, { results: OpResult[], expired: ExpiredHold[], returned: number, nextExpiry: Date | null, section: SectionState }>()
+  const decided = new Map<string, {
+    results: OpResult[], expired: ExpiredHold[], returned: number, nextExpiry: Date | null, section: SectionState, refusal: SaleRefusal | null
+  }>()
   const writes: SectionWrite[] = []
   for (const { group, section } of found) {
     const dueRead = due.get(group.sectionId)
     const userSeats = seats.get(group.eventId) ?? new Map<string, number>()
-    const { results, effects, expired, returned } = decideSection({
+    const { results, effects, expired, returned, refusal } = decideSection({
       section,
       ops: group.ops,
       existing,
@@ -176,7 +177,7 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
     if (section.maxPerUser !== null) seats.set(group.eventId, userSeats)
     for (const b of effects.inserts) if (b.idempotencyKey !== undefined) existing.set(b.idempotencyKey, b)
     const nextExpiry = nextExpiryAfter(section.nextExpiry, effects.nextExpiry)
-    decided.set(group.sectionId, { results, expired, returned, nextExpiry, section })
+    decided.set(group.sectionId, { results, expired, returned, nextExpiry, section, refusal })
     if (effects.inserts.length > 0 || effects.changes.length > 0 || effects.nextExpiry.replace || edits(effects)) {
       writes.push({ eventId: group.eventId, sectionId: group.sectionId, effects })
     }
@@ -188,9 +189,7 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
   return groups.map(group => {
     const done = decided.get(group.sectionId)
     if (done === undefined) return { results: group.ops.map(() => NOT_FOUND), remaining: null, expired: [], returned: 0, nextExpiry: null, at: now, refusal: null }
-    const { results, expired, returned, nextExpiry, section } = done
-    return {
-      results, remaining: after.get(group.sectionId) ?? section.remaining, expired, returned, nextExpiry, at: now, refusal: saleRefusal(section.sale, now)
-    }
+    const { results, expired, returned, nextExpiry, section, refusal } = done
+    return { results, remaining: after.get(group.sectionId) ?? section.remaining, expired, returned, nextExpiry, at: now, refusal }
   })
 }
