@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto'
 import type { Server } from 'node:http'
 import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyLoggerOptions } from 'fastify'
 import authPlugin from './plugins/auth.ts'
+import webhooksPlugin from './plugins/webhooks.ts'
+import changeRoutes from './routes/changes.ts'
 import bookingPlugin from './plugins/booking.ts'
 import configPlugin, { type ConfigPluginOptions } from './plugins/config.ts'
 import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
@@ -70,6 +72,7 @@ export default async function app (fastify: FastifyInstance, opts: ConfigPluginO
   await fastify.register(rateLimitPlugin)
   await fastify.register(storePlugin)
   await fastify.register(bookingPlugin)
+  await fastify.register(webhooksPlugin)
 
   // While shutting down, answers close their connection: the requests in flight
   // finish, then no idle keep-alive socket holds the process open.
@@ -103,5 +106,6 @@ export default async function app (fastify: FastifyInstance, opts: ConfigPluginO
     guarded.addHook('onRequest', guarded.authenticate)
     await guarded.register(eventManageRoutes)
     await guarded.register(bookingRoutes)
+    await guarded.register(changeRoutes)
   })
 }

@@ -120,6 +120,46 @@ export const ConfigSchema = Type.Object({
     minimum: 0, maximum: 3_600_000, default: 60_000,
     description: 'How long a verified token is trusted without a new signature check, in milliseconds, never past its `exp`. A key removed from the JWKS stops working within this. 0: every request is checked.'
   }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({
+    minimum: 100, maximum: 60_000, default: 10_000,
+    description: 'A webhook delivery counts when a 2xx answer comes within this many milliseconds (connect included); else it failed and is tried again.'
+  }),
+  WEBHOOK_RETRY_BASE_MS: Type.Integer({
+    minimum: 10, maximum: 3_600_000, default: 5000,
+    description: 'Wait before a failed webhook delivery is tried again, in milliseconds; doubled after each failure in a row (with jitter), up to WEBHOOK_RETRY_MAX_MS.'
+  }),
+  WEBHOOK_RETRY_MAX_MS: Type.Integer({
+    minimum: 10, maximum: 86_400_000, default: 3_600_000,
+    description: 'Longest wait between two tries of a webhook delivery, in milliseconds.'
+  }),
+  WEBHOOK_RETRY_HOURS: Type.Number({
+    minimum: 0.001, maximum: 720, default: 24,
+    description: 'A change whose delivery keeps failing is given up this many hours after its first failure; the endpoint goes on with the next change.'
+  }),
+  WEBHOOK_DISABLE_AFTER: Type.Integer({
+    minimum: 1, maximum: 10_000, default: 50,
+    description: 'Failed deliveries in a row that disable a webhook endpoint (GET /api/webhooks/{id} shows `disabled` and the last error). A 410 Gone answer disables it at once.'
+  }),
+  WEBHOOK_ALLOW_HTTP: Type.Boolean({
+    default: false,
+    description: '`true`: webhook URLs may be http, not only https (a receiver on a private network, tests).'
+  }),
+  WEBHOOK_ALLOW_PRIVATE: Type.Boolean({
+    default: false,
+    description: '`true`: webhook deliveries may reach private, loopback and link-local addresses. Otherwise the address a URL resolves to is checked as the connection is made, so a name that resolves to one later is refused too.'
+  }),
+  WEBHOOK_LEASE_MS: Type.Integer({
+    minimum: 500, maximum: 600_000, default: 30_000,
+    description: 'How long an instance holds a webhook endpoint (one instance delivers it at a time). An instance that dies is replaced within this, and the deliveries it had not recorded are sent again.'
+  }),
+  WEBHOOK_POLL_MS: Type.Integer({
+    minimum: 10, maximum: 60_000, default: 500,
+    description: 'How often each instance looks for webhook endpoints with changes to deliver, in milliseconds.'
+  }),
+  CHANGES_RETENTION_HOURS: Type.Number({
+    minimum: 0.001, maximum: 87_600, default: 168,
+    description: 'Changes older than this, and delivered to every enabled webhook endpoint, are deleted from the change feed (in small batches).'
+  }),
   // token68 characters (RFC 6750): what a Bearer header can carry
   METRICS_TOKEN: Type.Optional(Type.String({
     pattern: '^[A-Za-z0-9\\-._~+/]{16,}=*$',
@@ -144,6 +184,11 @@ function checkTogether (config: RawConfig): void {
   // a booking may wait LOCK_WAIT_MS plus a second with nothing sent on its connection
   if (config.CONNECTION_TIMEOUT_MS !== 0 && config.CONNECTION_TIMEOUT_MS <= config.LOCK_WAIT_MS + 1000) {
     throw new Error(`CONNECTION_TIMEOUT_MS (${config.CONNECTION_TIMEOUT_MS}) must be 0 (none) or longer than LOCK_WAIT_MS + 1000 (${config.LOCK_WAIT_MS + 1000})`)
+  }
+
+  // a round of deliveries runs at most half a lease, plus the one delivery under way
+  if (config.WEBHOOK_LEASE_MS <= 2 * config.WEBHOOK_TIMEOUT_MS) {
+    throw new Error(`WEBHOOK_LEASE_MS (${config.WEBHOOK_LEASE_MS}) must be longer than twice WEBHOOK_TIMEOUT_MS (${2 * config.WEBHOOK_TIMEOUT_MS})`)
   }
 }
 

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { ANSWER_SCHEMAS } from '../lib/api/responses.ts'
 import { NAMED_SCHEMAS } from '../lib/api/schemas.ts'
+import { CHANGE_SCHEMAS } from '../lib/api/change-schemas.ts'
 
 /**
  * The named schemas (Event, Booking, Error, ...), added once by their `$id`:
@@ -8,5 +9,5 @@ import { NAMED_SCHEMAS } from '../lib/api/schemas.ts'
  * (plugins/swagger.ts) resolve the routes' references to them.
  */
 export default fp(async (fastify) => {
-  for (const schema of [...NAMED_SCHEMAS, ...ANSWER_SCHEMAS]) fastify.addSchema(schema)
+  for (const schema of [...NAMED_SCHEMAS, ...CHANGE_SCHEMAS, ...ANSWER_SCHEMAS]) fastify.addSchema(schema)
 }, { name: 'schemas' })

@@ -35,6 +35,7 @@ export default fp(async (fastify) => {
     observer: {
       transaction: (operation, seconds) => metrics.storeTransaction.observe({ store: kind, operation }, seconds),
       retry: (operation) => metrics.storeRetries.inc({ store: kind, operation }),
+      recorded: (types) => { for (const type of types) metrics.changesRecorded.inc({ type }) },
       error: (errorKind) => metrics.storeErrors.inc({ kind: errorKind })
     }
   })

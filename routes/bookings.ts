@@ -68,7 +68,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
         tags: ['bookings'],
         summary: 'List bookings, newest first, filtered by eventId, sectionId, userId, status',
         description: 'A customer sees its own bookings, an organizer those of its events, a service or an admin all. ' +
-          'Every filter, `page` and `limit` may be left out (1 and 20).' + aliasNote,
+          'Every filter, `page` and `limit` may be left out (1 and 20). To page through bookings made meanwhile without skipping or repeating any, ' +
+          'send each page\'s `nextCursor` as `cursor` with the same filters (not with `page`); a malformed cursor is a 400.' + aliasNote,
         security: BEARER_SECURITY,
         querystring: BookingListQuerySchema,
         response: {

@@ -15,7 +15,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       operationId: 'listEvents',
       tags: ['events'],
       summary: 'List events, newest first, with live remaining seats and sale state',
-      description: 'Public: no token needed. Drafts are listed only to their organizer and admins (a token must be sent). `page` and `limit` may be left out (1 and 20).',
+      description: 'Public: no token needed. Drafts are listed only to their organizer and admins (a token must be sent). `page` and `limit` may be left out (1 and 20). ' +
+        'To page through events created meanwhile without skipping or repeating any, send each page\'s `nextCursor` as `cursor` (not with `page`); a malformed cursor is a 400.',
       security: OPTIONAL_BEARER,
       querystring: PageQuerySchema,
       response: {

@@ -21,6 +21,7 @@ export const GROUPS: ReadonlyArray<{ title: string, variables: readonly string[]
   { title: 'Holds', variables: ['HOLD_TTL_MS', 'EXPIRY_SWEEP_MS'] },
   { title: 'Identity', variables: ['AUTH_JWKS_URL', 'AUTH_JWT_SECRET', 'AUTH_ISSUER', 'AUTH_AUDIENCE', 'AUTH_JWKS_REFRESH_MS', 'AUTH_TOKEN_CACHE_MS', 'AUTH_DISABLED'] },
   { title: 'Rate limit', variables: ['RATE_LIMIT_MAX', 'RATE_LIMIT_WINDOW_MS'] },
+  { title: 'Change feed and webhooks', variables: ['CHANGES_RETENTION_HOURS', 'WEBHOOK_ALLOW_HTTP', 'WEBHOOK_ALLOW_PRIVATE', 'WEBHOOK_TIMEOUT_MS', 'WEBHOOK_RETRY_BASE_MS', 'WEBHOOK_RETRY_MAX_MS', 'WEBHOOK_RETRY_HOURS', 'WEBHOOK_DISABLE_AFTER', 'WEBHOOK_LEASE_MS', 'WEBHOOK_POLL_MS'] },
   { title: 'Metrics', variables: ['METRICS_TOKEN'] },
   { title: 'HTTP limits', variables: ['REQUEST_TIMEOUT_MS', 'HEADERS_TIMEOUT_MS', 'KEEP_ALIVE_TIMEOUT_MS', 'CONNECTION_TIMEOUT_MS', 'MAX_CONNECTIONS'] }
 ]

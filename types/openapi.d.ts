@@ -69,7 +69,7 @@ export interface paths {
         };
         /**
          * List events, newest first, with live remaining seats and sale state
-         * @description Public: no token needed. Drafts are listed only to their organizer and admins (a token must be sent). `page` and `limit` may be left out (1 and 20).
+         * @description Public: no token needed. Drafts are listed only to their organizer and admins (a token must be sent). `page` and `limit` may be left out (1 and 20). To page through events created meanwhile without skipping or repeating any, send each page's `nextCursor` as `cursor` (not with `page`); a malformed cursor is a 400.
          */
         get: operations["listEvents"];
         put?: never;
@@ -217,7 +217,7 @@ export interface paths {
         };
         /**
          * List bookings, newest first, filtered by eventId, sectionId, userId, status
-         * @description A customer sees its own bookings, an organizer those of its events, a service or an admin all. Every filter, `page` and `limit` may be left out (1 and 20).
+         * @description A customer sees its own bookings, an organizer those of its events, a service or an admin all. Every filter, `page` and `limit` may be left out (1 and 20). To page through bookings made meanwhile without skipping or repeating any, send each page's `nextCursor` as `cursor` with the same filters (not with `page`); a malformed cursor is a 400.
          */
         get: operations["listBookings"];
         put?: never;
@@ -241,7 +241,7 @@ export interface paths {
         };
         /**
          * List bookings, newest first, filtered by eventId, sectionId, userId, status
-         * @description A customer sees its own bookings, an organizer those of its events, a service or an admin all. Every filter, `page` and `limit` may be left out (1 and 20). Same as at /api/bookings: this is the path of the original seed, kept for its clients.
+         * @description A customer sees its own bookings, an organizer those of its events, a service or an admin all. Every filter, `page` and `limit` may be left out (1 and 20). To page through bookings made meanwhile without skipping or repeating any, send each page's `nextCursor` as `cursor` with the same filters (not with `page`); a malformed cursor is a 400. Same as at /api/bookings: this is the path of the original seed, kept for its clients.
          */
         get: operations["listBookingsAlias"];
         put?: never;
@@ -311,6 +311,71 @@ export interface paths {
          */
         post: operations["cancelBooking"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Changes of bookings, events and sections, in order, resumable by cursor
+         * @description Services and admins read every event's changes, an organizer its own events'. Without `after`, from the oldest kept (CHANGES_RETENTION_HOURS); send each answer's `nextCursor` as `after` to read on: no change is skipped, even one whose transaction committed after a later-numbered one's, and none is read twice. `types` filters, comma-separated.
+         */
+        get: operations["listChanges"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The webhook endpoints the principal may see (an admin: all; an organizer: its own) */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Make a webhook endpoint (an organizer for its events, an admin for all); its secret is shown this once
+         * @description It gets the changes recorded from now on, of the types asked. The URL must be https and not a private address, unless the operator set WEBHOOK_ALLOW_HTTP or WEBHOOK_ALLOW_PRIVATE; the address is checked again at every delivery, as resolved then. Deliveries follow Standard Webhooks 1.0: a POST of the change as JSON (as the feed answers it) with `webhook-id` (the change's id, the same on every try), `webhook-timestamp` and `webhook-signature` (`v1,<base64 HMAC-SHA256>` with the endpoint's secret). At least once, in feed order per endpoint; a 2xx within WEBHOOK_TIMEOUT_MS is delivered, anything else is tried again with exponential backoff and jitter (WEBHOOK_RETRY_BASE_MS up to WEBHOOK_RETRY_MAX_MS), a change given up WEBHOOK_RETRY_HOURS after its first failure. A 410 Gone, or WEBHOOK_DISABLE_AFTER failures in a row, disables the endpoint. Redirects are not followed.
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One webhook endpoint: whether it is disabled, its failures in a row and its last error
+         * @description Its organizer or an admin sees it; to anyone else it is 404.
+         */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint: no more deliveries
+         * @description Its organizer or an admin deletes it; to anyone else it is 404.
+         */
+        delete: operations["deleteWebhook"];
         options?: never;
         head?: never;
         patch?: never;
@@ -542,14 +607,22 @@ export interface components {
         EventPage: {
             items: components["schemas"]["Event"][];
             /**
-             * @description events matching the query, on every page
+             * @description events matching the query, on every page (cursor pages too)
              * @example 1
              */
             total: number;
-            /** @example 1 */
+            /**
+             * @description the page number asked for; 1 on a page asked for by `cursor` (a cursor's page has no number)
+             * @example 1
+             */
             page: number;
             /** @example 20 */
             limit: number;
+            /**
+             * @description the `cursor` of the next page, on a full page (there may be more events); null on a page with fewer than `limit`. Given on numbered pages too: a client may switch to cursors after the first page
+             * @example null
+             */
+            nextCursor: string | null;
         };
         /** @description Seats of one section to book or hold */
         BookingInput: {
@@ -655,14 +728,138 @@ export interface components {
         BookingPage: {
             items: components["schemas"]["Booking"][];
             /**
-             * @description bookings matching the query, on every page
+             * @description bookings matching the query, on every page (cursor pages too)
              * @example 1
              */
             total: number;
-            /** @example 1 */
+            /**
+             * @description the page number asked for; 1 on a page asked for by `cursor` (a cursor's page has no number)
+             * @example 1
+             */
             page: number;
             /** @example 20 */
             limit: number;
+            /**
+             * @description the `cursor` of the next page, on a full page (there may be more bookings); null on a page with fewer than `limit`. Given on numbered pages too: a client may switch to cursors after the first page
+             * @example null
+             */
+            nextCursor: string | null;
+        };
+        /** @description A change recorded in the same write as the change itself */
+        Change: {
+            /**
+             * @description The change's id: a webhook's `webhook-id`, the same on every try
+             * @example chg_1024
+             */
+            id: string;
+            /**
+             * @description What changed
+             * @enum {string}
+             */
+            type: "booking.held" | "booking.confirmed" | "booking.cancelled" | "booking.expired" | "event.created" | "event.updated" | "event.published" | "event.closed" | "event.cancelled" | "section.changed" | "waitlist.offered";
+            /**
+             * Format: date-time
+             * @description When it was written, on the database's clock
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            occurredAt: string;
+            /**
+             * @description The event it belongs to
+             * @example 665f1c2ab3e4d5f6a7b8c9d0
+             */
+            eventId: string;
+            /** @description The resource after the change, as the API answers it: a Booking (booking.*), an Event (event.*), a Section (section.changed) */
+            data: unknown;
+        };
+        /** @description Changes in feed order, oldest first */
+        ChangePage: {
+            items: components["schemas"]["Change"][];
+            /**
+             * @description Send as `after` for what follows; present also when the page is empty (then it is the cursor sent)
+             * @example 1734.1024
+             */
+            nextCursor: string;
+        };
+        /** @description A webhook endpoint to make */
+        WebhookInput: {
+            /**
+             * @description Where deliveries are POSTed: https, a public address (unless the operator allows otherwise)
+             * @example https://hooks.example.com/tickets
+             */
+            url: string;
+            /** @description The types of change it gets */
+            types: ("booking.held" | "booking.confirmed" | "booking.cancelled" | "booking.expired" | "event.created" | "event.updated" | "event.published" | "event.closed" | "event.cancelled" | "section.changed" | "waitlist.offered")[];
+        };
+        /** @description A webhook endpoint; its secret is shown only when it is made */
+        Webhook: {
+            /** @example wh_665f1c2ab3e4d5f6a7b8c9d0 */
+            _id: string;
+            url: string;
+            types: ("booking.held" | "booking.confirmed" | "booking.cancelled" | "booking.expired" | "event.created" | "event.updated" | "event.published" | "event.closed" | "event.cancelled" | "section.changed" | "waitlist.offered")[];
+            /**
+             * @description Whose events' changes it gets: its organizer's, or every event's (made by an admin)
+             * @enum {string}
+             */
+            scope: "own_events" | "all_events";
+            /**
+             * Format: date-time
+             * @description When it was made
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            createdAt: string;
+            /** @description No more deliveries: its receiver answered 410 Gone, or WEBHOOK_DISABLE_AFTER deliveries in a row failed */
+            disabled: boolean;
+            disabledReason?: string;
+            /** @description Failed deliveries in a row */
+            failures: number;
+            /** @description When and why the last delivery failed */
+            lastError?: string;
+            /**
+             * Format: date-time
+             * @description When its next delivery is due (later than now while it waits after a failure)
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            nextAttemptAt: string;
+            /** @description Changes delivered to it so far */
+            delivered: number;
+        };
+        /** @description A webhook endpoint just made, with its signing secret */
+        WebhookCreated: {
+            /** @example wh_665f1c2ab3e4d5f6a7b8c9d0 */
+            _id: string;
+            url: string;
+            types: ("booking.held" | "booking.confirmed" | "booking.cancelled" | "booking.expired" | "event.created" | "event.updated" | "event.published" | "event.closed" | "event.cancelled" | "section.changed" | "waitlist.offered")[];
+            /**
+             * @description Whose events' changes it gets: its organizer's, or every event's (made by an admin)
+             * @enum {string}
+             */
+            scope: "own_events" | "all_events";
+            /**
+             * Format: date-time
+             * @description When it was made
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            createdAt: string;
+            /** @description No more deliveries: its receiver answered 410 Gone, or WEBHOOK_DISABLE_AFTER deliveries in a row failed */
+            disabled: boolean;
+            disabledReason?: string;
+            /** @description Failed deliveries in a row */
+            failures: number;
+            /** @description When and why the last delivery failed */
+            lastError?: string;
+            /**
+             * Format: date-time
+             * @description When its next delivery is due (later than now while it waits after a failure)
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            nextAttemptAt: string;
+            /** @description Changes delivered to it so far */
+            delivered: number;
+            /**
+             * @description The signing secret (Standard Webhooks, whsec_...): shown this once
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             */
+            secret: string;
         };
         /** @description Every failed answer: `{ success: false, error: { code, message, ... } }` */
         Error: {
@@ -774,6 +971,11 @@ export type SchemaBookingInput = components['schemas']['BookingInput'];
 export type SchemaConfirmInput = components['schemas']['ConfirmInput'];
 export type SchemaBooking = components['schemas']['Booking'];
 export type SchemaBookingPage = components['schemas']['BookingPage'];
+export type SchemaChange = components['schemas']['Change'];
+export type SchemaChangePage = components['schemas']['ChangePage'];
+export type SchemaWebhookInput = components['schemas']['WebhookInput'];
+export type SchemaWebhook = components['schemas']['Webhook'];
+export type SchemaWebhookCreated = components['schemas']['WebhookCreated'];
 export type SchemaError = components['schemas']['Error'];
 export type SchemaHealth = components['schemas']['Health'];
 export type $defs = Record<string, never>;
@@ -1029,10 +1231,15 @@ export interface operations {
     listEvents: {
         parameters: {
             query?: {
-                /** @description page number, from 1 */
+                /** @description page number, from 1 (1 when left out); not with `cursor` */
                 page?: number;
                 /** @description items per page */
                 limit?: number;
+                /**
+                 * @description the `nextCursor` of the page before: the items after its last one, however many were added since; not with `page`
+                 * @example WyIyMDI2LTA2LTAxVDE5OjMwOjAwLjAwMFoiLCI2NjUwYTFmMmMzZDRlNWY2YTdiOGM5ZDAiXQ
+                 */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -2861,10 +3068,15 @@ export interface operations {
                  * @example confirmed
                  */
                 status?: "held" | "confirmed" | "cancelled" | "expired";
-                /** @description page number, from 1 */
+                /** @description page number, from 1 (1 when left out); not with `cursor` */
                 page?: number;
                 /** @description items per page */
                 limit?: number;
+                /**
+                 * @description the `nextCursor` of the page before: the items after its last one, however many were added since; not with `page`
+                 * @example WyIyMDI2LTA2LTAxVDE5OjMwOjAwLjAwMFoiLCI2NjUwYTFmMmMzZDRlNWY2YTdiOGM5ZDAiXQ
+                 */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -3290,10 +3502,15 @@ export interface operations {
                  * @example confirmed
                  */
                 status?: "held" | "confirmed" | "cancelled" | "expired";
-                /** @description page number, from 1 */
+                /** @description page number, from 1 (1 when left out); not with `cursor` */
                 page?: number;
                 /** @description items per page */
                 limit?: number;
+                /**
+                 * @description the `nextCursor` of the page before: the items after its last one, however many were added since; not with `page`
+                 * @example WyIyMDI2LTA2LTAxVDE5OjMwOjAwLjAwMFoiLCI2NjUwYTFmMmMzZDRlNWY2YTdiOGM5ZDAiXQ
+                 */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -4290,6 +4507,779 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "BUSY" | "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    listChanges: {
+        parameters: {
+            query?: {
+                /**
+                 * @description A `nextCursor` answered before: the changes after it. Left out: from the oldest kept
+                 * @example 1734.1024
+                 */
+                after?: string;
+                /** @description changes per page */
+                limit?: number;
+                /**
+                 * @description Only these types, comma-separated
+                 * @example booking.confirmed,booking.cancelled
+                 */
+                types?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of changes, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["ChangePage"];
+                    };
+                };
+            };
+            /** @description `VALIDATION_ERROR`: an input field is invalid; `field` names it and the message says why; `BAD_REQUEST`: the request itself is malformed (its URL encoding or Content-Length) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "VALIDATION_ERROR" | "BAD_REQUEST";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: the principal's roles do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "FORBIDDEN";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INTERNAL_ERROR";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Endpoints, oldest first, without their secrets */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Webhook"][];
+                    };
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: the principal's roles do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "FORBIDDEN";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INTERNAL_ERROR";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookInput"];
+            };
+        };
+        responses: {
+            /** @description Made: with its `whsec_` secret */
+            201: {
+                headers: {
+                    /** @description the path of the created resource */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["WebhookCreated"];
+                    };
+                };
+            };
+            /** @description `VALIDATION_ERROR`: an input field is invalid; `field` names it and the message says why; `INVALID_JSON`: the body is not valid JSON; `BAD_REQUEST`: the request itself is malformed (its URL encoding or Content-Length) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: the principal's roles do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "FORBIDDEN";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "PAYLOAD_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: the body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNSUPPORTED_MEDIA_TYPE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INTERNAL_ERROR";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description A webhook endpoint's id
+                 * @example wh_665f1c2ab3e4d5f6a7b8c9d0
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint, without its secret */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Webhook"];
+                    };
+                };
+            };
+            /** @description `VALIDATION_ERROR`: an input field is invalid; `field` names it and the message says why; `BAD_REQUEST`: the request itself is malformed (its URL encoding or Content-Length) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "VALIDATION_ERROR" | "BAD_REQUEST";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource, or one the principal may not see (ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "NOT_FOUND";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `URI_TOO_LONG`: a path parameter is over 100 characters */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "URI_TOO_LONG";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INTERNAL_ERROR";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description A webhook endpoint's id
+                 * @example wh_665f1c2ab3e4d5f6a7b8c9d0
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `VALIDATION_ERROR`: an input field is invalid; `field` names it and the message says why; `BAD_REQUEST`: the request itself is malformed (its URL encoding or Content-Length) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "VALIDATION_ERROR" | "BAD_REQUEST";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource, or one the principal may not see (ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "NOT_FOUND";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `URI_TOO_LONG`: a path parameter is over 100 characters */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "URI_TOO_LONG";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INTERNAL_ERROR";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
                         } & {
                             [key: string]: unknown;
                         };

@@ -208,17 +208,31 @@ export const IdempotencyHeadersSchema = Type.Object({
   }))
 })
 
+/** A cursor as clients see it: opaque base64url text (lib/domain/list-cursor.ts makes and reads it). */
+export const CURSOR_PATTERN = '^[A-Za-z0-9_-]+$'
+
 const PageFields = {
-  page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 1, description: 'page number, from 1' })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE, description: 'items per page' }))
+  // no default: a page left out must be told from one sent, which `cursor` excludes (pageQuery fills in 1)
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, description: 'page number, from 1 (1 when left out); not with `cursor`' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE, description: 'items per page' })),
+  cursor: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 200,
+    pattern: CURSOR_PATTERN,
+    description: 'the `nextCursor` of the page before: the items after its last one, however many were added since; not with `page`',
+    examples: ['WyIyMDI2LTA2LTAxVDE5OjMwOjAwLjAwMFoiLCI2NjUwYTFmMmMzZDRlNWY2YTdiOGM5ZDAiXQ']
+  }))
 }
 
-/** page and limit: both may be left out (validation fills in their defaults). */
+/** page, limit and cursor: each may be left out (validation fills in limit's default). */
 export const PageQuerySchema = Type.Object(PageFields, { additionalProperties: false })
 export type PageAsk = Static<typeof PageQuerySchema>
 
-/** A page as the stores read it. */
-export interface PageQuery { page: number, limit: number }
+/** Where a cursor's page starts: after the item of this createdAt and id, in the lists' order (newest first). */
+export interface ListPosition { createdAt: string, id: string }
+
+/** A page as the stores read it: by number, or (page 1) the items after a cursor's position. */
+export interface PageQuery { page: number, limit: number, after?: ListPosition }
 
 /** The page asked for, defaults filled in (validation already does; this is for the types and for callers outside HTTP). */
 export function pageQuery (ask: PageAsk): PageQuery {
@@ -233,19 +247,24 @@ export const BookingListQuerySchema = Type.Object({
   ...PageFields
 }, { additionalProperties: false })
 export type BookingListAsk = Static<typeof BookingListQuerySchema>
-export type BookingListQuery = Omit<BookingListAsk, 'page' | 'limit'> & PageQuery
+export type BookingListQuery = Omit<BookingListAsk, 'page' | 'limit' | 'cursor'> & PageQuery
 
 export const EventIdParamsSchema = Type.Object({ id: EventIdSchema }, { additionalProperties: false })
 export const SectionParamsSchema = Type.Object({ id: EventIdSchema, sectionId: SectionIdSchema }, { additionalProperties: false })
 export const BookingIdParamsSchema = Type.Object({ id: BookingIdSchema }, { additionalProperties: false })
 
-export interface Page<T> { items: T[], total: number, page: number, limit: number }
+export interface Page<T> { items: T[], total: number, page: number, limit: number, nextCursor: string | null }
 
 const pageOf = <T extends TSchema>(item: T, name: string) => Type.Object({
   items: Type.Array(ref(item)),
-  total: Type.Integer({ description: `${name} matching the query, on every page`, examples: [1] }),
-  page: Type.Integer({ examples: [1] }),
-  limit: Type.Integer({ examples: [DEFAULT_PAGE_SIZE] })
+  total: Type.Integer({ description: `${name} matching the query, on every page (cursor pages too)`, examples: [1] }),
+  page: Type.Integer({ description: 'the page number asked for; 1 on a page asked for by `cursor` (a cursor\'s page has no number)', examples: [1] }),
+  limit: Type.Integer({ examples: [DEFAULT_PAGE_SIZE] }),
+  nextCursor: Type.Union([Type.String({ pattern: CURSOR_PATTERN }), Type.Null()], {
+    description: `the \`cursor\` of the next page, on a full page (there may be more ${name}); null on a page with fewer than \`limit\`. ` +
+      'Given on numbered pages too: a client may switch to cursors after the first page',
+    examples: [null]
+  })
 }, { $id: `${item.$id}Page`, description: `A page of ${name}, newest first` })
 
 export const EventPageSchema = pageOf(EventSchema, 'events')

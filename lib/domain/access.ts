@@ -83,3 +83,21 @@ export function scopedIdempotencyKey (actor: Principal, key: string): string {
   // length-prefixed, so no pair of (sub, key) can spell another's
   return actor.sub === '' ? key : `${actor.sub.length}:${actor.sub}:${key}`
 }
+
+/** The part of the change feed a principal may read: a service's and an admin's all of it, an organizer's its events'; null: none. */
+export function changeScope (actor: Principal): { owner?: string } | null {
+  if (hasRole(actor, 'service', 'admin')) return {}
+  if (hasRole(actor, 'organizer')) return { owner: actor.sub }
+  return null
+}
+
+/** Whose events' changes a webhook made by the principal gets: an admin's every event's (''), an organizer's its own; null: it may make none. */
+export function webhookOwner (actor: Principal): string | null {
+  if (hasRole(actor, 'admin')) return ''
+  return hasRole(actor, 'organizer') ? actor.sub : null
+}
+
+/** An admin sees every webhook endpoint, an organizer its own. */
+export function maySeeWebhook (actor: Principal, endpoint: { owner: string }): boolean {
+  return hasRole(actor, 'admin') || (hasRole(actor, 'organizer') && endpoint.owner === actor.sub)
+}

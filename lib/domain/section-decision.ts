@@ -14,6 +14,7 @@ import type { Booking, BookingStatus, SectionPatch } from '../api/schemas.ts'
 import type { BookingChange, ExpiredHold, OpResult, SectionEffects, SectionOp, SectionState } from './section-ops.ts'
 import { byText } from '../support/text-order.ts'
 import { saleRefusal, type SaleRefusal } from './sale-rules.ts'
+import { bookingRecord } from './changes.ts'
 
 const FORBIDDEN: OpResult = { kind: 'forbidden' }
 const NOT_FOUND: OpResult = { kind: 'not_found' }
@@ -166,6 +167,10 @@ export function decideSection (input: {
   const { inserts } = allocation
   const holdEnds = inserts.flatMap(b => b.expiresAt === undefined ? [] : [new Date(b.expiresAt).getTime()])
   const firstNewEnd = holdEnds.length === 0 ? null : new Date(Math.min(...holdEnds))
+  const changed = [...changes.values()]
+  // each booking once, as the batch leaves it: expiries, releases, cancels and confirms, then the new ones
+  const records = changed.map(c => bookingRecord(current.get(c.id) as StoredBooking))
+  for (const b of inserts) records.push(bookingRecord(b))
   return {
     results,
     expired,
@@ -178,13 +183,14 @@ export function decideSection (input: {
       held: counters.held + allocation.heldTaken,
       sold: counters.sold + allocation.taken - allocation.heldTaken,
       inserts,
-      changes: [...changes.values()],
+      changes: changed,
       userSeats: section.maxPerUser === null
         ? []
         : [...userDelta].filter(([, delta]) => delta !== 0).sort(([a], [b]) => byText(a, b)).map(([userId, delta]) => ({ userId, delta })),
       maxPerUser: section.maxPerUser,
       nextExpiry: { replace: input.nextExpiry.replace, at: earliest(input.nextExpiry.at, firstNewEnd) },
-      at: now
+      at: now,
+      records
     }
   }
 }

@@ -14,7 +14,8 @@ import {
 } from '../domain/errors.ts'
 import type { Locker } from '../cluster/locker.ts'
 import type { Metrics } from '../support/metrics.ts'
-import { MAX_QTY, pageQuery, type Booking, type BookingListAsk, type Page } from '../api/schemas.ts'
+import { MAX_QTY, type Booking, type BookingListAsk, type Page } from '../api/schemas.ts'
+import { listPage, listQuery } from '../domain/list-cursor.ts'
 import type { SectionBatchResult } from '../store/section-batch.ts'
 import type { OpResult, SectionOp } from '../domain/section-ops.ts'
 import { sectionOfBookingId } from '../domain/ids.ts'
@@ -278,12 +279,13 @@ export function createBookingService (options: BookingServiceOptions) {
 
     /** The bookings the principal may see, filtered by the query. */
     async listBookings (actor: Principal, ask: BookingListAsk): Promise<Page<Booking>> {
-      const query = { ...ask, ...pageQuery(ask) }
+      const { cursor: _, ...filters } = ask
+      const query = { ...filters, ...listQuery(ask, 'bookings') }
       const scope = bookingScope(actor)
       if (scope === null) throw new ForbiddenError('This token may not list bookings')
       // asking for another user's bookings: there are none to see
       if (scope.userId !== undefined && query.userId !== undefined && query.userId !== scope.userId) {
-        return { items: [], total: 0, page: query.page, limit: query.limit }
+        return listPage([], 0, query)
       }
       const page = await store.listBookings({ ...query, ...scope }, answerDeadline())
       return { ...page, items: page.items.map(publicBooking) }

@@ -11,11 +11,12 @@ import { assertMayCreateEvents, draftsSeenBy, mayManageEvent, maySeeEvent } from
 import type { Principal } from '../domain/principal.ts'
 import { CapacityBelowTakenError, ForbiddenError, InvalidInputError, InvalidStateError, NotFoundError } from '../domain/errors.ts'
 import {
-  MAX_SECTIONS, pageQuery, type Event, type EventInput, type EventPatch, type Page, type PageAsk, type Section, type SectionInput, type SectionPatch
+  MAX_SECTIONS, type Event, type EventInput, type EventPatch, type Page, type PageAsk, type Section, type SectionInput, type SectionPatch
 } from '../api/schemas.ts'
 import {
   assertDatesInOrder, canonicalFields, publicEvent, statusAfter, withFields, type EventFields, type StatusMove, type StoredEvent
 } from '../domain/sale-rules.ts'
+import { listQuery } from '../domain/list-cursor.ts'
 import type { EventChange } from '../store/driver.ts'
 import { newSection, type Store } from '../store/store.ts'
 import type { BookingService } from './booking-service.ts'
@@ -71,7 +72,7 @@ export function createEventService (options: EventServiceOptions) {
     },
 
     async list (actor: Principal, ask: PageAsk): Promise<Page<Event>> {
-      const page = await store.listEvents({ ...pageQuery(ask), drafts: draftsSeenBy(actor) }, deadline())
+      const page = await store.listEvents({ ...listQuery(ask, 'events'), drafts: draftsSeenBy(actor) }, deadline())
       const now = clock()
       return { ...page, items: page.items.map(e => publicEvent(e, now)) }
     },

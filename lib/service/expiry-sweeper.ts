@@ -12,6 +12,7 @@ import { LockUnavailableError, type Locker } from '../cluster/locker.ts'
 import type { Metrics } from '../support/metrics.ts'
 import type { SectionRef } from '../domain/section-ops.ts'
 import type { Store } from '../store/store.ts'
+import { createTicker } from '../support/ticker.ts'
 
 /** Sections swept per tick at most; more wait for the next tick. */
 const SECTIONS_PER_TICK = 100
@@ -41,9 +42,6 @@ export function createExpirySweeper (options: ExpirySweeperOptions) {
   const { store, locker, lockKey, metrics, sweep, onError } = options
   // two ticks per period: a hold due just after a tick is swept by the next one, well within the period
   const tickMs = Math.max(25, Math.floor(options.everyMs / 2))
-  let timer: NodeJS.Timeout | undefined
-  let running: Promise<void> = Promise.resolve()
-  let stopped = true
 
   async function sweepDue (): Promise<void> {
     const due = await store.dueSections(SECTIONS_PER_TICK, Date.now() + options.waitMs)
@@ -60,25 +58,6 @@ export function createExpirySweeper (options: ExpirySweeperOptions) {
     }
   }
 
-  function schedule (): void {
-    if (stopped) return
-    timer = setTimeout(() => {
-      running = tick().finally(schedule)
-    }, tickMs)
-    timer.unref()
-  }
-
-  return {
-    start (): void {
-      if (!stopped) return
-      stopped = false
-      schedule()
-    },
-    /** Stops ticking; resolves once a sweep under way has ended. */
-    async stop (): Promise<void> {
-      stopped = true
-      clearTimeout(timer)
-      await running
-    }
-  }
+  // stop() resolves once a sweep under way has ended
+  return createTicker(tickMs, tick)
 }

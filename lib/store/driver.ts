@@ -10,6 +10,8 @@ import type { EventFields, StoredEvent } from '../domain/sale-rules.ts'
 import type { SectionsTx } from './section-batch.ts'
 import type { SectionRef } from '../domain/section-ops.ts'
 import type { DriverErrors } from './store-errors.ts'
+import type { ChangeType, StoredChange } from '../domain/changes.ts'
+import type { WebhookEndpoint, WebhookProgress } from '../domain/webhooks.ts'
 
 export type StoreKind = 'embedded' | 'postgres' | 'mongo'
 
@@ -44,12 +46,65 @@ export interface StoreReads<Bound> {
   listBookings: (filter: BookingFilter, bound?: Bound) => Promise<Page<StoredBooking>>
 }
 
+/** A read of the change feed: after a cursor (none: from the oldest kept), of some types, of one organizer's events. */
+export interface ChangeQuery {
+  after?: string
+  limit: number
+  types?: readonly ChangeType[]
+  owner?: string
+}
+
+/** `nextCursor`: where to read on from, also when the page is empty. */
+export interface ChangePage {
+  items: StoredChange[]
+  nextCursor: string
+}
+
+/** A new webhook endpoint: it gets the changes recorded from its making on. */
+export type WebhookInput = Pick<WebhookEndpoint, '_id' | 'owner' | 'url' | 'types' | 'secret'>
+
+/**
+ * The outbox's reads and the webhooks' bookkeeping, alike in the driver and the
+ * store but for their bound (as StoreReads). Records are written by the
+ * writes they record (insertEvent, changeEvent, inSections), never here.
+ */
+export interface ChangeStore<Bound> {
+  /**
+   * In feed order: never a change passed over (also one whose transaction
+   * commits after a later-numbered one's), never one twice. A cursor this
+   * store did not make is an InvalidInputError naming `after`.
+   */
+  listChanges: (query: ChangeQuery, bound?: Bound) => Promise<ChangePage>
+  /** Its cursor at the feed's head: it gets what is recorded from now on. */
+  createWebhook: (input: WebhookInput, bound?: Bound) => Promise<WebhookEndpoint>
+  /** An owner's endpoints (null: every endpoint), oldest first. */
+  listWebhooks: (owner: string | null, bound?: Bound) => Promise<WebhookEndpoint[]>
+  getWebhook: (id: string, bound?: Bound) => Promise<WebhookEndpoint | null>
+  /** false when there was none */
+  deleteWebhook: (id: string, bound?: Bound) => Promise<boolean>
+  /**
+   * Leases to `holder`, for leaseMs on the database's clock, up to `limit`
+   * enabled endpoints due a try that nobody else holds (or whose holder's
+   * lease ran out: it crashed), and renews those it holds already.
+   */
+  claimWebhooks: (holder: string, leaseMs: number, limit: number, bound?: Bound) => Promise<WebhookEndpoint[]>
+  /** Saves a round's progress, only while `holder` holds the lease (then true), renewing it. */
+  saveWebhook: (id: string, holder: string, progress: WebhookProgress, leaseMs: number, bound?: Bound) => Promise<boolean>
+  /** Gives back every lease `holder` has (it stops). */
+  releaseWebhooks: (holder: string, bound?: Bound) => Promise<void>
+  /**
+   * Deletes up to `limit` of the oldest changes recorded before `before` that
+   * every enabled endpoint is past; the number deleted.
+   */
+  pruneChanges: (before: Date, limit: number, bound?: Bound) => Promise<number>
+}
+
 /**
  * A signal, where a method takes one, aborts at the request's deadline: the
  * adapter then stops what it can (pg drops the connection) and starts nothing
  * more; the store answers the caller at the deadline either way.
  */
-export interface StoreDriver extends StoreReads<AbortSignal> {
+export interface StoreDriver extends StoreReads<AbortSignal>, ChangeStore<AbortSignal> {
   readonly kind: StoreKind
   readonly errors: DriverErrors
   /** Creates tables/collections and indexes; idempotent, safe from several instances at once. */

@@ -12,6 +12,7 @@ import { newBookingId } from '../domain/ids.ts'
 import { decideSection, nextExpiryAfter, releasesHolds } from '../domain/section-decision.ts'
 import type { ExpiredHold, OpResult, SectionEffects, SectionOp, SectionRef, SectionState } from '../domain/section-ops.ts'
 import { byText } from '../support/text-order.ts'
+import { sectionRecord, type ChangeType } from '../domain/changes.ts'
 import type { SaleRefusal } from '../domain/sale-rules.ts'
 
 export interface SectionBatchResult {
@@ -28,6 +29,8 @@ export interface SectionBatchResult {
   at: Date
   /** why the section's sale took no new booking at that moment; null: it took them (or no such section) */
   refusal: SaleRefusal | null
+  /** the types of the changes the batch recorded for the section */
+  recorded: ChangeType[]
 }
 
 /** One section's operations in a batch. */
@@ -158,7 +161,7 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
 
   // each section decided in turn: users' seats and keys carried from one section to the next
   const decided = new Map<string, {
-    results: OpResult[], expired: ExpiredHold[], returned: number, nextExpiry: Date | null, section: SectionState, refusal: SaleRefusal | null
+    results: OpResult[], expired: ExpiredHold[], returned: number, nextExpiry: Date | null, section: SectionState, refusal: SaleRefusal | null, recorded: ChangeType[]
   }>()
   const writes: SectionWrite[] = []
   for (const { group, section } of found) {
@@ -177,7 +180,8 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
     if (section.maxPerUser !== null) seats.set(group.eventId, userSeats)
     for (const b of effects.inserts) if (b.idempotencyKey !== undefined) existing.set(b.idempotencyKey, b)
     const nextExpiry = nextExpiryAfter(section.nextExpiry, effects.nextExpiry)
-    decided.set(group.sectionId, { results, expired, returned, nextExpiry, section, refusal })
+    if (edits(effects)) effects.records.push(sectionRecord(group.eventId, group.sectionId, section.owner))
+    decided.set(group.sectionId, { results, expired, returned, nextExpiry, section, refusal, recorded: effects.records.map(r => r.type) })
     if (effects.inserts.length > 0 || effects.changes.length > 0 || effects.nextExpiry.replace || edits(effects)) {
       writes.push({ eventId: group.eventId, sectionId: group.sectionId, effects })
     }
@@ -188,8 +192,8 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
 
   return groups.map(group => {
     const done = decided.get(group.sectionId)
-    if (done === undefined) return { results: group.ops.map(() => NOT_FOUND), remaining: null, expired: [], returned: 0, nextExpiry: null, at: now, refusal: null }
-    const { results, expired, returned, nextExpiry, section, refusal } = done
-    return { results, remaining: after.get(group.sectionId) ?? section.remaining, expired, returned, nextExpiry, at: now, refusal }
+    if (done === undefined) return { results: group.ops.map(() => NOT_FOUND), remaining: null, expired: [], returned: 0, nextExpiry: null, at: now, refusal: null, recorded: [] }
+    const { results, expired, returned, nextExpiry, section, refusal, recorded } = done
+    return { results, remaining: after.get(group.sectionId) ?? section.remaining, expired, returned, nextExpiry, at: now, refusal, recorded }
   })
 }

@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks'
 import { beforeDeadline, DeadlineExceededError } from '../support/deadline.ts'
 import { DomainError, RetryableConflict, StoreUnavailableError } from '../domain/errors.ts'
+import type { ChangeType } from '../domain/changes.ts'
 
 /** Bounded retries of a transaction that hit a conflict; every adapter uses the same bound. */
 const MAX_TRANSACTION_ATTEMPTS = 5
@@ -24,6 +25,8 @@ export interface StoreObserver {
   transaction?: (operation: string, seconds: number) => void
   retry?: (operation: string) => void
   error?: (kind: 'unavailable' | 'conflict' | 'query') => void
+  /** changes recorded in the outbox by a committed write */
+  recorded?: (types: readonly ChangeType[]) => void
 }
 
 export function storeRunner (driver: DriverErrors, observer?: StoreObserver) {

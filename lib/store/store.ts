@@ -11,7 +11,8 @@ import type { StoredEvent } from '../domain/sale-rules.ts'
 import { runSectionsBatch, type SectionBatchResult, type SectionGroup } from './section-batch.ts'
 import type { SectionRef } from '../domain/section-ops.ts'
 import { createSharedReads } from './shared-reads.ts'
-import type { DecideEventChange, StoreDriver, StoreKind, StoreReads } from './driver.ts'
+import { eventChangeRecord } from '../domain/changes.ts'
+import type { ChangeStore, DecideEventChange, StoreDriver, StoreKind, StoreReads } from './driver.ts'
 import { storeRunner, type StoreObserver } from './store-errors.ts'
 
 export type { StoreKind }
@@ -20,7 +21,7 @@ export type { StoreKind }
  * Every method but init takes an optional deadline (epoch ms): by then it has
  * answered, with StoreUnavailableError if the database had not (lib/support/deadline.ts).
  */
-export interface Store extends StoreReads<number> {
+export interface Store extends StoreReads<number>, ChangeStore<number> {
   readonly kind: StoreKind
   /** Creates tables/collections and indexes; safe to run any number of times, from several instances at once. */
   init: () => Promise<void>
@@ -87,18 +88,45 @@ export function createStore (driver: StoreDriver, observer?: StoreObserver): Sto
     async createEvent (input, ownerId, deadline) {
       const event = newEvent(input, ownerId)
       await run.transaction('create_event', async signal => { await driver.insertEvent(event, signal) }, deadline)
+      observer?.recorded?.(['event.created'])
       return event
     },
-    changeEvent: async (id, decide, deadline) => await run.transaction('change_event', async signal => await driver.changeEvent(id, decide, signal), deadline),
+    async changeEvent (id, decide, deadline) {
+      // the event as the committed attempt read it: what its record was made from
+      let before: StoredEvent | undefined
+      const after = await run.transaction('change_event', async signal => await driver.changeEvent(id, current => {
+        before = current
+        return decide(current)
+      }, signal), deadline)
+      const record = after === null || before === undefined ? null : eventChangeRecord(before, after, 0)
+      if (record !== null) observer?.recorded?.([record.type])
+      return after
+    },
     getEvent: async (id, deadline) => await events.get(id, deadline),
     listEvents: async (query, deadline) => await read(async signal => await driver.listEvents(query, signal), deadline),
 
-    sectionsBatch: async (groups, deadline) => await run.transaction('book', async signal =>
-      await driver.inSections(async (tx) => await runSectionsBatch(tx, groups), signal, () => observer?.retry?.('book')), deadline),
+    async sectionsBatch (groups, deadline) {
+      const results = await run.transaction('book', async signal =>
+        await driver.inSections(async (tx) => await runSectionsBatch(tx, groups), signal, () => observer?.retry?.('book')), deadline)
+      for (const { recorded } of results) if (recorded.length > 0) observer?.recorded?.(recorded)
+      return results
+    },
     dueSections: async (limit, deadline) => await read(async signal => await driver.dueSections(limit, signal), deadline),
 
     findByIdempotencyKey: async (key, deadline) => await read(async signal => await driver.findByIdempotencyKey(key, signal), deadline),
     getBooking: async (id, deadline) => await bookings.get(id, deadline),
-    listBookings: async (filter, deadline) => await read(async signal => await driver.listBookings(filter, signal), deadline)
+    listBookings: async (filter, deadline) => await read(async signal => await driver.listBookings(filter, signal), deadline),
+
+    listChanges: async (query, deadline) => await read(async signal => await driver.listChanges(query, signal), deadline),
+    createWebhook: async (input, deadline) => await run.transaction('create_webhook', async signal => await driver.createWebhook(input, signal), deadline),
+    listWebhooks: async (owner, deadline) => await read(async signal => await driver.listWebhooks(owner, signal), deadline),
+    getWebhook: async (id, deadline) => await read(async signal => await driver.getWebhook(id, signal), deadline),
+    deleteWebhook: async (id, deadline) => await run.transaction('delete_webhook', async signal => await driver.deleteWebhook(id, signal), deadline),
+    claimWebhooks: async (holder, leaseMs, limit, deadline) =>
+      await run.transaction('claim_webhooks', async signal => await driver.claimWebhooks(holder, leaseMs, limit, signal), deadline),
+    saveWebhook: async (id, holder, progress, leaseMs, deadline) =>
+      await run.transaction('save_webhook', async signal => await driver.saveWebhook(id, holder, progress, leaseMs, signal), deadline),
+    releaseWebhooks: async (holder, deadline) => { await run.transaction('release_webhooks', async signal => { await driver.releaseWebhooks(holder, signal) }, deadline) },
+    pruneChanges: async (before, limit, deadline) => await run.transaction('prune_changes', async signal => await driver.pruneChanges(before, limit, signal), deadline)
   }
 }

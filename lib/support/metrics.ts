@@ -114,6 +114,35 @@ export function createMetrics (register: Registry) {
       labelNames: ['store', 'operation'] as const,
       registers
     }),
+    changesRecorded: new Counter({
+      name: 'changes_recorded_total',
+      help: 'Changes recorded in the outbox (the change feed) by this instance\'s writes, by type',
+      labelNames: ['type'] as const,
+      registers
+    }),
+    webhookDeliveries: new Counter({
+      name: 'webhook_deliveries_total',
+      help: 'Webhook delivery attempts by outcome: delivered (2xx in time), failed (tried again later), gone (410: endpoint disabled), gave_up (past WEBHOOK_RETRY_HOURS: the next change goes on)',
+      labelNames: ['outcome'] as const,
+      registers
+    }),
+    webhookDeliverySeconds: new Histogram({
+      name: 'webhook_delivery_seconds',
+      help: 'Seconds a webhook delivery attempt took, answered or not',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers
+    }),
+    webhookDisabled: new Counter({
+      name: 'webhook_endpoints_disabled_total',
+      help: 'Webhook endpoints disabled by this instance, by reason: gone (410) or failures (WEBHOOK_DISABLE_AFTER in a row)',
+      labelNames: ['reason'] as const,
+      registers
+    }),
+    webhookLag: new Gauge({
+      name: 'webhook_feed_lag_seconds',
+      help: 'Age in seconds of the oldest change a webhook endpoint this instance delivers has yet to get, as of its last round (0: caught up)',
+      registers
+    }),
     storeErrors: new Counter({
       name: 'store_errors_total',
       help: 'Store operations that failed, by kind: unavailable, conflict, query',
@@ -126,6 +155,8 @@ export function createMetrics (register: Registry) {
   for (const outcome of HOLD_OUTCOMES) metrics.holds.inc({ outcome }, 0)
   for (const source of ['memory', 'store'] as const) metrics.soldOutAnswers.inc({ source }, 0)
   for (const reason of ['timeout', 'unavailable'] as const) metrics.lockFailures.inc({ reason }, 0)
+  for (const outcome of ['delivered', 'failed', 'gone', 'gave_up'] as const) metrics.webhookDeliveries.inc({ outcome }, 0)
+  for (const reason of ['gone', 'failures'] as const) metrics.webhookDisabled.inc({ reason }, 0)
   return metrics
 }
 

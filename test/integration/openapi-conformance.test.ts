@@ -11,6 +11,7 @@
 import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
+import { encodeCursor } from '../../lib/domain/list-cursor.ts'
 import { buildApp } from '../helpers/build-app.ts'
 import { injectClient } from '../helpers/http-client.ts'
 import { checkViaApi } from '../helpers/invariant.ts'
@@ -94,7 +95,9 @@ function validRequests (op: Operation, document: JsonSchema, known: Known): fc.A
     sectionId: knownOr(known.sections, arbitraryOf({ type: 'string', pattern: '^[0-9a-f]{24}$' }, { resolve })),
     userId: knownOr(['bob', 'eve', 'carol'], arbitraryOf({ type: 'string', pattern: '^[\\x21-\\x7E]{1,16}$' }, { resolve })),
     'idempotency-key': knownOr(['order-1', 'order-2'], arbitraryOf({ type: 'string', pattern: '^[\\x20-\\x7E]{1,32}$' }, { resolve })),
-    qty: fc.integer({ min: 1, max: 3 })
+    qty: fc.integer({ min: 1, max: 3 }),
+    // mostly a real cursor (one past every item: the whole list), so list requests get past 400
+    cursor: knownOr([encodeCursor({ createdAt: '2100-01-01T00:00:00.000Z', _id: '0'.repeat(24) })], arbitraryOf({ type: 'string', pattern: '^[A-Za-z0-9_-]{1,40}$' }, { resolve }))
   }
   const options = { resolve, named }
   const place = (where: 'path' | 'query' | 'header'): fc.Arbitrary<Record<string, string>> => {
@@ -119,8 +122,15 @@ function validRequests (op: Operation, document: JsonSchema, known: Known): fc.A
   const body: fc.Arbitrary<RequestParts['body']> = op.body === undefined
     ? fc.constant(undefined)
     : op.body.required ? coherent(op.body.schema) : fc.option(coherent(op.body.schema), { nil: undefined })
-  return fc.record({ principal: PRINCIPAL, path: place('path'), query: place('query'), headers: place('header'), body })
-    .map(parts => ({ op, ...parts }))
+  return fc.record({ principal: PRINCIPAL, path: place('path'), query: place('query'), headers: place('header'), body, byCursor: fc.boolean() })
+    .map(({ byCursor, ...parts }) => ({ op, ...parts, query: pageOrCursor(parts.query, byCursor) }))
+}
+
+/** A list's page is asked for by number or by cursor: both is a 400 the document cannot say, so a valid request keeps one. */
+function pageOrCursor (query: Record<string, string>, byCursor: boolean): Record<string, string> {
+  if (query.page === undefined || query.cursor === undefined) return query
+  const { page, cursor, ...rest } = query
+  return byCursor ? { ...rest, cursor } : { ...rest, page }
 }
 
 type Mutation = (request: FuzzRequest, n: number) => FuzzRequest

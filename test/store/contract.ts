@@ -12,6 +12,8 @@ import { granted, sectionBatch } from '../helpers/section-batch.ts'
 import type { OpenedStore, StoreAdapter } from './adapters.ts'
 import { holdsContract } from './contract-holds.ts'
 import { lifecycleContract } from './contract-lifecycle.ts'
+import { changesContract } from './contract-changes.ts'
+import { cursorsContract } from './contract-cursors.ts'
 
 function request (ids: { eventId: string, sectionId: string }, qty: number, userId: string, idempotencyKey?: string): BookingRequest {
   return { ...ids, qty, userId, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) }
@@ -367,4 +369,6 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
 
   holdsContract(t, () => store)
   lifecycleContract(t, () => store)
+  changesContract(t, () => store)
+  cursorsContract(t, () => store)
 }

@@ -159,6 +159,13 @@ export function eventToDocument (event: StoredEvent): EventDocument {
   return doc
 }
 
+/** A section as the API answers it. */
+export function sectionFromDocument (s: SectionDocument): Section {
+  // sections from before holds: every seat not remaining was sold
+  const held = s.held ?? 0
+  return { _id: s._id.toHexString(), name: s.name, price: s.price, capacity: s.capacity, remaining: s.remaining, held, sold: s.sold ?? s.capacity - s.remaining - held }
+}
+
 export function eventFromDocument (doc: EventDocument): StoredEvent {
   const event: StoredEvent = {
     _id: doc._id.toHexString(),
@@ -166,13 +173,7 @@ export function eventFromDocument (doc: EventDocument): StoredEvent {
     createdAt: doc.createdAt.toISOString(),
     status: doc.status ?? 'published',
     owner: doc.ownerId ?? '',
-    sections: doc.sections.map(s => {
-      // sections from before holds: every seat not remaining was sold
-      const held = s.held ?? 0
-      return {
-        _id: s._id.toHexString(), name: s.name, price: s.price, capacity: s.capacity, remaining: s.remaining, held, sold: s.sold ?? s.capacity - s.remaining - held
-      }
-    })
+    sections: doc.sections.map(sectionFromDocument)
   }
   if (doc.description != null) event.description = doc.description
   if (doc.venue != null) event.venue = doc.venue
@@ -482,6 +483,22 @@ export function bookingListFilter (query: Pick<BookingListQuery, 'eventId' | 'se
   if (query.status !== undefined) filter.status = query.status
   if (query.eventOwner !== undefined) filter.eventOwner = query.eventOwner
   return filter
+}
+
+/**
+ * `filter`, narrowed to the documents after a cursor's position in
+ * NEWEST_FIRST order: older, or as old with a lower _id. The bound on
+ * createdAt alone gives the (..., createdAt, _id) indexes their range; the $or
+ * decides the moment's ties. `id` as stored: a booking's is a string, or an
+ * ObjectId for one made before booking ids named their section.
+ */
+export function afterPosition<T extends EventDocument | BookingDocument> (filter: Filter<T>, at: Date, id: ObjectId | string): Filter<T> {
+  const ties: Array<Filter<T>> = [{ createdAt: at, _id: { $lt: id } } as Filter<T>]
+  // _id: -1 puts the ObjectIds before the strings, and $lt compares within one type:
+  // after an ObjectId, the moment's string ids all follow it
+  if (id instanceof ObjectId) ties.push({ createdAt: at, _id: { $type: 'string' } } as Filter<T>)
+  const after = { createdAt: { $lte: at }, $or: [{ createdAt: { $lt: at } } as Filter<T>, ...ties] } as Filter<T>
+  return { $and: [filter, after] } as Filter<T>
 }
 
 /** Transactions need a replica set member or mongos; a standalone server would fail on the first booking. */

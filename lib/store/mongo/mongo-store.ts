@@ -14,15 +14,18 @@ import type { SectionState } from '../../domain/section-ops.ts'
 import type { SectionsTx } from '../section-batch.ts'
 import type { StoreDriver } from '../driver.ts'
 import {
-  BOOKING_INDEXES, BOOKINGS, EVENT_INDEXES, EVENTS, FILL_SECTION_COUNTERS, FIRST_TO_EXPIRE, NEWEST_FIRST,
+  afterPosition, BOOKING_INDEXES, BOOKINGS, EVENT_INDEXES, EVENTS, FILL_SECTION_COUNTERS, FIRST_TO_EXPIRE, NEWEST_FIRST,
   SECTIONS_WITHOUT_COUNTERS, TRANSACTION_OPTIONS, USER_SEATS,
   bookingChangeUpdate, bookingFromDocument, bookingListFilter, bookingToDocument, dueHoldsFilter, dueSectionFromDocument,
   dueSectionsPipeline, eventChangeUpdate, eventFromDocument, eventListFilter, eventToDocument, eventUserSeatsFilter, isMongoUnavailable,
   isNamespaceExists, isRetryableMongoError, laterHoldsFilter, lockSection, parseBookingId, parseId, sectionProjection, sectionState,
-  sectionUpdate, serverTime, supportsTransactions, userSeatsCountPipeline, userSeatsDocuments, userSeatsId, userSeatsUpdate,
+  sectionFromDocument, sectionUpdate, serverTime, supportsTransactions, userSeatsCountPipeline, userSeatsDocuments, userSeatsId, userSeatsUpdate,
   type BookingDocument, type EventDocument, type UserSeatsDocument
 } from './documents.ts'
+import { listPage } from '../../domain/list-cursor.ts'
 import { createStore, type Store } from '../store.ts'
+import { CHANGE_INDEXES, CHANGES, COUNTERS, WEBHOOK_INDEXES, WEBHOOKS, appendChanges, mongoChangeStore } from './change-feed.ts'
+import { eventChangeRecord, eventCreatedRecord, type ChangeRecord } from '../../domain/changes.ts'
 import type { StoreObserver } from '../store-errors.ts'
 
 function mongoDriver (client: MongoClient): StoreDriver {
@@ -93,6 +96,7 @@ function mongoDriver (client: MongoClient): StoreDriver {
       },
       async apply (writes) {
         const remaining = new Map<string, number>()
+        const records: ChangeRecord[] = []
         for (const { eventId, sectionId, effects } of writes) {
           const eid = parseId(eventId)
           const sid = parseId(sectionId)
@@ -120,7 +124,10 @@ function mongoDriver (client: MongoClient): StoreDriver {
             if (matchedCount + upsertedCount !== updates.length) return null
           }
           remaining.set(sectionId, after.remaining)
+          // a section's record is the section as this write left it
+          for (const r of effects.records) records.push(r.section === undefined ? r : { ...r, data: sectionFromDocument(after) })
         }
+        await appendChanges(db, session, records, writes[0]?.effects.at)
         return remaining
       }
     }
@@ -129,6 +136,7 @@ function mongoDriver (client: MongoClient): StoreDriver {
   return {
     kind: 'mongo',
     errors: { isRetryable: isRetryableMongoError, isUnavailable: isMongoUnavailable },
+    ...mongoChangeStore(db, async () => serverTime(await db.command({ hello: 1 }))),
 
     async migrate () {
       const hello = await db.command({ hello: 1 })
@@ -139,7 +147,11 @@ function mongoDriver (client: MongoClient): StoreDriver {
       await events.createIndexes(EVENT_INDEXES)
       await bookings.createIndexes(BOOKING_INDEXES)
       // before any transaction writes to it (servers before 4.4 cannot create one inside a transaction)
-      await db.createCollection(USER_SEATS).catch((err: unknown) => { if (!isNamespaceExists(err)) throw err })
+      for (const name of [USER_SEATS, CHANGES, COUNTERS, WEBHOOKS]) {
+        await db.createCollection(name).catch((err: unknown) => { if (!isNamespaceExists(err)) throw err })
+      }
+      await db.collection(CHANGES).createIndexes(CHANGE_INDEXES)
+      await db.collection(WEBHOOKS).createIndexes(WEBHOOK_INDEXES)
       // sections from before holds: $inc on a missing held/sold would start it from zero, not from the truth
       await events.updateMany(SECTIONS_WITHOUT_COUNTERS, FILL_SECTION_COUNTERS)
     },
@@ -148,9 +160,12 @@ function mongoDriver (client: MongoClient): StoreDriver {
       await db.command({ ping: 1 })
     },
 
-    async insertEvent (event) {
-      // One document: the event and its sections are written atomically without a transaction.
-      await events.insertOne(eventToDocument(event))
+    async insertEvent (event, signal) {
+      // the event (one document, its sections in it) and its record: one transaction
+      await inTransaction(async (session) => {
+        await events.insertOne(eventToDocument(event), { session })
+        await appendChanges(db, session, [eventCreatedRecord(event, Date.now())])
+      }, signal)
     },
 
     async changeEvent (id, decide, signal) {
@@ -173,6 +188,8 @@ function mongoDriver (client: MongoClient): StoreDriver {
         const after = await events.findOneAndUpdate({ _id: eid }, update, { session, returnDocument: 'after' })
         if (after === null) return null
         const next = eventFromDocument(after)
+        const record = eventChangeRecord(current, next, Date.now())
+        if (record !== null) await appendChanges(db, session, [record])
         if (next.maxPerUser !== undefined && current.maxPerUser === undefined) {
           // the cap's guard counts anew: seats were not counted while the event had none
           await userSeats.deleteMany(eventUserSeatsFilter(eid), { session })
@@ -190,13 +207,17 @@ function mongoDriver (client: MongoClient): StoreDriver {
       return docs.map(eventFromDocument)
     },
 
-    async listEvents ({ page, limit, drafts }) {
+    async listEvents (query) {
+      const { page, limit, drafts, after } = query
       const filter = eventListFilter(drafts)
+      // a cursor's id is an event's (lib/domain/list-cursor.ts): 24 hex digits
+      const listed = after === undefined ? filter : afterPosition(filter, new Date(after.createdAt), parseId(after.id) ?? after.id)
       const [docs, total] = await Promise.all([
-        events.find(filter).sort(NEWEST_FIRST).skip((page - 1) * limit).limit(limit).toArray(),
+        events.find(listed).sort(NEWEST_FIRST).skip((page - 1) * limit).limit(limit).toArray(),
+        // the whole list's total, not what is left after a cursor
         events.countDocuments(filter)
       ])
-      return { items: docs.map(eventFromDocument), total, page, limit }
+      return listPage(docs.map(eventFromDocument), total, query)
     },
 
     async findByIdempotencyKey (key) {
@@ -212,14 +233,16 @@ function mongoDriver (client: MongoClient): StoreDriver {
     },
 
     async listBookings (query) {
-      const { page, limit } = query
+      const { page, limit, after } = query
       const filter = bookingListFilter(query)
-      if (filter === null) return { items: [], total: 0, page, limit }
+      if (filter === null) return listPage([], 0, query)
+      // a cursor's id is a booking's: 48 hex digits, or 24 (an ObjectId) for one made before ids named their section
+      const listed = after === undefined ? filter : afterPosition(filter, new Date(after.createdAt), parseBookingId(after.id) ?? after.id)
       const [docs, total] = await Promise.all([
-        bookings.find(filter).sort(NEWEST_FIRST).skip((page - 1) * limit).limit(limit).toArray(),
+        bookings.find(listed).sort(NEWEST_FIRST).skip((page - 1) * limit).limit(limit).toArray(),
         bookings.countDocuments(filter)
       ])
-      return { items: docs.map(bookingFromDocument), total, page, limit }
+      return listPage(docs.map(bookingFromDocument), total, query)
     },
 
     async dueSections (limit) {

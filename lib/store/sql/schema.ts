@@ -129,5 +129,44 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
     user_id  text NOT NULL,
     seats    int NOT NULL CHECK (seats >= 0),
     PRIMARY KEY (event_id, user_id)
-  )`
+  )`,
+
+  // The outbox: one row per change, written by the change's own statement or transaction. No primary
+  // key: the feed's index is the only one a booking pays for. The feed reads in (xid, id) order and only
+  // below the oldest transaction still running (pg_snapshot_xmin), so a record numbered before another
+  // but committed after it is never passed over (lib/store/sql/change-feed.ts).
+  `CREATE TABLE IF NOT EXISTS changes (
+    id          bigserial,
+    xid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    type        text NOT NULL,
+    occurred_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    event_id    text NOT NULL,
+    -- the event's organizer ('' when none): an organizer reads only its events' changes
+    event_owner text NOT NULL DEFAULT '',
+    -- json, not jsonb: written far more often than read, and read whole
+    data        json NOT NULL
+  )`,
+  'CREATE INDEX IF NOT EXISTS changes_feed ON changes (xid, id)',
+
+  // webhook endpoints, each with its place in the feed and its deliverer's lease
+  `CREATE TABLE IF NOT EXISTS webhooks (
+    id              text PRIMARY KEY,
+    owner_id        text NOT NULL,
+    url             text NOT NULL,
+    types           text[] NOT NULL,
+    secret          text NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    cursor_xid      xid8 NOT NULL,
+    cursor_id       int8 NOT NULL,
+    failures        int NOT NULL DEFAULT 0,
+    failing_since   timestamptz,
+    next_attempt_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    last_error      text,
+    delivered       int8 NOT NULL DEFAULT 0,
+    disabled        boolean NOT NULL DEFAULT false,
+    disabled_reason text,
+    lease_owner     text,
+    lease_until     timestamptz
+  )`,
+  'CREATE INDEX IF NOT EXISTS webhooks_owner ON webhooks (owner_id, created_at, id)'
 ]

@@ -11,7 +11,8 @@
  * as BEGIN, SELECT ... FOR UPDATE (in id order), the write, COMMIT.
  */
 import type { StoredBooking } from '../../domain/allocation.ts'
-import type { BookingStatus, EventStatus, Page, Section } from '../../api/schemas.ts'
+import type { BookingStatus, EventStatus, ListPosition, Page, Section } from '../../api/schemas.ts'
+import { listPage } from '../../domain/list-cursor.ts'
 import { saleRefusal, withFields, type StoredEvent } from '../../domain/sale-rules.ts'
 import type { SectionState } from '../../domain/section-ops.ts'
 import type { SectionAsk, SectionsTx, SectionWrite } from '../section-batch.ts'
@@ -21,6 +22,8 @@ import type { StoreDriver } from '../driver.ts'
 import { createHeldBookings, type HeldBookings } from './held-bookings.ts'
 import { createSectionMemory, type KnownSection, type SectionMemory } from './section-memory.ts'
 import { MIGRATION_LOCK_ID, SCHEMA_STATEMENTS } from './schema.ts'
+import { batchRecordsCte, insertChanges, recordsParam, sqlChangeStore } from './change-feed.ts'
+import { eventChangeRecord, eventCreatedRecord } from '../../domain/changes.ts'
 import { isRetryableSqlError, isSqlUnavailable, sqlState, type SqlClient, type SqlQueryable } from './client.ts'
 import { createStore, type Store, type StoreKind } from '../store.ts'
 import type { StoreObserver } from '../store-errors.ts'
@@ -156,6 +159,19 @@ function whereClause (filters: Array<[string, string | undefined]>): { clause: s
   return { clause: where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`, params }
 }
 
+/**
+ * `where` narrowed to the rows after a cursor's position (its two values added
+ * to `params`): one row comparison, in the lists' order, which the
+ * (..., created_at DESC, id DESC) indexes take as the start of their range.
+ * Exact: every created_at is written in milliseconds, as the cursor's text has it.
+ */
+function andAfter (where: string, params: unknown[], after: ListPosition | undefined): string {
+  if (after === undefined) return where
+  params.push(after.createdAt, after.id)
+  const keyset = `(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::text)`
+  return where === '' ? `WHERE ${keyset}` : `${where} AND ${keyset}`
+}
+
 const EVENT_SELECT = `SELECT e.id, e.name, ${isoColumn('created_at', 'e')}, e.hold_seconds, e.max_per_user, e.owner_id, e.status,
   e.description, e.venue, ${isoColumn('starts_at', 'e')}, ${isoColumn('ends_at', 'e')}, ${isoColumn('sales_start', 'e')}, ${isoColumn('sales_end', 'e')},
   s.id AS section_id, s.name AS section_name,
@@ -179,7 +195,7 @@ const UPDATE_SECTIONS = `upd AS (
                 $9::int[], $10::text[], $11::numeric[])
          AS d(id, remaining, held, sold, bookings, replace, next_expiry, read_version, capacity, name, price)
     WHERE s.id = d.id AND s.version = d.read_version AND s.remaining + d.remaining >= 0
-    RETURNING s.id, s.remaining
+    RETURNING s.id, s.remaining, s.name, s.price, s.capacity, s.held, s.sold
   )`
 /** Every section's guard passed. */
 const ALL_UPDATED = '(SELECT count(*) FROM upd) = $12::int'
@@ -238,9 +254,10 @@ const REMAINING = '(SELECT json_object_agg(id, remaining) FROM upd) AS remaining
  * reckoning of that clock): nothing of the statement stays.
  */
 const GUARDED = (all: string): string => `booking_batch_guard(${all} AND $13::timestamptz <= clock_timestamp()) AS ok`
-const APPLY_SQL = `WITH ${UPDATE_SECTIONS}, ${INSERT_BOOKINGS}
+const APPLY_SQL = `WITH ${UPDATE_SECTIONS}, ${INSERT_BOOKINGS}, ${batchRecordsCte('$25', '$13::timestamptz', ALL_UPDATED)}
   SELECT ${REMAINING}, ${GUARDED(ALL_UPDATED)}`
-const APPLY_WITH_CHANGES_SQL = `WITH ${UPDATE_SECTIONS}, ${INSERT_BOOKINGS}, ${CHANGE_BOOKINGS}, ${USER_SEATS}
+const APPLY_WITH_CHANGES_SQL = `WITH ${UPDATE_SECTIONS}, ${INSERT_BOOKINGS}, ${CHANGE_BOOKINGS}, ${USER_SEATS},
+  ${batchRecordsCte('$33', '$13::timestamptz', ALL_UPDATED)}
   SELECT ${REMAINING}, ${GUARDED(`${ALL_UPDATED}
     AND (SELECT count(*) FROM chg) = cardinality($25::text[])
     AND (SELECT count(*) FROM usr_gain) + (SELECT count(*) FROM usr_back) = cardinality($30::text[])`)}`
@@ -448,6 +465,8 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, h
           changes.map(c => c.id), changes.map(c => c.from), changes.map(c => c.to), changes.map(c => c.paymentRef ?? null), changes.map(c => c.confirms),
           users.map(u => u.eventId), users.map(u => u.userId), users.map(u => u.delta))
       }
+      // the outbox's records, in the same statement: all of it stays, or none
+      params.push(recordsParam(writes.flatMap(w => w.effects.records)))
       // all of it is written, or the statement raises (booking_batch_guard); either way, or neither
       // known (an error on the way), what was remembered of these sections may be stale now
       memory.forget(writes.map(w => w.sectionId))
@@ -549,6 +568,7 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory, h
   return {
     kind,
     errors: { isRetryable: isRetryableSqlError, isUnavailable: isSqlUnavailable },
+    ...sqlChangeStore(client),
 
     async migrate () {
       await client.transaction(async (tx) => {
@@ -557,7 +577,7 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory, h
       })
       // Fresh planner statistics (sampled, so bounded in time): PGlite runs no
       // autovacuum, and without them list filters pick whole-index scans.
-      await client.query('ANALYZE events, sections, bookings, event_user_seats')
+      await client.query('ANALYZE events, sections, bookings, event_user_seats, changes')
     },
 
     async ping (signal) {
@@ -570,6 +590,7 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory, h
           [event._id, event.name, event.createdAt, event.owner, event.status])
         await writeEventFields(tx, event)
         await insertSections(tx, event._id, 0, event.sections)
+        await insertChanges(tx, [eventCreatedRecord(event, Date.now())])
       }, signal)
     },
 
@@ -595,20 +616,26 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory, h
         }
         if (change.addSections.length > 0) await insertSections(tx, id, current.sections.length, change.addSections)
         const { rows: after } = await tx.query<EventRow>(`${EVENT_SELECT} WHERE e.id = $1 ${EVENTS_ORDER}`, [id])
-        return toEvents(after)[0]
+        const [changed] = toEvents(after)
+        const record = eventChangeRecord(current, changed, Date.now())
+        if (record !== null) await insertChanges(tx, [record])
+        return changed
       }, signal)
     },
 
-    async listEvents ({ page, limit, drafts }, signal): Promise<Page<StoredEvent>> {
+    async listEvents (query, signal): Promise<Page<StoredEvent>> {
+      const { page, limit, drafts, after } = query
       const where = drafts === 'all' ? '' : drafts === 'none' ? "WHERE status <> 'draft'" : "WHERE (status <> 'draft' OR owner_id = $3)"
       const params: unknown[] = typeof drafts === 'object' ? [drafts.owner] : []
+      const listed = [limit, (page - 1) * limit, ...params]
       const [ids, count] = await Promise.all([
-        client.query<{ id: string }>(`SELECT id FROM events ${where} ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`,
-          [limit, (page - 1) * limit, ...params], signal),
+        client.query<{ id: string }>(`SELECT id FROM events ${andAfter(where, listed, after)} ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`,
+          listed, signal),
+        // the total counts the whole list, not what is left after a cursor
         client.query<{ total: number }>(`SELECT count(*)::int AS total FROM events ${where.replace('$3', '$1')}`, params, signal)
       ])
       const items = await eventsById(ids.rows.map(r => r.id), signal)
-      return { items, total: count.rows[0].total, page, limit }
+      return listPage(items, count.rows[0].total, query)
     },
 
     async findByIdempotencyKey (key, signal) {
@@ -630,17 +657,18 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory, h
       const counted = query.userId === undefined && query.status === undefined && query.eventOwner === undefined
         ? whereClause([['event_id', query.eventId], ['id', query.sectionId]])
         : undefined
+      const listed: unknown[] = [...params, query.limit, (query.page - 1) * query.limit]
       const [page, count] = await Promise.all([
         client.query<JsonBookings>(
           // the ISO texts sort as the moments they write
-          bookingsJson(`${clause} ORDER BY created_at DESC, id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+          bookingsJson(`${andAfter(clause, listed, query.after)} ORDER BY created_at DESC, id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
             'b.created_at_iso DESC, b.id DESC'),
-          [...params, query.limit, (query.page - 1) * query.limit], signal),
+          listed, signal),
         counted === undefined
           ? client.query<{ total: number }>(`SELECT count(*)::int AS total FROM bookings ${clause}`, params, signal)
           : client.query<{ total: number }>(`SELECT coalesce(sum(bookings), 0)::int AS total FROM sections ${counted.clause}`, counted.params, signal)
       ])
-      return { items: toBookings(page.rows), total: count.rows[0].total, page: query.page, limit: query.limit }
+      return listPage(toBookings(page.rows), count.rows[0].total, query)
     },
 
     async dueSections (limit, signal) {
