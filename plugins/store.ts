@@ -35,7 +35,12 @@ export default fp(async (fastify) => {
     observer: {
       transaction: (operation, seconds) => metrics.storeTransaction.observe({ store: kind, operation }, seconds),
       retry: (operation) => metrics.storeRetries.inc({ store: kind, operation }),
-      recorded: (types) => { for (const type of types) metrics.changesRecorded.inc({ type }) },
+      recorded: (types) => {
+        // one inc per type and batch, not per booking
+        const counts = new Map<string, number>()
+        for (const type of types) counts.set(type, (counts.get(type) ?? 0) + 1)
+        for (const [type, n] of counts) metrics.changesRecorded.inc({ type }, n)
+      },
       error: (errorKind) => metrics.storeErrors.inc({ kind: errorKind })
     }
   })

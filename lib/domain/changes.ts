@@ -4,27 +4,38 @@
  * the store in the same write as its change (the section batch's guarded
  * write, the event's transaction), never after it: no change without its
  * record, no record without its change. Pure: every store shares it.
+ *
+ * A batch's booking changes are recorded compactly: each booking's id and the
+ * status the batch left it in, the batch's moment once. The booking as it was
+ * then is read back from the booking as it is now (bookingAsOf): a booking's
+ * fields are written once and its status only moves forward (held, then
+ * confirmed, cancelled or expired; confirmed, then cancelled), so what a later
+ * change added is all there is to take away.
  */
 import { publicBooking, type StoredBooking } from './allocation.ts'
 import { publicEvent, type StoredEvent } from './sale-rules.ts'
-import type { BookingStatus } from '../api/schemas.ts'
+import { editsSection } from './section-decision.ts'
+import type { SectionEffects } from './section-ops.ts'
+import type { Booking, BookingStatus } from '../api/schemas.ts'
 import type { ChangeType } from '../api/change-schemas.ts'
 
 export type { ChangeType }
 
-/**
- * A change as its write records it; the store adds its id, its place in the
- * feed and `occurredAt` (the database's clock). `data` is the resource after
- * the change as the API answers it; a section's is filled in by the store
- * from the row it wrote (`section` names it; `data` is then null).
- */
+/** An event's change as its transaction records it; the store adds its id, place in the feed and `occurredAt` (the database's clock). */
 export interface ChangeRecord {
   type: ChangeType
   eventId: string
   /** the event's organizer ('' when none): an organizer reads only its own events' changes */
   owner: string
+  /** the event as the API answers it after the change */
   data: unknown
-  section?: string
+}
+
+/** What a section batch records of one section: its bookings changed (each once) and whether the section itself changed. */
+export interface BatchRecord {
+  bookings: Array<{ id: string, status: BookingStatus }>
+  /** name, price or capacity changed: a section.changed record, with the section as written */
+  section: boolean
 }
 
 /** A change as the feed answers it. */
@@ -44,21 +55,71 @@ export function publicChange ({ id, type, occurredAt, eventId, data }: StoredCha
   return { id, type, occurredAt, eventId, data }
 }
 
-const BOOKING_TYPE: Record<BookingStatus, ChangeType> = {
-  held: 'booking.held',
-  confirmed: 'booking.confirmed',
-  cancelled: 'booking.cancelled',
-  expired: 'booking.expired'
+const BOOKING_TYPES: Record<BookingStatus, ChangeType> = {
+  held: 'booking.held', confirmed: 'booking.confirmed', cancelled: 'booking.cancelled', expired: 'booking.expired'
+}
+export const bookingChangeType = (status: BookingStatus): ChangeType => BOOKING_TYPES[status]
+
+/**
+ * A batch's bookings as stored: a few bytes each, so a batch's row stays small
+ * (inline, uncompressed). `ids`: each booking's own 24 hex digits, one after
+ * the other (a booking id is those, then its section's id); `statuses`: one
+ * letter each, upper case when the id is the 24 digits alone (a booking from
+ * before ids named their section).
+ */
+export interface PackedBookings { ids: string, statuses: string }
+
+export const STATUS_LETTERS: Record<BookingStatus, string> = { held: 'h', confirmed: 'c', cancelled: 'x', expired: 'e' }
+const LETTER_STATUS = new Map(Object.entries(STATUS_LETTERS).map(([status, letter]) => [letter, status as BookingStatus]))
+const OWN_ID = 24
+
+export function packBookings (sectionId: string, bookings: ReadonlyArray<{ id: string, status: BookingStatus }>): PackedBookings {
+  let ids = ''
+  let statuses = ''
+  for (const { id, status } of bookings) {
+    const named = id.length === OWN_ID + sectionId.length && id.endsWith(sectionId)
+    ids += id.slice(0, OWN_ID)
+    statuses += named ? STATUS_LETTERS[status] : STATUS_LETTERS[status].toUpperCase()
+  }
+  return { ids, statuses }
 }
 
-/** A booking as a change left it: held, confirmed (booked outright or its hold paid), cancelled, expired. */
-export function bookingRecord (booking: StoredBooking): ChangeRecord {
-  return { type: BOOKING_TYPE[booking.status], eventId: booking.eventId, owner: booking.eventOwner ?? '', data: publicBooking(booking) }
+/** The `n`th (from 1) booking of a packed batch, and the status it reached. */
+export function unpackBooking (sectionId: string, packed: PackedBookings, n: number): { id: string, status: BookingStatus } {
+  const letter = packed.statuses[n - 1]
+  const own = packed.ids.slice((n - 1) * OWN_ID, n * OWN_ID)
+  const lower = letter.toLowerCase()
+  return { id: letter === lower ? own + sectionId : own, status: LETTER_STATUS.get(lower) as BookingStatus }
 }
 
-/** A section changed by its organizer (name, price, capacity): the store fills in the section as written. */
-export function sectionRecord (eventId: string, sectionId: string, owner: string): ChangeRecord {
-  return { type: 'section.changed', eventId, owner, data: null, section: sectionId }
+/** The records of a section's batch: changed bookings first (expiries, releases, cancels, confirms), then the new ones. */
+export function batchRecord (effects: Pick<SectionEffects, 'changes' | 'inserts' | 'capacity' | 'name' | 'price'>): BatchRecord {
+  const bookings = effects.changes.map(c => ({ id: c.id, status: c.to }))
+  for (const b of effects.inserts) bookings.push({ id: b._id, status: b.status })
+  return { bookings, section: editsSection(effects) }
+}
+
+/** The types a batch record holds, in order (for the metrics). */
+export function recordedTypes (record: BatchRecord): ChangeType[] {
+  const types = record.bookings.map(b => bookingChangeType(b.status))
+  if (record.section) types.push('section.changed')
+  return types
+}
+
+/** What each status a booking reached adds to it: taken away again to see it as it was at that status. */
+const ADDED_AFTER: Record<BookingStatus, ReadonlyArray<keyof Booking>> = {
+  held: ['confirmedAt', 'paymentRef', 'cancelledAt'],
+  confirmed: ['cancelledAt'],
+  cancelled: [],
+  expired: ['confirmedAt', 'paymentRef', 'cancelledAt']
+}
+
+/** The booking as the API answered it when it reached `status`, from the booking as stored now. */
+export function bookingAsOf (stored: StoredBooking, status: BookingStatus): Booking {
+  const booking = publicBooking(stored)
+  for (const field of ADDED_AFTER[status]) delete booking[field]
+  booking.status = status
+  return booking
 }
 
 export function eventCreatedRecord (event: StoredEvent, now: number): ChangeRecord {

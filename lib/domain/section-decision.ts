@@ -14,7 +14,6 @@ import type { Booking, BookingStatus, SectionPatch } from '../api/schemas.ts'
 import type { BookingChange, ExpiredHold, OpResult, SectionEffects, SectionOp, SectionState } from './section-ops.ts'
 import { byText } from '../support/text-order.ts'
 import { saleRefusal, type SaleRefusal } from './sale-rules.ts'
-import { bookingRecord } from './changes.ts'
 
 const FORBIDDEN: OpResult = { kind: 'forbidden' }
 const NOT_FOUND: OpResult = { kind: 'not_found' }
@@ -167,10 +166,6 @@ export function decideSection (input: {
   const { inserts } = allocation
   const holdEnds = inserts.flatMap(b => b.expiresAt === undefined ? [] : [new Date(b.expiresAt).getTime()])
   const firstNewEnd = holdEnds.length === 0 ? null : new Date(Math.min(...holdEnds))
-  const changed = [...changes.values()]
-  // each booking once, as the batch leaves it: expiries, releases, cancels and confirms, then the new ones
-  const records = changed.map(c => bookingRecord(current.get(c.id) as StoredBooking))
-  for (const b of inserts) records.push(bookingRecord(b))
   return {
     results,
     expired,
@@ -183,16 +178,20 @@ export function decideSection (input: {
       held: counters.held + allocation.heldTaken,
       sold: counters.sold + allocation.taken - allocation.heldTaken,
       inserts,
-      changes: changed,
+      changes: [...changes.values()],
       userSeats: section.maxPerUser === null
         ? []
         : [...userDelta].filter(([, delta]) => delta !== 0).sort(([a], [b]) => byText(a, b)).map(([userId, delta]) => ({ userId, delta })),
       maxPerUser: section.maxPerUser,
       nextExpiry: { replace: input.nextExpiry.replace, at: earliest(input.nextExpiry.at, firstNewEnd) },
-      at: now,
-      records
+      at: now
     }
   }
+}
+
+/** Whether effects change the section itself (its capacity, name or price). */
+export function editsSection (effects: Pick<SectionEffects, 'capacity' | 'name' | 'price'>): boolean {
+  return effects.capacity !== 0 || effects.name !== undefined || effects.price !== undefined
 }
 
 /** A section's next expiry once a batch's effects are written: replaced when its due holds were read, else the earlier of the two. */

@@ -7,7 +7,6 @@ import type { BookingAccess, Parties } from './access.ts'
 import type { BookingRequest, Decision, StoredBooking } from './allocation.ts'
 import type { Booking, BookingStatus, SectionPatch } from '../api/schemas.ts'
 import type { SaleWindow } from './sale-rules.ts'
-import type { ChangeRecord } from './changes.ts'
 
 /** A section of an event: what a batch, a lock and a queue are keyed by. */
 export interface SectionRef {
@@ -98,8 +97,6 @@ export interface SectionEffects {
   nextExpiry: { replace: boolean, at: Date | null }
   /** the batch's moment: createdAt of the inserts, confirmedAt/cancelledAt of the changes */
   at: Date
-  /** the outbox's records of the batch's changes, written by the same write (lib/domain/changes.ts) */
-  records: ChangeRecord[]
 }
 
 /** A hold the batch found past its expiresAt: expired, its seats back on sale. */

@@ -9,10 +9,10 @@
 import type { StoredBooking } from '../domain/allocation.ts'
 import { RetryableConflict } from '../domain/errors.ts'
 import { newBookingId } from '../domain/ids.ts'
-import { decideSection, nextExpiryAfter, releasesHolds } from '../domain/section-decision.ts'
+import { decideSection, editsSection, nextExpiryAfter, releasesHolds } from '../domain/section-decision.ts'
 import type { ExpiredHold, OpResult, SectionEffects, SectionOp, SectionRef, SectionState } from '../domain/section-ops.ts'
 import { byText } from '../support/text-order.ts'
-import { sectionRecord, type ChangeType } from '../domain/changes.ts'
+import { batchRecord, recordedTypes, type BatchRecord, type ChangeType } from '../domain/changes.ts'
 import type { SaleRefusal } from '../domain/sale-rules.ts'
 
 export interface SectionBatchResult {
@@ -38,9 +38,12 @@ export interface SectionGroup extends SectionRef {
   ops: readonly SectionOp[]
 }
 
-/** What a batch writes to one section. */
+/** What a batch writes to one section, and records of it in the outbox (the same write). */
 export interface SectionWrite extends SectionRef {
+  /** the event's organizer ('' when none): its records are its */
+  owner: string
   effects: SectionEffects
+  record: BatchRecord
 }
 
 /** Seats each user holds plus has confirmed in an event, by eventId, then userId. */
@@ -105,8 +108,6 @@ const NOT_FOUND: OpResult = { kind: 'not_found' }
 /** Past every hold's end: dueHolds given it reads all the section's holds. */
 const EVERY_HOLD = new Date(8.64e15)
 
-/** Whether effects change the section itself (its capacity, name or price). */
-const edits = (effects: SectionEffects): boolean => effects.capacity !== 0 || effects.name !== undefined || effects.price !== undefined
 
 const bySectionId = (a: SectionRef, b: SectionRef): number => byText(a.sectionId, b.sectionId)
 
@@ -180,10 +181,10 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
     if (section.maxPerUser !== null) seats.set(group.eventId, userSeats)
     for (const b of effects.inserts) if (b.idempotencyKey !== undefined) existing.set(b.idempotencyKey, b)
     const nextExpiry = nextExpiryAfter(section.nextExpiry, effects.nextExpiry)
-    if (edits(effects)) effects.records.push(sectionRecord(group.eventId, group.sectionId, section.owner))
-    decided.set(group.sectionId, { results, expired, returned, nextExpiry, section, refusal, recorded: effects.records.map(r => r.type) })
-    if (effects.inserts.length > 0 || effects.changes.length > 0 || effects.nextExpiry.replace || edits(effects)) {
-      writes.push({ eventId: group.eventId, sectionId: group.sectionId, effects })
+    const record = batchRecord(effects)
+    decided.set(group.sectionId, { results, expired, returned, nextExpiry, section, refusal, recorded: recordedTypes(record) })
+    if (effects.inserts.length > 0 || effects.changes.length > 0 || effects.nextExpiry.replace || record.section) {
+      writes.push({ eventId: group.eventId, sectionId: group.sectionId, owner: section.owner, effects, record })
     }
   }
   const after = writes.length === 0 ? new Map<string, number>() : await tx.apply(writes)

@@ -118,13 +118,14 @@ t.test('3 instances, 2,000 bookings, a failing, a down receiver and kill -9 of i
     const res = await reader.request('GET', `/api/bookings?eventId=${eventId}&status=held&limit=1`)
     return res.body.data.total === 0 ? true : undefined
   }, { timeoutMs: 60_000 })
-  const feed = (await readFeed(reader)).filter(c => made.body.data.types.includes(c.type))
-  await pollUntil('every change accepted', async () => receiver.accepted().length >= feed.length ? true : undefined, { timeoutMs: 120_000 })
-  const finalFeed = (await readFeed(reader)).filter(c => made.body.data.types.includes(c.type))
+  // the feed as the receiver should have it: read again until the receiver has accepted as many
+  const finalFeed = await pollUntil('every change of the feed accepted', async () => {
+    const feed = (await readFeed(reader)).filter(c => made.body.data.types.includes(c.type))
+    return receiver.accepted().length >= feed.length ? feed : undefined
+  }, { everyMs: 250, timeoutMs: 120_000 })
   const accepted = receiver.accepted()
 
   t.ok(receiver.deliveries.every(d => d.verified), `all ${receiver.deliveries.length} deliveries carry a valid signature`)
-  t.equal(finalFeed.length, feed.length, 'nothing recorded after the load')
   t.same(accepted.map(d => d.id), finalFeed.map(c => c.id), 'the receiver\'s first acceptances are the feed, in its order')
   t.same(accepted.map(d => d.change), finalFeed, 'with the feed\'s bodies')
   t.ok(receiver.deliveries.some(d => d.status === 500), 'the 500s were seen')

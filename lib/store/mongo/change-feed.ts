@@ -4,10 +4,14 @@
  * document last, and of two transactions writing it the later one meets a
  * write conflict until the earlier has committed (then it runs again and
  * takes the next numbers). So no record is ever committed below one already
- * readable, and the feed is simply read by number.
+ * readable, and the feed is simply read by number. As on SQL, a section
+ * batch's bookings are one document (ids and statuses), read back as they
+ * were then (lib/domain/changes.ts).
  */
-import type { ClientSession, Db } from 'mongodb'
-import type { ChangeRecord, ChangeType, StoredChange } from '../../domain/changes.ts'
+import type { ClientSession, Db, Filter } from 'mongodb'
+import { bookingAsOf, bookingChangeType, unpackBooking, type ChangeType, type StoredChange } from '../../domain/changes.ts'
+import type { BookingStatus } from '../../api/schemas.ts'
+import { BOOKINGS, bookingFromDocument, parseBookingId, type BookingDocument } from './documents.ts'
 import { InvalidInputError } from '../../domain/errors.ts'
 import type { WebhookEndpoint } from '../../domain/webhooks.ts'
 import type { ChangeStore } from '../driver.ts'
@@ -19,12 +23,20 @@ export const WEBHOOKS = 'webhooks'
 export interface ChangeDocument {
   /** its number in the feed */
   _id: number
-  type: ChangeType
   occurredAt: Date
   eventId: string
   owner: string
-  data: unknown
+  /** a change of an event or a section, with its data; absent on a batch's bookings document */
+  type?: ChangeType
+  data?: unknown
+  /** a batch's bookings: its section, each booking changed and the status it reached, packed (lib/domain/changes.ts) */
+  sectionId?: string
+  bookings?: string
+  statuses?: string
 }
+
+/** A record to append: a change of its own, or a batch's bookings. */
+export type NewChange = Omit<ChangeDocument, '_id' | 'occurredAt'>
 
 interface CounterDocument { _id: string, seq: number, at: Date }
 
@@ -35,8 +47,10 @@ export interface WebhookDocument {
   types: ChangeType[]
   secret: string
   createdAt: Date
-  /** the number of the last change delivered (or given up) */
-  cursor: number
+  /** its place in the feed, as listChanges answers it */
+  cursor: string
+  /** the number of the document its cursor is in: every document below it was passed */
+  cursorSeq: number
   failures: number
   failingSince?: Date
   nextAttemptAt: Date
@@ -56,24 +70,26 @@ export const WEBHOOK_INDEXES = [{ key: { owner: 1, createdAt: 1, _id: 1 }, name:
  * every recording transaction's meeting point: held as briefly as may be).
  * `at`: the batch's moment; else the database's clock as the counter moves.
  */
-export async function appendChanges (db: Db, session: ClientSession, records: readonly ChangeRecord[], at?: Date): Promise<void> {
+export async function appendChanges (db: Db, session: ClientSession, records: readonly NewChange[], at?: Date): Promise<void> {
   if (records.length === 0) return
   const counter = await db.collection<CounterDocument>(COUNTERS).findOneAndUpdate({ _id: CHANGES },
     [{ $set: { seq: { $add: [{ $ifNull: ['$seq', 0] }, records.length] }, at: '$$NOW' } }],
     { session, upsert: true, returnDocument: 'after' })
   if (counter === null) throw new Error('the change counter was not written')
   const first = counter.seq - records.length + 1
-  await db.collection<ChangeDocument>(CHANGES).insertMany(records.map((r, i) => ({
-    _id: first + i, type: r.type, occurredAt: at ?? counter.at, eventId: r.eventId, owner: r.owner, data: r.data
-  })), { session })
+  await db.collection<ChangeDocument>(CHANGES).insertMany(records.map((r, i) => ({ ...r, _id: first + i, occurredAt: at ?? counter.at })), { session })
 }
 
-const CURSOR = /^\d{1,15}$/
-function parseCursor (cursor: string | undefined, field: string): number {
-  if (cursor === undefined) return 0
-  if (!CURSOR.test(cursor)) throw new InvalidInputError(field, `${field} must be a cursor this service answered (nextCursor)`)
-  return Number(cursor)
+/** A place in the feed: a document's number, and how many of its changes (from 1) were passed. */
+interface FeedPlace { seq: number, n: number }
+const CURSOR = /^(\d{1,15})\.(\d{1,9})$/
+function parseCursor (cursor: string | undefined, field: string): FeedPlace {
+  if (cursor === undefined) return { seq: 0, n: 0 }
+  const match = CURSOR.exec(cursor)
+  if (match === null) throw new InvalidInputError(field, `${field} must be a cursor this service answered (nextCursor)`)
+  return { seq: Number(match[1]), n: Number(match[2]) }
 }
+const cursorOf = (place: FeedPlace): string => `${place.seq}.${place.n}`
 
 function toWebhook (doc: WebhookDocument): WebhookEndpoint {
   const endpoint: WebhookEndpoint = {
@@ -83,7 +99,7 @@ function toWebhook (doc: WebhookDocument): WebhookEndpoint {
     types: doc.types,
     secret: doc.secret,
     createdAt: doc.createdAt.toISOString(),
-    cursor: String(doc.cursor),
+    cursor: doc.cursor,
     failures: doc.failures,
     nextAttemptAt: doc.nextAttemptAt.toISOString(),
     delivered: doc.delivered,
@@ -107,21 +123,50 @@ export function mongoChangeStore (db: Db, serverNow: () => Promise<Date>): Chang
   return {
     async listChanges ({ after, limit, types, owner }) {
       const from = parseCursor(after, 'after')
-      const docs = await changes.find({
-        _id: { $gt: from },
-        ...(types === undefined ? {} : { type: { $in: [...types] } }),
-        ...(owner === undefined ? {} : { owner })
-      }).sort({ _id: 1 }).limit(limit).toArray()
-      const items: StoredChange[] = docs.map(d => ({ id: `chg_${d._id}`, type: d.type, occurredAt: d.occurredAt.toISOString(), eventId: d.eventId, data: d.data, owner: d.owner, cursor: String(d._id) }))
-      return { items, nextCursor: String(docs.at(-1)?._id ?? from) }
+      const wanted = types === undefined ? undefined : new Set<string>(types)
+      // a batch's bookings document is read whatever its types: its bookings are told apart below
+      const filter: Filter<ChangeDocument> = {
+        _id: { $gte: from.seq },
+        ...(owner === undefined ? {} : { owner }),
+        ...(types === undefined ? {} : { $or: [{ type: { $in: [...types] } }, { bookings: { $exists: true } }] })
+      }
+      // each document's changes, numbered from 1, past the cursor's
+      const entries: Array<{ doc: ChangeDocument, n: number, booking?: string, status?: BookingStatus }> = []
+      for await (const doc of changes.find(filter).sort({ _id: 1 })) {
+        const count = doc.statuses?.length ?? 1
+        for (let n = doc._id === from.seq ? from.n + 1 : 1; n <= count && entries.length < limit; n++) {
+          const named = doc.statuses === undefined ? undefined : unpackBooking(doc.sectionId ?? '', { ids: doc.bookings ?? '', statuses: doc.statuses }, n)
+          if (wanted !== undefined && !wanted.has(doc.type ?? bookingChangeType(named?.status as BookingStatus))) continue
+          entries.push({ doc, n, booking: named?.id, status: named?.status })
+        }
+        if (entries.length >= limit) break
+      }
+      const ids = entries.flatMap(e => e.booking === undefined ? [] : [parseBookingId(e.booking) ?? e.booking])
+      const found = ids.length === 0 ? [] : await db.collection<BookingDocument>(BOOKINGS).find({ _id: { $in: ids } }).toArray()
+      const bookings = new Map(found.map(d => bookingFromDocument(d)).map(b => [b._id, b]))
+      const items: StoredChange[] = entries.map(({ doc, n, booking, status }) => {
+        const stored = booking === undefined ? undefined : bookings.get(booking)
+        return {
+          id: doc.bookings === undefined ? `chg_${doc._id}` : `chg_${doc._id}_${n}`,
+          type: doc.type ?? bookingChangeType(status as BookingStatus),
+          occurredAt: doc.occurredAt.toISOString(),
+          eventId: doc.eventId,
+          data: stored === undefined || status === undefined ? doc.data : bookingAsOf(stored, status),
+          owner: doc.owner,
+          cursor: cursorOf({ seq: doc._id, n })
+        }
+      })
+      return { items, nextCursor: items.at(-1)?.cursor ?? cursorOf(from) }
     },
 
     async createWebhook ({ _id, owner, url, types, secret }) {
       // the feed's head: numbers are taken in commit order, so every later record is above it
       const head = await counters.findOne({ _id: CHANGES })
       const now = await serverNow()
+      // past every change of the head's document and of those below it
+      const start = { seq: (head?.seq ?? 0) + 1, n: 0 }
       const doc: WebhookDocument = {
-        _id, owner, url, types, secret, createdAt: now, cursor: head?.seq ?? 0, failures: 0, nextAttemptAt: now, delivered: 0, disabled: false
+        _id, owner, url, types, secret, createdAt: now, cursor: cursorOf(start), cursorSeq: start.seq, failures: 0, nextAttemptAt: now, delivered: 0, disabled: false
       }
       await webhooks.insertOne(doc)
       return toWebhook(doc)
@@ -159,7 +204,8 @@ export function mongoChangeStore (db: Db, serverNow: () => Promise<Date>): Chang
     async saveWebhook (id, holder, progress, leaseMs) {
       const now = await serverNow()
       const set: Partial<WebhookDocument> = {
-        cursor: parseCursor(progress.cursor, 'cursor'),
+        cursor: progress.cursor,
+        cursorSeq: parseCursor(progress.cursor, 'cursor').seq,
         failures: progress.failures,
         nextAttemptAt: new Date(progress.nextAttemptAt),
         disabled: progress.disabled,
@@ -182,8 +228,9 @@ export function mongoChangeStore (db: Db, serverNow: () => Promise<Date>): Chang
     },
 
     async pruneChanges (before, limit) {
-      const enabled = await webhooks.find({ disabled: false }, { projection: { cursor: 1 } }).toArray()
-      const below = enabled.length === 0 ? Number.MAX_SAFE_INTEGER : Math.min(...enabled.map(w => w.cursor)) + 1
+      // a document an endpoint's cursor is in may be partly passed: only those below every one go
+      const enabled = await webhooks.find({ disabled: false }, { projection: { cursorSeq: 1 } }).toArray()
+      const below = enabled.length === 0 ? Number.MAX_SAFE_INTEGER : Math.min(...enabled.map(w => w.cursorSeq))
       const old = await changes.find({ _id: { $lt: below }, occurredAt: { $lt: before } }, { projection: { _id: 1 } })
         .sort({ _id: 1 }).limit(limit).toArray()
       if (old.length === 0) return 0

@@ -24,8 +24,8 @@ import {
 } from './documents.ts'
 import { listPage } from '../../domain/list-cursor.ts'
 import { createStore, type Store } from '../store.ts'
-import { CHANGE_INDEXES, CHANGES, COUNTERS, WEBHOOK_INDEXES, WEBHOOKS, appendChanges, mongoChangeStore } from './change-feed.ts'
-import { eventChangeRecord, eventCreatedRecord, type ChangeRecord } from '../../domain/changes.ts'
+import { CHANGE_INDEXES, CHANGES, COUNTERS, WEBHOOK_INDEXES, WEBHOOKS, appendChanges, mongoChangeStore, type NewChange } from './change-feed.ts'
+import { eventChangeRecord, eventCreatedRecord, packBookings } from '../../domain/changes.ts'
 import type { StoreObserver } from '../store-errors.ts'
 
 function mongoDriver (client: MongoClient): StoreDriver {
@@ -96,8 +96,8 @@ function mongoDriver (client: MongoClient): StoreDriver {
       },
       async apply (writes) {
         const remaining = new Map<string, number>()
-        const records: ChangeRecord[] = []
-        for (const { eventId, sectionId, effects } of writes) {
+        const records: NewChange[] = []
+        for (const { eventId, sectionId, owner, effects, record } of writes) {
           const eid = parseId(eventId)
           const sid = parseId(sectionId)
           if (eid === null || sid === null) return null
@@ -124,8 +124,12 @@ function mongoDriver (client: MongoClient): StoreDriver {
             if (matchedCount + upsertedCount !== updates.length) return null
           }
           remaining.set(sectionId, after.remaining)
+          if (record.bookings.length > 0) {
+            const packed = packBookings(sectionId, record.bookings)
+            records.push({ eventId, owner, sectionId, bookings: packed.ids, statuses: packed.statuses })
+          }
           // a section's record is the section as this write left it
-          for (const r of effects.records) records.push(r.section === undefined ? r : { ...r, data: sectionFromDocument(after) })
+          if (record.section) records.push({ type: 'section.changed', eventId, owner, data: sectionFromDocument(after) })
         }
         await appendChanges(db, session, records, writes[0]?.effects.at)
         return remaining

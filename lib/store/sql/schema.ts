@@ -131,21 +131,31 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
     PRIMARY KEY (event_id, user_id)
   )`,
 
-  // The outbox: one row per change, written by the change's own statement or transaction. No primary
-  // key: the feed's index is the only one a booking pays for. The feed reads in (xid, id) order and only
+  // The outbox, written by each change's own statement or transaction: one row per change of an event
+  // or a section (its type and data), one row per section batch for its bookings' changes (each
+  // booking's id and the status it reached; the feed reads each booking back as it was then). A batch's
+  // row stays in its page, uncompressed, up to 8160 bytes (toast_tuple_target): about 300 bookings. No primary
+  // key: the feed's index is the only one a write pays for. The feed reads in (xid, id) order and only
   // below the oldest transaction still running (pg_snapshot_xmin), so a record numbered before another
   // but committed after it is never passed over (lib/store/sql/change-feed.ts).
   `CREATE TABLE IF NOT EXISTS changes (
     id          bigserial,
     xid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    type        text NOT NULL,
     occurred_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     event_id    text NOT NULL,
     -- the event's organizer ('' when none): an organizer reads only its events' changes
     event_owner text NOT NULL DEFAULT '',
+    -- a change of an event or a section; NULL on a batch's bookings row
+    type        text,
     -- json, not jsonb: written far more often than read, and read whole
-    data        json NOT NULL
-  )`,
+    data        json,
+    -- a batch's bookings row: its section, and each booking changed with the status it reached, in the
+    -- batch's order, packed a few bytes each (lib/domain/changes.ts: packBookings)
+    section_id  text,
+    bookings    text,
+    statuses    text,
+    CHECK ((type IS NULL) = (bookings IS NOT NULL))
+  ) WITH (toast_tuple_target = 8160)`,
   'CREATE INDEX IF NOT EXISTS changes_feed ON changes (xid, id)',
 
   // webhook endpoints, each with its place in the feed and its deliverer's lease
@@ -158,6 +168,8 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
     created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     cursor_xid      xid8 NOT NULL,
     cursor_id       int8 NOT NULL,
+    -- within a bookings row: how many of its bookings were passed
+    cursor_n        int NOT NULL DEFAULT 0,
     failures        int NOT NULL DEFAULT 0,
     failing_since   timestamptz,
     next_attempt_at timestamptz NOT NULL DEFAULT clock_timestamp(),

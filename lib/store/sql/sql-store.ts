@@ -22,22 +22,12 @@ import type { StoreDriver } from '../driver.ts'
 import { createHeldBookings, type HeldBookings } from './held-bookings.ts'
 import { createSectionMemory, type KnownSection, type SectionMemory } from './section-memory.ts'
 import { MIGRATION_LOCK_ID, SCHEMA_STATEMENTS } from './schema.ts'
+import { BOOKING_COLUMNS, isoColumn, toBooking, type BookingRow } from './booking-rows.ts'
 import { batchRecordsCte, insertChanges, recordsParam, sqlChangeStore } from './change-feed.ts'
 import { eventChangeRecord, eventCreatedRecord } from '../../domain/changes.ts'
 import { isRetryableSqlError, isSqlUnavailable, sqlState, type SqlClient, type SqlQueryable } from './client.ts'
 import { createStore, type Store, type StoreKind } from '../store.ts'
 import type { StoreObserver } from '../store-errors.ts'
-
-/**
- * A moment as the API writes it (toISOString's text, milliseconds, UTC), made by the database: no
- * Date to parse and print again. Named `<column>_iso`; `table` qualifies the column in a join.
- */
-const isoColumn = (column: string, table?: string): string =>
-  `to_char(${table === undefined ? '' : `${table}.`}${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ${column}_iso`
-
-const BOOKING_COLUMNS = `id, event_id, section_id, user_id, qty, unit_price::float8 AS unit_price,
-  amount::float8 AS amount, status, idempotency_key, request_hash, ${isoColumn('created_at')}, ${isoColumn('cancelled_at')}, event_owner,
-  ${isoColumn('expires_at')}, ${isoColumn('confirmed_at')}, payment_ref`
 
 /**
  * Bookings read as one JSON array (null when none), in `order` if given: the
@@ -47,25 +37,6 @@ const BOOKING_COLUMNS = `id, event_id, section_id, user_id, qty, unit_price::flo
  */
 const bookingsJson = (rest: string, order?: string): string =>
   `SELECT json_agg(b${order === undefined ? '' : ` ORDER BY ${order}`}) AS bookings FROM (SELECT ${BOOKING_COLUMNS} FROM bookings ${rest}) b`
-
-interface BookingRow {
-  id: string
-  event_id: string
-  section_id: string
-  user_id: string
-  qty: number
-  unit_price: number
-  amount: number
-  status: BookingStatus
-  idempotency_key: string | null
-  request_hash: string | null
-  created_at_iso: string
-  cancelled_at_iso: string | null
-  event_owner: string
-  expires_at_iso: string | null
-  confirmed_at_iso: string | null
-  payment_ref: string | null
-}
 
 interface EventRow {
   id: string
@@ -88,28 +59,6 @@ interface EventRow {
   sold: number
   hold_seconds: number | null
   max_per_user: number | null
-}
-
-function toBooking (row: BookingRow): StoredBooking {
-  const booking: StoredBooking = {
-    _id: row.id,
-    eventId: row.event_id,
-    sectionId: row.section_id,
-    userId: row.user_id,
-    qty: row.qty,
-    unitPrice: row.unit_price,
-    amount: row.amount,
-    status: row.status,
-    createdAt: row.created_at_iso,
-    eventOwner: row.event_owner
-  }
-  if (row.expires_at_iso !== null) booking.expiresAt = row.expires_at_iso
-  if (row.confirmed_at_iso !== null) booking.confirmedAt = row.confirmed_at_iso
-  if (row.payment_ref !== null) booking.paymentRef = row.payment_ref
-  if (row.cancelled_at_iso !== null) booking.cancelledAt = row.cancelled_at_iso
-  if (row.idempotency_key !== null) booking.idempotencyKey = row.idempotency_key
-  if (row.request_hash !== null) booking.requestHash = row.request_hash
-  return booking
 }
 
 /** The one row of a bookingsJson read. */
@@ -466,7 +415,7 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, h
           users.map(u => u.eventId), users.map(u => u.userId), users.map(u => u.delta))
       }
       // the outbox's records, in the same statement: all of it stays, or none
-      params.push(recordsParam(writes.flatMap(w => w.effects.records)))
+      params.push(recordsParam(writes))
       // all of it is written, or the statement raises (booking_batch_guard); either way, or neither
       // known (an error on the way), what was remembered of these sections may be stale now
       memory.forget(writes.map(w => w.sectionId))
