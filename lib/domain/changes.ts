@@ -50,6 +50,39 @@ export interface Change {
 /** A stored change: with its organizer (access, webhook scopes) and its own place in the feed (a cursor just past it). */
 export type StoredChange = Change & { owner: string, cursor: string }
 
+/**
+ * What a store holds of one change of the feed: a row (a document) of its
+ * own, or one booking of a batch's row with the booking as stored now.
+ */
+export interface FeedEntry {
+  /** the row's number */
+  row: string | number
+  occurredAt: string
+  eventId: string
+  owner: string
+  cursor: string
+  /** a row of its own: its type and data */
+  type: ChangeType | null
+  data: unknown
+  /** a batch's booking: its place (from 1) in the row, the status it reached, the booking now (undefined: not found) */
+  booking: { n: number, status: BookingStatus, stored: StoredBooking | undefined } | null
+}
+
+/** The change a feed entry is, every store alike: a batch's booking as it was when it reached its status. */
+export function feedChange ({ row, occurredAt, eventId, owner, cursor, type, data, booking }: FeedEntry): StoredChange {
+  if (booking === null) return { id: `chg_${row}`, type: type as ChangeType, occurredAt, eventId, data, owner, cursor }
+  const { n, status, stored } = booking
+  return {
+    id: `chg_${row}_${n}`,
+    type: bookingChangeType(status),
+    occurredAt,
+    eventId,
+    data: stored === undefined ? null : bookingAsOf(stored, status),
+    owner,
+    cursor
+  }
+}
+
 /** A change as answered and delivered: what a webhook's body and a feed's item hold. */
 export function publicChange ({ id, type, occurredAt, eventId, data }: StoredChange): Change {
   return { id, type, occurredAt, eventId, data }

@@ -32,6 +32,12 @@ export interface EventChange {
 }
 export type DecideEventChange = (current: StoredEvent) => EventChange
 
+/** An event as a change left it, and the type of the change its transaction recorded (null: it changed nothing). */
+export interface ChangedEvent {
+  event: StoredEvent
+  recorded: ChangeType | null
+}
+
 /**
  * The reads, alike in the driver and the store, but for their bound: the
  * store is given the request's deadline (epoch ms), the driver a signal that
@@ -119,7 +125,7 @@ export interface StoreDriver extends StoreReads<AbortSignal>, ChangeStore<AbortS
    * writes after. A maxPerUser set anew counts each user's seats held and
    * confirmed in the event afresh. The event as changed; null when there is none.
    */
-  changeEvent: (id: string, decide: DecideEventChange, signal?: AbortSignal) => Promise<StoredEvent | null>
+  changeEvent: (id: string, decide: DecideEventChange, signal?: AbortSignal) => Promise<ChangedEvent | null>
   /** Sections with holds past their expiresAt (on the database's clock), most overdue first. */
   dueSections: (limit: number, signal?: AbortSignal) => Promise<SectionRef[]>
   /** The bookings with these ids that exist, in any order (ids a store cannot hold are simply not found). */

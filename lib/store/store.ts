@@ -11,7 +11,6 @@ import type { StoredEvent } from '../domain/sale-rules.ts'
 import { runSectionsBatch, type SectionBatchResult, type SectionGroup } from './section-batch.ts'
 import type { SectionRef } from '../domain/section-ops.ts'
 import { createSharedReads } from './shared-reads.ts'
-import { eventChangeRecord } from '../domain/changes.ts'
 import type { ChangeStore, DecideEventChange, StoreDriver, StoreKind, StoreReads } from './driver.ts'
 import { storeRunner, type StoreObserver } from './store-errors.ts'
 
@@ -92,15 +91,9 @@ export function createStore (driver: StoreDriver, observer?: StoreObserver): Sto
       return event
     },
     async changeEvent (id, decide, deadline) {
-      // the event as the committed attempt read it: what its record was made from
-      let before: StoredEvent | undefined
-      const after = await run.transaction('change_event', async signal => await driver.changeEvent(id, current => {
-        before = current
-        return decide(current)
-      }, signal), deadline)
-      const record = after === null || before === undefined ? null : eventChangeRecord(before, after, 0)
-      if (record !== null) observer?.recorded?.([record.type])
-      return after
+      const changed = await run.transaction('change_event', async signal => await driver.changeEvent(id, decide, signal), deadline)
+      if (changed !== null && changed.recorded !== null) observer?.recorded?.([changed.recorded])
+      return changed?.event ?? null
     },
     getEvent: async (id, deadline) => await events.get(id, deadline),
     listEvents: async (query, deadline) => await read(async signal => await driver.listEvents(query, signal), deadline),

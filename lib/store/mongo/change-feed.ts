@@ -9,7 +9,7 @@
  * were then (lib/domain/changes.ts).
  */
 import type { ClientSession, Db, Filter } from 'mongodb'
-import { bookingAsOf, bookingChangeType, unpackBooking, type ChangeType, type StoredChange } from '../../domain/changes.ts'
+import { bookingChangeType, feedChange, unpackBooking, type ChangeType } from '../../domain/changes.ts'
 import type { BookingStatus } from '../../api/schemas.ts'
 import { BOOKINGS, bookingFromDocument, parseBookingId, type BookingDocument } from './documents.ts'
 import { InvalidInputError } from '../../domain/errors.ts'
@@ -144,18 +144,16 @@ export function mongoChangeStore (db: Db, serverNow: () => Promise<Date>): Chang
       const ids = entries.flatMap(e => e.booking === undefined ? [] : [parseBookingId(e.booking) ?? e.booking])
       const found = ids.length === 0 ? [] : await db.collection<BookingDocument>(BOOKINGS).find({ _id: { $in: ids } }).toArray()
       const bookings = new Map(found.map(d => bookingFromDocument(d)).map(b => [b._id, b]))
-      const items: StoredChange[] = entries.map(({ doc, n, booking, status }) => {
-        const stored = booking === undefined ? undefined : bookings.get(booking)
-        return {
-          id: doc.bookings === undefined ? `chg_${doc._id}` : `chg_${doc._id}_${n}`,
-          type: doc.type ?? bookingChangeType(status as BookingStatus),
-          occurredAt: doc.occurredAt.toISOString(),
-          eventId: doc.eventId,
-          data: stored === undefined || status === undefined ? doc.data : bookingAsOf(stored, status),
-          owner: doc.owner,
-          cursor: cursorOf({ seq: doc._id, n })
-        }
-      })
+      const items = entries.map(({ doc, n, booking, status }) => feedChange({
+        row: doc._id,
+        occurredAt: doc.occurredAt.toISOString(),
+        eventId: doc.eventId,
+        owner: doc.owner,
+        cursor: cursorOf({ seq: doc._id, n }),
+        type: doc.type ?? null,
+        data: doc.data,
+        booking: booking === undefined || status === undefined ? null : { n, status, stored: bookings.get(booking) }
+      }))
       return { items, nextCursor: items.at(-1)?.cursor ?? cursorOf(from) }
     },
 

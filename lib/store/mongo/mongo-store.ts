@@ -183,7 +183,7 @@ function mongoDriver (client: MongoClient): StoreDriver {
         const change = decide(current)
         const update = eventChangeUpdate(change.fields, change.addSections)
         // nothing to write: the rules every batch read are still the event's
-        if (update === null) return current
+        if (update === null) return { event: current, recorded: null }
         // Writing the event document is what keeps batches off stale rules: a batch writes it first
         // (lockSection's lockedAt) in its own transaction, and of two transactions writing one document
         // the later writer meets a write conflict, whether the other is uncommitted or committed after
@@ -200,7 +200,7 @@ function mongoDriver (client: MongoClient): StoreDriver {
           const counts = await bookings.aggregate<{ _id: string, seats: number }>(userSeatsCountPipeline(eid), { session }).toArray()
           if (counts.length > 0) await userSeats.insertMany(userSeatsDocuments(eid, counts), { session })
         }
-        return next
+        return { event: next, recorded: record?.type ?? null }
       }, signal)
     },
 

@@ -10,7 +10,7 @@
  * reorders it.
  */
 import {
-  STATUS_LETTERS, bookingAsOf, bookingChangeType, packBookings, unpackBooking, type ChangeRecord, type ChangeType, type StoredChange
+  STATUS_LETTERS, bookingChangeType, feedChange, packBookings, unpackBooking, type ChangeRecord, type ChangeType
 } from '../../domain/changes.ts'
 import type { BookingStatus } from '../../api/schemas.ts'
 import type { SectionWrite } from '../section-batch.ts'
@@ -166,18 +166,18 @@ export function sqlChangeStore (client: SqlClient): ChangeStore<AbortSignal> {
         ? { rows: [] }
         : await client.query<BookingRow>(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = ANY($1::text[])`, [ids], signal)
       const bookings = new Map(found.map(r => [r.id, toBooking(r)]))
-      const items: StoredChange[] = rows.map((r, i) => {
+      const items = rows.map((r, i) => {
         const entry = named[i]
-        const stored = entry === null ? undefined : bookings.get(entry.id)
-        return {
-          id: entry === null ? `chg_${r.id}` : `chg_${r.id}_${r.n}`,
-          type: entry === null ? r.type as ChangeType : bookingChangeType(entry.status),
+        return feedChange({
+          row: r.id,
           occurredAt: r.occurred_at_iso,
           eventId: r.event_id,
-          data: entry === null ? r.data : stored === undefined ? null : bookingAsOf(stored, entry.status),
           owner: r.event_owner,
-          cursor: cursorOf(r)
-        }
+          cursor: cursorOf(r),
+          type: r.type,
+          data: r.data,
+          booking: entry === null ? null : { n: r.n, status: entry.status, stored: bookings.get(entry.id) }
+        })
       })
       return { items, nextCursor: items.at(-1)?.cursor ?? cursorOf(from) }
     },

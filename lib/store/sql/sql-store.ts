@@ -568,7 +568,7 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory, h
         const [changed] = toEvents(after)
         const record = eventChangeRecord(current, changed, Date.now())
         if (record !== null) await insertChanges(tx, [record])
-        return changed
+        return { event: changed, recorded: record?.type ?? null }
       }, signal)
     },
 
