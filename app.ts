@@ -8,6 +8,7 @@ import { LogController, type FastifyHttpOptions, type FastifyInstance, type Fast
 import authPlugin from './plugins/auth.ts'
 import webhooksPlugin from './plugins/webhooks.ts'
 import changeRoutes from './routes/changes.ts'
+import waitlistRoutes from './routes/waitlist.ts'
 import bookingPlugin from './plugins/booking.ts'
 import configPlugin, { type ConfigPluginOptions } from './plugins/config.ts'
 import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
@@ -107,5 +108,6 @@ export default async function app (fastify: FastifyInstance, opts: ConfigPluginO
     await guarded.register(eventManageRoutes)
     await guarded.register(bookingRoutes)
     await guarded.register(changeRoutes)
+    await guarded.register(waitlistRoutes)
   })
 }

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { createBookingService, type BookingService } from '../lib/service/booking-service.ts'
 import { createEventService, type EventService } from '../lib/service/event-service.ts'
+import { createWaitlistService, type WaitlistService } from '../lib/service/waitlist-service.ts'
 import { WORK_MS } from '../lib/support/deadline.ts'
 import { createExpirySweeper, sweeperLockKey } from '../lib/service/expiry-sweeper.ts'
 import { redisSeatReturns } from '../lib/cluster/seat-returns.ts'
@@ -10,6 +11,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     booking: BookingService
     events: EventService
+    waitlist: WaitlistService
   }
 }
 
@@ -23,7 +25,9 @@ const RETURNS_TIMEOUT_MS = 1000
  * outlives seats given back on another instance.
  */
 export default fp(async (fastify) => {
-  const { BATCH_MAX, BATCH_CONCURRENCY, LOCK_WAIT_MS, SOLD_OUT_CACHE_MS, HOLD_TTL_MS, EXPIRY_SWEEP_MS, STORE, PG_POOL_SIZE, MONGODB_POOL_SIZE } = fastify.config
+  const {
+    BATCH_MAX, BATCH_CONCURRENCY, LOCK_WAIT_MS, SOLD_OUT_CACHE_MS, HOLD_TTL_MS, WAITLIST_OFFER_SECONDS, EXPIRY_SWEEP_MS, STORE, PG_POOL_SIZE, MONGODB_POOL_SIZE
+  } = fastify.config
   /**
    * Never more batches than the store has connections (the embedded store runs one
    * transaction at a time); BATCH_MAX=1 is the seed's path: a transaction per request
@@ -46,7 +50,8 @@ export default fp(async (fastify) => {
     batchConcurrency: batchConcurrency(),
     lockWaitMs: LOCK_WAIT_MS,
     soldOutCacheMs: SOLD_OUT_CACHE_MS,
-    holdTtlMs: HOLD_TTL_MS
+    holdTtlMs: HOLD_TTL_MS,
+    waitlistOfferMs: WAITLIST_OFFER_SECONDS * 1000
   })
   const sweeper = createExpirySweeper({
     store: fastify.store,
@@ -60,6 +65,7 @@ export default fp(async (fastify) => {
   })
   fastify.decorate('booking', booking)
   fastify.decorate('events', createEventService({ store: fastify.store, bookings: booking, answerWithinMs: LOCK_WAIT_MS + WORK_MS }))
+  fastify.decorate('waitlist', createWaitlistService({ store: fastify.store, bookings: booking, answerWithinMs: LOCK_WAIT_MS + WORK_MS }))
   fastify.addHook('onReady', async () => { sweeper.start() })
   // runs before the store and Redis close (onClose hooks run in reverse order): stop sweeping, then decide what is queued
   fastify.addHook('onClose', async () => {

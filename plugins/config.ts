@@ -3,6 +3,7 @@ import fastifyEnv from '@fastify/env'
 import { Type, type Static } from '@sinclair/typebox'
 import fp from 'fastify-plugin'
 import type { StoreKind } from '../lib/store/store.ts'
+import { DEFAULT_OFFER_SECONDS } from '../lib/domain/waitlist.ts'
 
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port the HTTP server listens on.' }),
@@ -65,6 +66,10 @@ export const ConfigSchema = Type.Object({
   HOLD_TTL_MS: Type.Integer({
     minimum: 1000, maximum: 86_400_000, default: 600_000,
     description: 'How long a hold keeps its seats, in milliseconds, when its event sets no `holdSeconds`.'
+  }),
+  WAITLIST_OFFER_SECONDS: Type.Integer({
+    minimum: 1, maximum: 86_400, default: DEFAULT_OFFER_SECONDS,
+    description: 'How long a waiting-list offer (seats held for the next in line) lasts, in seconds, when its event sets no `waitlistOfferSeconds`; then its seats go to the next in line.'
   }),
   EXPIRY_SWEEP_MS: Type.Integer({
     minimum: 50, maximum: 600_000, default: 1000,

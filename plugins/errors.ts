@@ -40,7 +40,8 @@ const DOMAIN_OUTCOMES: Record<ErrorCode, BookingOutcome> = {
   INVALID_STATE: 'invalid',
   SALE_NOT_OPEN: 'not_open',
   SALE_CLOSED: 'closed',
-  CAPACITY_BELOW_TAKEN: 'invalid'
+  CAPACITY_BELOW_TAKEN: 'invalid',
+  SEATS_AVAILABLE: 'invalid'
 }
 
 /** Our codes for Fastify's own client errors, and a message where Fastify's would echo the whole URL. */

@@ -36,6 +36,7 @@ export default fp(async (fastify) => {
       tags: [
         { name: 'events', description: 'Events and their sections' },
         { name: 'bookings', description: 'Booking, holding, confirming and cancelling seats' },
+        { name: 'waitlist', description: 'Waiting for seats of a sold-out section: offers, in order, as seats come back' },
         { name: 'ops', description: 'Health and metrics' }
       ]
     },

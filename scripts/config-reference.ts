@@ -19,6 +19,7 @@ export const GROUPS: ReadonlyArray<{ title: string, variables: readonly string[]
   { title: 'Store', variables: ['STORE', 'DATABASE_URL', 'PG_POOL_SIZE', 'MONGODB_URI', 'MONGODB_POOL_SIZE', 'MONGODB_TIMEOUT_MS', 'DATA_DIR'] },
   { title: 'Locks and batching', variables: ['REDIS_NODES', 'LOCK_TTL_MS', 'LOCK_WAIT_MS', 'BATCH_MAX', 'BATCH_CONCURRENCY', 'SOLD_OUT_CACHE_MS'] },
   { title: 'Holds', variables: ['HOLD_TTL_MS', 'EXPIRY_SWEEP_MS'] },
+  { title: 'Waiting list', variables: ['WAITLIST_OFFER_SECONDS'] },
   { title: 'Identity', variables: ['AUTH_JWKS_URL', 'AUTH_JWT_SECRET', 'AUTH_ISSUER', 'AUTH_AUDIENCE', 'AUTH_JWKS_REFRESH_MS', 'AUTH_TOKEN_CACHE_MS', 'AUTH_DISABLED'] },
   { title: 'Rate limit', variables: ['RATE_LIMIT_MAX', 'RATE_LIMIT_WINDOW_MS'] },
   { title: 'Change feed and webhooks', variables: ['CHANGES_RETENTION_HOURS', 'WEBHOOK_ALLOW_HTTP', 'WEBHOOK_ALLOW_PRIVATE', 'WEBHOOK_TIMEOUT_MS', 'WEBHOOK_RETRY_BASE_MS', 'WEBHOOK_RETRY_MAX_MS', 'WEBHOOK_RETRY_HOURS', 'WEBHOOK_DISABLE_AFTER', 'WEBHOOK_LEASE_MS', 'WEBHOOK_POLL_MS'] },

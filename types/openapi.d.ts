@@ -381,6 +381,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/events/{id}/waitlist": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An event's waiting lists, by section and position
+         * @description The event's organizer, services and admins see every entry; anyone else its own. Served entries stay listed. Seats that come back to the section (a cancellation, a released or expired hold, a capacity raised) go to its list first, in position order: the first waiting entries whose qty fits become offers, each a hold for its user (`bookingId`, until the event's waitlistOfferSeconds, else WAITLIST_OFFER_SECONDS), recorded as a `waitlist.offered` change for webhooks. Confirm it as any hold (POST /api/bookings/{id}/confirm); an offer that lapses or is released goes to the next in line. While an entry that fits waits, no public booking takes those seats. An offer that would pass the event's maxPerUser is not made: the entry is `skipped`.
+         */
+        get: operations["listWaitlist"];
+        put?: never;
+        /**
+         * Wait for seats of a section that cannot serve qty now
+         * @description A customer waits as itself (userId left out, or its own sub); a service or an admin for the userId it names. Only when the section cannot serve qty once the request is decided (else 409 SEATS_AVAILABLE: book instead), and only while the sale is on. The same user on the same section again, while its entry waits or is offered, answers that entry (200), never a second one. Seats that come back to the section (a cancellation, a released or expired hold, a capacity raised) go to its list first, in position order: the first waiting entries whose qty fits become offers, each a hold for its user (`bookingId`, until the event's waitlistOfferSeconds, else WAITLIST_OFFER_SECONDS), recorded as a `waitlist.offered` change for webhooks. Confirm it as any hold (POST /api/bookings/{id}/confirm); an offer that lapses or is released goes to the next in line. While an entry that fits waits, no public booking takes those seats. An offer that would pass the event's maxPerUser is not made: the entry is `skipped`.
+         */
+        post: operations["joinWaitlist"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/waitlist/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Leave a waiting list (an offered entry declines its offer)
+         * @description Its user, its event's organizer, a service or an admin; to anyone else it is 404. A waiting entry leaves; an offered one declines: its hold is released and its seats go to the next in line. An entry already served or gone is answered as it is.
+         */
+        delete: operations["leaveWaitlist"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -459,6 +503,11 @@ export interface components {
              */
             maxPerUser?: number;
             /**
+             * @description how long a waiting-list offer (a hold for the next in line) keeps its seats; WAITLIST_OFFER_SECONDS when left out
+             * @example 3600
+             */
+            waitlistOfferSeconds?: number;
+            /**
              * @description draft: hidden and not on sale until published; published (the default): on sale within its window
              * @enum {string}
              */
@@ -504,6 +553,11 @@ export interface components {
              * @example 4
              */
             maxPerUser?: number | null;
+            /**
+             * @description how long a waiting-list offer (a hold for the next in line) keeps its seats; WAITLIST_OFFER_SECONDS when left out
+             * @example 3600
+             */
+            waitlistOfferSeconds?: number | null;
         };
         /** @description A section of an event, with its live availability */
         Section: {
@@ -536,6 +590,11 @@ export interface components {
              * @example 2
              */
             sold: number;
+            /**
+             * @description entries of its waiting list waiting for seats (POST /api/events/{id}/waitlist)
+             * @example 0
+             */
+            waiting: number;
         };
         /** @description An event and its sections */
         Event: {
@@ -584,6 +643,11 @@ export interface components {
              * @example 4
              */
             maxPerUser?: number;
+            /**
+             * @description how long a waiting-list offer (a hold for the next in line) keeps its seats; WAITLIST_OFFER_SECONDS when left out
+             * @example 3600
+             */
+            waitlistOfferSeconds?: number;
             /**
              * @description draft -> published -> closed; any but cancelled -> cancelled
              * @example published
@@ -723,6 +787,11 @@ export interface components {
              * @example 2026-06-01T19:30:00.000Z
              */
             cancelledAt?: string;
+            /**
+             * @description the waiting-list entry this hold was offered to
+             * @example 6650c2d3e4f5a6b7c8d9e0f1
+             */
+            waitlistId?: string;
         };
         /** @description A page of bookings, newest first */
         BookingPage: {
@@ -861,6 +930,83 @@ export interface components {
              */
             secret: string;
         };
+        /** @description A place on a section's waiting list */
+        WaitlistEntry: {
+            /**
+             * @description a waiting-list entry's id (24 lowercase hex digits)
+             * @example 6650c2d3e4f5a6b7c8d9e0f1
+             */
+            _id: string;
+            /**
+             * @description an event's id (24 lowercase hex digits)
+             * @example 6650a1f2c3d4e5f6a7b8c9d0
+             */
+            eventId: string;
+            /**
+             * @description a section's id (24 lowercase hex digits)
+             * @example 6650a1f2c3d4e5f6a7b8c9d1
+             */
+            sectionId: string;
+            /**
+             * @description who waits
+             * @example bob
+             */
+            userId: string;
+            /**
+             * @description seats it waits for: offered all together or not at all
+             * @example 2
+             */
+            qty: number;
+            /**
+             * @description its place in the section's list, fixed when it joined (from 1)
+             * @example 1
+             */
+            position: number;
+            /**
+             * @description waiting -> offered -> confirmed | lapsed | left; waiting -> skipped | left
+             * @example waiting
+             * @enum {string}
+             */
+            status: "waiting" | "offered" | "confirmed" | "lapsed" | "skipped" | "left";
+            /**
+             * @description the hold offered to it (confirm it as any hold: POST /api/bookings/{id}/confirm)
+             * @example 6650b7e4a1b2c3d4e5f6a7b86650a1f2c3d4e5f6a7b8c9d1
+             */
+            bookingId?: string;
+            /**
+             * Format: date-time
+             * @description when it joined
+             * @example 2026-06-01T19:30:00.000Z
+             */
+            createdAt: string;
+        };
+        /** @description A place on a section's waiting list, asked for when the section cannot serve qty now */
+        WaitlistJoin: {
+            /**
+             * @description a section's id (24 lowercase hex digits)
+             * @example 6650a1f2c3d4e5f6a7b8c9d1
+             */
+            sectionId: string;
+            /**
+             * @description seats to wait for
+             * @example 2
+             */
+            qty: number;
+            /**
+             * @description who waits: a service or an admin names it; a customer may leave it out (it waits as itself)
+             * @example bob
+             */
+            userId?: string;
+        };
+        /** @description Waiting-list entries by section, in position order (served ones stay listed) */
+        WaitlistPage: {
+            items: components["schemas"]["WaitlistEntry"][];
+            /**
+             * @description the `cursor` of the next page, on a full page; null on a page with fewer than `limit`
+             * @example null
+             */
+            nextCursor: string | null;
+        };
         /** @description Every failed answer: `{ success: false, error: { code, message, ... } }` */
         Error: {
             /** @enum {boolean} */
@@ -870,12 +1016,12 @@ export interface components {
                  * @description stable, for programs; each answer lists the codes of its status
                  * @enum {string}
                  */
-                code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "SOLD_OUT" | "LIMIT_EXCEEDED" | "INVALID_STATE" | "SALE_NOT_OPEN" | "SALE_CLOSED" | "CAPACITY_BELOW_TAKEN" | "HOLD_EXPIRED" | "REQUEST_TIMEOUT" | "PAYLOAD_TOO_LARGE" | "URI_TOO_LONG" | "UNSUPPORTED_MEDIA_TYPE" | "HEADERS_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "BUSY" | "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE" | "DEPENDENCY_DOWN";
+                code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "SOLD_OUT" | "LIMIT_EXCEEDED" | "INVALID_STATE" | "SALE_NOT_OPEN" | "SALE_CLOSED" | "CAPACITY_BELOW_TAKEN" | "SEATS_AVAILABLE" | "HOLD_EXPIRED" | "REQUEST_TIMEOUT" | "PAYLOAD_TOO_LARGE" | "URI_TOO_LONG" | "UNSUPPORTED_MEDIA_TYPE" | "HEADERS_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "BUSY" | "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE" | "DEPENDENCY_DOWN";
                 /** @description for people; names the offending field on validation errors */
                 message: string;
                 /** @description the offending input field, on VALIDATION_ERROR */
                 field?: string;
-                /** @description seats left, on SOLD_OUT */
+                /** @description seats left, on SOLD_OUT and SEATS_AVAILABLE */
                 remaining?: number;
                 /** @description seats the user may still take in the event, on LIMIT_EXCEEDED */
                 allowed?: number;
@@ -976,6 +1122,9 @@ export type SchemaChangePage = components['schemas']['ChangePage'];
 export type SchemaWebhookInput = components['schemas']['WebhookInput'];
 export type SchemaWebhook = components['schemas']['Webhook'];
 export type SchemaWebhookCreated = components['schemas']['WebhookCreated'];
+export type SchemaWaitlistEntry = components['schemas']['WaitlistEntry'];
+export type SchemaWaitlistJoin = components['schemas']['WaitlistJoin'];
+export type SchemaWaitlistPage = components['schemas']['WaitlistPage'];
 export type SchemaError = components['schemas']['Error'];
 export type SchemaHealth = components['schemas']['Health'];
 export type $defs = Record<string, never>;
@@ -5280,6 +5429,586 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    listWaitlist: {
+        parameters: {
+            query?: {
+                /**
+                 * @description a section's id (24 lowercase hex digits)
+                 * @example 6650a1f2c3d4e5f6a7b8c9d1
+                 */
+                sectionId?: string;
+                /** @description entries per page */
+                limit?: number;
+                /**
+                 * @description the `nextCursor` of the page before
+                 * @example 6650a1f2c3d4e5f6a7b8c9d1.20
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description an event's id (24 lowercase hex digits)
+                 * @example 6650a1f2c3d4e5f6a7b8c9d0
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of entries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["WaitlistPage"];
+                    };
+                };
+            };
+            /** @description `VALIDATION_ERROR`: an input field is invalid; `field` names it and the message says why; `BAD_REQUEST`: the request itself is malformed (its URL encoding or Content-Length) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "VALIDATION_ERROR" | "BAD_REQUEST";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource, or one the principal may not see (ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "NOT_FOUND";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `URI_TOO_LONG`: a path parameter is over 100 characters */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "URI_TOO_LONG";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INTERNAL_ERROR";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    joinWaitlist: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description an event's id (24 lowercase hex digits)
+                 * @example 6650a1f2c3d4e5f6a7b8c9d0
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WaitlistJoin"];
+            };
+        };
+        responses: {
+            /** @description The user's entry already on this section's list (waiting or offered) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["WaitlistEntry"];
+                    };
+                };
+            };
+            /** @description Joined: the entry, `waiting`, with its `position` */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["WaitlistEntry"];
+                    };
+                };
+            };
+            /** @description `VALIDATION_ERROR`: an input field is invalid; `field` names it and the message says why; `INVALID_JSON`: the body is not valid JSON; `BAD_REQUEST`: the request itself is malformed (its URL encoding or Content-Length) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `FORBIDDEN`: the principal's roles do not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "FORBIDDEN";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource, or one the principal may not see (ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "NOT_FOUND";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `SEATS_AVAILABLE`: the section can serve the qty asked to wait for: book instead; `remaining` says how many seats are on sale; `LIMIT_EXCEEDED`: the user would pass the event's maxPerUser; `allowed` says how many more seats it may take; `SALE_NOT_OPEN`: the event's sale has not opened yet (the database's clock decides); `opensAt` says when it does; `SALE_CLOSED`: the event's sale is over: salesEnd passed, or the event was closed or cancelled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "SEATS_AVAILABLE" | "LIMIT_EXCEEDED" | "SALE_NOT_OPEN" | "SALE_CLOSED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "PAYLOAD_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `URI_TOO_LONG`: a path parameter is over 100 characters */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "URI_TOO_LONG";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: the body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNSUPPORTED_MEDIA_TYPE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INTERNAL_ERROR";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "BUSY" | "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    leaveWaitlist: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description a waiting-list entry's id (24 lowercase hex digits)
+                 * @example 6650c2d3e4f5a6b7c8d9e0f1
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entry, `left` (or as it was, when it had been served or had left) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["WaitlistEntry"];
+                    };
+                };
+            };
+            /** @description `VALIDATION_ERROR`: an input field is invalid; `field` names it and the message says why; `BAD_REQUEST`: the request itself is malformed (its URL encoding or Content-Length) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "VALIDATION_ERROR" | "BAD_REQUEST";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no valid bearer token: missing, malformed, expired, not yet valid, wrongly signed, or for another issuer or audience */
+            401: {
+                headers: {
+                    /** @description the scheme to authenticate with; error="invalid_token" when a token was sent */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "UNAUTHENTICATED";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource, or one the principal may not see (ids reveal nothing) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "NOT_FOUND";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `REQUEST_TIMEOUT`: the request did not arrive within REQUEST_TIMEOUT_MS (answered by the connection, before any route) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "REQUEST_TIMEOUT";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `URI_TOO_LONG`: a path parameter is over 100 characters */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "URI_TOO_LONG";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `HEADERS_TOO_LARGE`: the request's headers are over the server's limit (answered by the connection, before any route) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "HEADERS_TOO_LARGE";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `INTERNAL_ERROR`: a fault of the server itself; the message is hidden */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "INTERNAL_ERROR";
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description `BUSY`: the section stayed busy past the request's deadline; nothing was changed, retry after `retryAfter` seconds; `STORE_UNAVAILABLE`: the database is out of reach or did not answer in time: the change may or may not have been applied; retry after `retryAfter` seconds with the same Idempotency-Key (a booking made is then answered, not made twice); `AUTH_UNAVAILABLE`: the identity provider's keys cannot be fetched; retry after `retryAfter` seconds */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error: {
+                            /** @enum {string} */
+                            code: "BUSY" | "STORE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
                         } & {
                             [key: string]: unknown;
                         };

@@ -31,7 +31,8 @@ export const BOOKING_ID_PATTERN = '^[0-9a-f]{24}([0-9a-f]{24})?$'
 export const EXAMPLE_IDS = {
   event: '6650a1f2c3d4e5f6a7b8c9d0',
   section: '6650a1f2c3d4e5f6a7b8c9d1',
-  booking: '6650b7e4a1b2c3d4e5f6a7b86650a1f2c3d4e5f6a7b8c9d1'
+  booking: '6650b7e4a1b2c3d4e5f6a7b86650a1f2c3d4e5f6a7b8c9d1',
+  entry: '6650c2d3e4f5a6b7c8d9e0f1'
 } as const
 export const EXAMPLE_USER = 'bob'
 
@@ -82,6 +83,12 @@ export type SectionPatch = Static<typeof SectionPatchSchema>
 
 const HoldSeconds = Type.Integer({ minimum: 1, maximum: MAX_HOLD_SECONDS, description: 'how long a hold keeps its seats; HOLD_TTL_MS when left out', examples: [600] })
 const MaxPerUser = Type.Integer({ minimum: 1, maximum: MAX_PER_USER, description: 'most seats one userId may hold plus have confirmed in the event', examples: [4] })
+const WaitlistOfferSeconds = Type.Integer({
+  minimum: 1,
+  maximum: MAX_HOLD_SECONDS,
+  description: 'how long a waiting-list offer (a hold for the next in line) keeps its seats; WAITLIST_OFFER_SECONDS when left out',
+  examples: [3600]
+})
 
 /**
  * draft: seen by its owner and admins only, no bookings; published: on sale
@@ -102,7 +109,8 @@ const eventDetails = {
   salesStart: Type.Optional(Timestamp('bookings and holds are taken from this moment (the database\'s clock); on sale at once when left out')),
   salesEnd: Type.Optional(Timestamp('no bookings or holds from this moment on: after salesStart')),
   holdSeconds: Type.Optional(HoldSeconds),
-  maxPerUser: Type.Optional(MaxPerUser)
+  maxPerUser: Type.Optional(MaxPerUser),
+  waitlistOfferSeconds: Type.Optional(WaitlistOfferSeconds)
 }
 
 export const EventInputSchema = Type.Object({
@@ -124,7 +132,8 @@ export const EventPatchSchema = Type.Object({
   salesStart: Clearable(Timestamp('bookings are taken from this moment; null: on sale at once')),
   salesEnd: Clearable(Timestamp('no bookings from this moment on; null: no end')),
   holdSeconds: Clearable(HoldSeconds),
-  maxPerUser: Clearable(MaxPerUser)
+  maxPerUser: Clearable(MaxPerUser),
+  waitlistOfferSeconds: Clearable(WaitlistOfferSeconds)
 }, { $id: 'EventPatch', additionalProperties: false, minProperties: 1, description: 'What changes in an event (its sections have routes of their own); null clears a field' })
 export type EventPatch = Static<typeof EventPatchSchema>
 
@@ -135,7 +144,8 @@ export const SectionSchema = Type.Object({
   capacity: Type.Integer({ examples: [5] }),
   remaining: Type.Integer({ description: 'seats on sale now', examples: [2] }),
   held: Type.Integer({ description: 'seats in held bookings (a buyer is paying)', examples: [1] }),
-  sold: Type.Integer({ description: 'seats in confirmed bookings; capacity == remaining + held + sold', examples: [2] })
+  sold: Type.Integer({ description: 'seats in confirmed bookings; capacity == remaining + held + sold', examples: [2] }),
+  waiting: Type.Integer({ description: 'entries of its waiting list waiting for seats (POST /api/events/{id}/waitlist)', examples: [0] })
 }, { $id: 'Section', description: 'A section of an event, with its live availability' })
 export type Section = Static<typeof SectionSchema>
 
@@ -151,6 +161,7 @@ export const EventSchema = Type.Object({
   salesEnd: Type.Optional(Timestamp('no bookings from this moment on')),
   holdSeconds: Type.Optional(HoldSeconds),
   maxPerUser: Type.Optional(MaxPerUser),
+  waitlistOfferSeconds: Type.Optional(WaitlistOfferSeconds),
   status: stringEnum(EVENT_STATUSES, { description: 'draft -> published -> closed; any but cancelled -> cancelled', examples: ['published'] }),
   saleState: stringEnum(SALE_STATES, { description: 'the sale as a buyer sees it now (this instance\'s clock; bookings are decided by the database\'s)', examples: ['on_sale'] }),
   createdAt: Timestamp('when the event was created')
@@ -194,7 +205,8 @@ export const BookingSchema = Type.Object({
   expiresAt: Type.Optional(Timestamp('a hold\'s end: confirmed before it, or expired')),
   confirmedAt: Type.Optional(Timestamp('when a hold was confirmed')),
   paymentRef: Type.Optional(PaymentRef),
-  cancelledAt: Type.Optional(Timestamp('when it was cancelled (or its hold released)'))
+  cancelledAt: Type.Optional(Timestamp('when it was cancelled (or its hold released)')),
+  waitlistId: Type.Optional(Type.String({ pattern: ID_PATTERN, description: 'the waiting-list entry this hold was offered to', examples: [EXAMPLE_IDS.entry] }))
 }, { $id: 'Booking', description: 'Seats of one section for one user' })
 export type Booking = Static<typeof BookingSchema>
 

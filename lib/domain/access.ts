@@ -67,7 +67,13 @@ export function maySeeBooking (actor: Principal, booking: Parties): boolean {
  */
 export type BookingAccess = 'granted' | 'forbidden' | 'hidden'
 
-/** Who may see a booking may cancel it. */
+/** Whose entries of an event's waiting list a principal lists: every one (its organizer, services, admins), or its own. */
+export function waitlistScope (actor: Principal, eventOwner: string): { userId?: string } {
+  if (hasRole(actor, 'service', 'admin') || (hasRole(actor, 'organizer') && eventOwner !== '' && eventOwner === actor.sub)) return {}
+  return { userId: actor.sub }
+}
+
+/** Who may see a booking may cancel it; who may see a waiting-list entry may take it off the list. */
 export function cancelAccess (actor: Principal, booking: Parties): BookingAccess {
   return maySeeBooking(actor, booking) ? 'granted' : 'hidden'
 }

@@ -18,6 +18,7 @@ import { editsSection } from './section-decision.ts'
 import type { SectionEffects } from './section-ops.ts'
 import type { Booking, BookingStatus } from '../api/schemas.ts'
 import type { ChangeType } from '../api/change-schemas.ts'
+import type { WaitEntry } from './waitlist.ts'
 
 export type { ChangeType }
 
@@ -36,6 +37,8 @@ export interface BatchRecord {
   bookings: Array<{ id: string, status: BookingStatus }>
   /** name, price or capacity changed: a section.changed record, with the section as written */
   section: boolean
+  /** waiting-list entries offered seats, as answered after the offer: a waitlist.offered record each */
+  offers: WaitEntry[]
 }
 
 /** A change as the feed answers it. */
@@ -126,16 +129,17 @@ export function unpackBooking (sectionId: string, packed: PackedBookings, n: num
 }
 
 /** The records of a section's batch: changed bookings first (expiries, releases, cancels, confirms), then the new ones. */
-export function batchRecord (effects: Pick<SectionEffects, 'changes' | 'inserts' | 'capacity' | 'name' | 'price'>): BatchRecord {
+export function batchRecord (effects: Pick<SectionEffects, 'changes' | 'inserts' | 'capacity' | 'name' | 'price' | 'offers'>): BatchRecord {
   const bookings = effects.changes.map(c => ({ id: c.id, status: c.to }))
   for (const b of effects.inserts) bookings.push({ id: b._id, status: b.status })
-  return { bookings, section: editsSection(effects) }
+  return { bookings, section: editsSection(effects), offers: effects.offers }
 }
 
 /** The types a batch record holds, in order (for the metrics). */
 export function recordedTypes (record: BatchRecord): ChangeType[] {
   const types = record.bookings.map(b => bookingChangeType(b.status))
   if (record.section) types.push('section.changed')
+  for (const _ of record.offers) types.push('waitlist.offered')
   return types
 }
 

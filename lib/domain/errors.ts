@@ -6,7 +6,7 @@
 export type ErrorCode =
   | 'VALIDATION_ERROR' | 'NOT_FOUND' | 'SOLD_OUT' | 'BUSY' | 'IDEMPOTENCY_KEY_REUSED' | 'STORE_UNAVAILABLE'
   | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'AUTH_UNAVAILABLE' | 'LIMIT_EXCEEDED' | 'HOLD_EXPIRED' | 'INVALID_STATE'
-  | 'SALE_NOT_OPEN' | 'SALE_CLOSED' | 'CAPACITY_BELOW_TAKEN'
+  | 'SALE_NOT_OPEN' | 'SALE_CLOSED' | 'CAPACITY_BELOW_TAKEN' | 'SEATS_AVAILABLE'
 
 /**
  * An expected outcome (sold out, busy, rate limited, ...), answered to the
@@ -60,6 +60,13 @@ export class SoldOutError extends DomainError {
 export class LimitExceededError extends DomainError {
   constructor (allowed: number, requested: number) {
     super('LIMIT_EXCEEDED', `At most ${allowed} more seat(s) for this user in this event, ${requested} requested`, { allowed, requested })
+  }
+}
+
+/** The section can serve the seats a user asked to wait for: it books them instead. */
+export class SeatsAvailableError extends DomainError {
+  constructor (remaining: number, requested: number) {
+    super('SEATS_AVAILABLE', `${remaining} seat(s) remain, ${requested} asked: book them instead of waiting`, { remaining, requested })
   }
 }
 

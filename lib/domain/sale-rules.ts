@@ -21,6 +21,7 @@ export interface EventFields {
   salesEnd?: string | null
   holdSeconds?: number | null
   maxPerUser?: number | null
+  waitlistOfferSeconds?: number | null
   status?: EventStatus
 }
 

@@ -7,6 +7,7 @@ import type { BookingAccess, Parties } from './access.ts'
 import type { BookingRequest, Decision, StoredBooking } from './allocation.ts'
 import type { Booking, BookingStatus, SectionPatch } from '../api/schemas.ts'
 import type { SaleWindow } from './sale-rules.ts'
+import type { EntryChange, StoredEntry, WaitEntry } from './waitlist.ts'
 
 /** A section of an event: what a batch, a lock and a queue are keyed by. */
 export interface SectionRef {
@@ -26,6 +27,10 @@ export type SectionOp =
   | { kind: 'edit', change: SectionPatch, mayEdit: (owner: string) => boolean }
   /** every hold of the section released, if its event is cancelled (sent once the event is) */
   | { kind: 'release_holds' }
+  /** a place on the section's waiting list for `userId`, if the section cannot serve `qty` once the batch is decided */
+  | { kind: 'join', userId: string, qty: number }
+  /** the entry leaves the list; an offered one declines its offer (its hold, `bookingId` as read, is released) */
+  | { kind: 'leave', entryId: string, bookingId?: string }
 
 /** What the principal asking may do to the booking it names, decided on the booking as the batch reads it. */
 export type Access = (booking: Parties) => BookingAccess
@@ -41,6 +46,14 @@ export type OpResult =
   | { kind: 'edited' }
   /** capacity may not go below `minimum`, the seats held and sold */
   | { kind: 'capacity_below_taken', minimum: number }
+  /** created false: the user's entry still waiting or offered, answered again */
+  | { kind: 'joined', entry: WaitEntry, created: boolean }
+  /** the section can serve the qty a user asked to wait for: book instead */
+  | { kind: 'seats_available', remaining: number }
+  /** changed false: it had left the list already, or been served */
+  | { kind: 'left', entry: WaitEntry, changed: boolean }
+  /** the entry was offered seats since it was read: leave again, naming its hold */
+  | { kind: 'stale' }
   /** the principal may see the booking but not do this to it */
   | { kind: 'forbidden' }
   | { kind: 'not_found' }
@@ -59,6 +72,10 @@ export interface SectionState {
   maxPerUser: number | null
   /** no later than the earliest expiresAt of the section's holds; null when it has none */
   nextExpiry: Date | null
+  /** entries of its waiting list waiting */
+  waiting: number
+  /** the event's waiting-list offer length in seconds; null: WAITLIST_OFFER_SECONDS */
+  offerSeconds: number | null
   /** the database's clock, read with the lock: the one moment the batch is decided at */
   now: Date
 }
@@ -89,6 +106,12 @@ export interface SectionEffects {
   sold: number
   inserts: StoredBooking[]
   changes: BookingChange[]
+  /** the change of the section's count of waiting entries */
+  waiting: number
+  /** entries joined, and entries moved (offered, served, skipped, left) */
+  waitlist: { inserts: StoredEntry[], changes: EntryChange[] }
+  /** the entries offered seats, as answered after the offer: each recorded as waitlist.offered */
+  offers: WaitEntry[]
   /** seats each user gains (or gives back) in the event, in userId order: the lock order of their rows */
   userSeats: Array<{ userId: string, delta: number }>
   /** the cap the users' new totals are guarded by; null when the event has none */

@@ -26,6 +26,7 @@ import type { SectionRef } from '../domain/section-ops.ts'
 import { WORK_MS } from '../support/deadline.ts'
 import { sectionLockKey } from '../cluster/locker.ts'
 import type { Store } from '../store/store.ts'
+import type { WaitStatus } from '../domain/waitlist.ts'
 
 export interface BookingServiceOptions {
   store: Store
@@ -45,6 +46,8 @@ export interface BookingServiceOptions {
   soldOutCacheMs: number
   /** a hold's length when its event sets no holdSeconds */
   holdTtlMs: number
+  /** a waiting-list offer's length when its event sets no waitlistOfferSeconds */
+  waitlistOfferMs?: number
   clock?: () => number
 }
 
@@ -68,6 +71,11 @@ export interface BookingResult {
 
 /** A booking's section, and the booking itself when it was read to find it. */
 interface Located { section: SectionRef, seen?: StoredBooking }
+
+/** An entry's move as the offers metric counts it (an entry leaving while waiting had no offer). */
+const WAITLIST_OUTCOMES: Partial<Record<WaitStatus, string>> = {
+  offered: 'made', confirmed: 'confirmed', lapsed: 'lapsed', left: 'declined', skipped: 'skipped'
+}
 
 /** Sections whose event this instance remembers (a few MB at most): confirms and cancels of their bookings skip a read. */
 const SECTIONS_KEPT = 100_000
@@ -103,7 +111,7 @@ export function createBookingService (options: BookingServiceOptions) {
       const started = Date.now()
       let batches: SectionBatchResult[]
       try {
-        batches = await store.sectionsBatch(groups.map(({ section, items }) => ({ ...section, ops: items })), deadline)
+        batches = await store.sectionsBatch(groups.map(({ section, items }) => ({ ...section, ops: items, offerDefaultMs: options.waitlistOfferMs })), deadline)
       } catch (err) {
         // the batch may have committed (its answer lost): seats it gave back are announced as if they
         // had come back; a needless announce costs another instance one batch, a missing one sales
@@ -132,8 +140,8 @@ export function createBookingService (options: BookingServiceOptions) {
     refusalCacheMs: NOT_OPEN_CACHE_MS,
     // a retry of a booking made before the sell-out must still get its booking back, so keyed ones stay queued
     whenRefused: (op, refusal) => op.kind === 'book' && op.request.idempotencyKey === undefined ? refusal : undefined,
-    // an edit may raise the capacity, a release give back holds
-    returnsSeats: op => op.kind === 'cancel' || op.kind === 'expire' || op.kind === 'edit' || op.kind === 'release_holds',
+    // an edit may raise the capacity, a release give back holds, an entry leaving decline its offer
+    returnsSeats: op => op.kind === 'cancel' || op.kind === 'expire' || op.kind === 'edit' || op.kind === 'release_holds' || op.kind === 'leave',
     seatsAsked: op => op.kind === 'book' ? op.request.qty : 0
   })
 
@@ -145,13 +153,26 @@ export function createBookingService (options: BookingServiceOptions) {
     }))
   }
 
-  /** Counts what a batch found expired: every batch expires its section's due holds first. */
+  /** Counts what a batch found expired (every batch expires its section's due holds first) and what it did to the waiting list. */
   function counted (batch: SectionBatchResult): void {
+    if (batch.waitlist.joined > 0 || batch.waitlist.changes.length > 0) countWaitlist(batch)
     if (batch.expired.length === 0) return
     metrics.holds.inc({ outcome: 'expired' }, batch.expired.length)
     for (const hold of batch.expired) {
       metrics.expiredSeats.inc(hold.qty)
       metrics.expiryLag.observe(Math.max(0, batch.at.getTime() - Date.parse(hold.expiresAt)) / 1000)
+    }
+  }
+
+  function countWaitlist ({ waitlist, expired, at }: SectionBatchResult): void {
+    if (waitlist.joined > 0) metrics.waitlistEntries.inc(waitlist.joined)
+    // seats an offer was made of came back at the batch's moment, or, expired, at the first hold's end
+    const backAt = Math.min(at.getTime(), ...expired.map(h => Date.parse(h.expiresAt)))
+    for (const { from, to } of waitlist.changes) {
+      const outcome = WAITLIST_OUTCOMES[to]
+      if (outcome === undefined || (to === 'left' && from !== 'offered')) continue
+      metrics.waitlistOffers.inc({ outcome })
+      if (outcome === 'made') metrics.waitlistOfferDelay.observe(Math.max(0, at.getTime() - backAt) / 1000)
     }
   }
 

@@ -12,6 +12,7 @@ import type { SectionRef } from '../domain/section-ops.ts'
 import type { DriverErrors } from './store-errors.ts'
 import type { ChangeType, StoredChange } from '../domain/changes.ts'
 import type { WebhookEndpoint, WebhookProgress } from '../domain/webhooks.ts'
+import type { StoredEntry } from '../domain/waitlist.ts'
 
 export type StoreKind = 'embedded' | 'postgres' | 'mongo'
 
@@ -64,6 +65,15 @@ export interface ChangeQuery {
 export interface ChangePage {
   items: StoredChange[]
   nextCursor: string
+}
+
+/** A page of an event's waiting-list entries: by section, then position, after a place in that order; one user's if given. */
+export interface WaitlistQuery {
+  eventId: string
+  sectionId?: string
+  userId?: string
+  after?: { sectionId: string, position: number }
+  limit: number
 }
 
 /** A new webhook endpoint: it gets the changes recorded from its making on. */
@@ -132,6 +142,10 @@ export interface StoreDriver extends StoreReads<AbortSignal>, ChangeStore<AbortS
   getBookings: (ids: readonly string[], signal?: AbortSignal) => Promise<StoredBooking[]>
   /** The events with these ids that exist, in any order (ids a store cannot hold are simply not found). */
   getEvents: (ids: readonly string[], signal?: AbortSignal) => Promise<StoredEvent[]>
+  /** The waiting-list entries with these ids that exist, in any order. */
+  getWaitEntries: (ids: readonly string[], signal?: AbortSignal) => Promise<StoredEntry[]>
+  /** Entries are written only by section batches (inSections). */
+  listWaitEntries: (query: WaitlistQuery, signal?: AbortSignal) => Promise<StoredEntry[]>
   /**
    * Runs fn atomically: its write takes effect when fn resolves, none of it
    * when it throws. MongoDB: one transaction. SQL: a read and one guarded

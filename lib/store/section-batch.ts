@@ -8,12 +8,13 @@
  */
 import type { StoredBooking } from '../domain/allocation.ts'
 import { RetryableConflict } from '../domain/errors.ts'
-import { newBookingId } from '../domain/ids.ts'
+import { newBookingId, newId } from '../domain/ids.ts'
 import { decideSection, editsSection, nextExpiryAfter, releasesHolds } from '../domain/section-decision.ts'
 import type { ExpiredHold, OpResult, SectionEffects, SectionOp, SectionRef, SectionState } from '../domain/section-ops.ts'
 import { byText } from '../support/text-order.ts'
 import { batchRecord, recordedTypes, type BatchRecord, type ChangeType } from '../domain/changes.ts'
 import type { SaleRefusal } from '../domain/sale-rules.ts'
+import { DEFAULT_OFFER_SECONDS, waitlistReadLimit, type EntryChange, type WaitlistRead } from '../domain/waitlist.ts'
 
 export interface SectionBatchResult {
   /** one result per operation, in order */
@@ -21,7 +22,7 @@ export interface SectionBatchResult {
   /** seats left once the batch committed; null when the event has no such section */
   remaining: number | null
   expired: ExpiredHold[]
-  /** seats given back by the batch's expiries, releases and cancellations */
+  /** seats back on public sale: given back by the batch's expiries, releases and cancellations (or a capacity raised), not offered to the waiting list */
   returned: number
   /** no later than the earliest expiresAt of the section's holds after the batch; null when it has none */
   nextExpiry: Date | null
@@ -31,11 +32,15 @@ export interface SectionBatchResult {
   refusal: SaleRefusal | null
   /** the types of the changes the batch recorded for the section */
   recorded: ChangeType[]
+  /** the section's waiting-list entries the batch moved (offered, served, skipped, left), and how many joined */
+  waitlist: { changes: EntryChange[], joined: number }
 }
 
 /** One section's operations in a batch. */
 export interface SectionGroup extends SectionRef {
   ops: readonly SectionOp[]
+  /** a waiting-list offer's length when the event sets none (WAITLIST_OFFER_SECONDS) */
+  offerDefaultMs?: number
 }
 
 /** What a batch writes to one section, and records of it in the outbox (the same write). */
@@ -90,6 +95,14 @@ export interface SectionsTx {
   dueHolds: (section: SectionRef, now: Date) => Promise<{ due: StoredBooking[], next: Date | null }>
   /** Bookings stored under these idempotency keys. */
   findKeys: (keys: string[]) => Promise<StoredBooking[]>
+  /**
+   * The section's waiting list, as far as the batch needs it: its first
+   * `limit` waiting entries of qty up to `seats` (none when `seats` is 0),
+   * in position order; the entries with these ids; those of these users
+   * still waiting or offered; the highest position given. Not locked: each
+   * entry's change is guarded by its `from`, a join by the section's row.
+   */
+  waitlist: (section: SectionRef, ask: { seats: number, limit: number, ids: string[], userIds: string[] }) => Promise<WaitlistRead>
   /** Seats these users hold plus have confirmed in these events, their rows locked in (eventId, userId) order, as given. */
   lockUserSeats: (users: ReadonlyArray<{ eventId: string, userIds: string[] }>) => Promise<UserSeats>
   /**
@@ -105,6 +118,31 @@ export interface SectionsTx {
 }
 
 const NOT_FOUND: OpResult = { kind: 'not_found' }
+const NO_MOVES: SectionBatchResult['waitlist'] = { changes: [], joined: 0 }
+
+type WaitlistAsk = Parameters<SectionsTx['waitlist']>[1]
+
+/**
+ * What a section's batch reads of its waiting list; null: nothing. Waiting
+ * entries when some wait and seats may be there once the batch's returns are
+ * decided (at most these: every seat read or given back, and any capacity
+ * raised); the entries its leaves name; its joining users' entries and the
+ * list's last position.
+ */
+function waitlistAsk (group: SectionGroup, section: SectionState, bookings: readonly StoredBooking[]): WaitlistAsk | null {
+  const ids: string[] = []
+  const userIds: string[] = []
+  let raised = 0
+  for (const op of group.ops) {
+    if (op.kind === 'leave') ids.push(op.entryId)
+    if (op.kind === 'join') userIds.push(op.userId)
+    if (op.kind === 'edit' && op.change.capacity !== undefined) raised = Math.max(raised, op.change.capacity - section.capacity)
+  }
+  const back = bookings.reduce((sum, b) => b.status === 'held' || b.status === 'confirmed' ? sum + b.qty : sum, 0)
+  const seats = section.waiting > 0 ? section.remaining + back + raised : 0
+  if (seats === 0 && ids.length === 0 && userIds.length === 0) return null
+  return { seats, limit: waitlistReadLimit(seats), ids, userIds }
+}
 /** Past every hold's end: dueHolds given it reads all the section's holds. */
 const EVERY_HOLD = new Date(8.64e15)
 
@@ -120,7 +158,9 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
   const order = [...groups].sort(bySectionId)
   if (order.some((g, i) => i > 0 && order[i - 1].sectionId === g.sectionId)) throw new Error('a batch has one group per section')
   const named = order.flatMap(g => g.ops.flatMap(op => op.kind === 'cancel' || op.kind === 'confirm' ? [op] : []))
-  const ids = [...new Set(named.map(op => op.bookingId))]
+  // an offered entry leaving releases its hold: read with the others
+  const offers = order.flatMap(g => g.ops.flatMap(op => op.kind === 'leave' && op.bookingId !== undefined ? [op.bookingId] : []))
+  const ids = [...new Set([...named.map(op => op.bookingId), ...offers])]
   // each booking named once, as read after its own request came: then no answer is older than its request
   const seen = new Map(ids.length === named.length ? named.flatMap(op => op.seen === undefined ? [] : [[op.bookingId, op.seen] as const]) : [])
   const asks = order.map(g => ({
@@ -148,12 +188,21 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
   const existing = new Map((keys.length === 0 ? [] : await tx.findKeys(keys)).map(b => [b.idempotencyKey as string, b]))
   const ofSection = (sectionId: string): StoredBooking[] => [...(due.get(sectionId)?.due ?? []), ...bookings.filter(b => b.sectionId === sectionId)]
 
+  // the waiting list, where the batch may offer seats to it or names it
+  const waitlists = new Map<string, { read: WaitlistRead, ask: WaitlistAsk }>()
+  for (const { group, section } of found) {
+    const ask = waitlistAsk(group, section, ofSection(group.sectionId))
+    if (ask !== null) waitlists.set(group.sectionId, { read: await tx.waitlist(group, ask), ask })
+  }
+
   const users = new Map<string, Set<string>>()
   for (const { group, section } of found) {
     if (section.maxPerUser === null) continue
     const ids = users.get(group.eventId) ?? new Set<string>()
     for (const b of ofSection(group.sectionId)) ids.add(b.userId)
     for (const op of group.ops) if (op.kind === 'book') ids.add(op.request.userId)
+    for (const op of group.ops) if (op.kind === 'join') ids.add(op.userId)
+    for (const e of waitlists.get(group.sectionId)?.read.waiting ?? []) ids.add(e.userId)
     if (ids.size > 0) users.set(group.eventId, ids)
   }
   const seats: UserSeats = users.size === 0
@@ -163,27 +212,54 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
   // each section decided in turn: users' seats and keys carried from one section to the next
   const decided = new Map<string, {
     results: OpResult[], expired: ExpiredHold[], returned: number, nextExpiry: Date | null, section: SectionState, refusal: SaleRefusal | null, recorded: ChangeType[]
+    waitlist: SectionBatchResult['waitlist']
   }>()
   const writes: SectionWrite[] = []
   for (const { group, section } of found) {
     const dueRead = due.get(group.sectionId)
     const userSeats = seats.get(group.eventId) ?? new Map<string, number>()
-    const { results, effects, expired, returned, refusal } = decideSection({
+    const decide = (waitlist: WaitlistRead | null): ReturnType<typeof decideSection> => decideSection({
+      ref: group,
       section,
       ops: group.ops,
       existing,
       bookings: new Map(ofSection(group.sectionId).map(b => [b._id, b])),
       userSeats,
       nextExpiry: dueRead === undefined ? { replace: false, at: null } : { replace: true, at: dueRead.next },
-      newId: () => newBookingId(group.sectionId)
+      waitlist,
+      offerDefaultMs: group.offerDefaultMs ?? DEFAULT_OFFER_SECONDS * 1000,
+      newId: () => newBookingId(group.sectionId),
+      newEntryId: newId
     })
+    let listed = waitlists.get(group.sectionId)
+    let decision = decide(listed?.read ?? null)
+    // more entries were passed over (or skipped) than read: read further, decide again (pure: nothing was written)
+    while (decision.readMore && listed !== undefined) {
+      const ask = { ...listed.ask, limit: listed.ask.limit * 4 }
+      listed = { read: await tx.waitlist(group, ask), ask }
+      const known = users.get(group.eventId) ?? new Set<string>()
+      const more = [...new Set(listed.read.waiting.map(e => e.userId).filter(u => !known.has(u)))].sort(byText)
+      if (section.maxPerUser !== null && more.length > 0) {
+        // out of the usual order, and rare (a long list passed over): a deadlock it meets is detected and run again
+        const extra = await tx.lockUserSeats([{ eventId: group.eventId, userIds: more }])
+        for (const [userId, n] of extra.get(group.eventId) ?? []) userSeats.set(userId, n)
+        for (const userId of more) known.add(userId)
+        users.set(group.eventId, known)
+      }
+      decision = decide(listed.read)
+    }
+    const { results, effects, expired, returned, refusal } = decision
     for (const { userId, delta } of effects.userSeats) userSeats.set(userId, (userSeats.get(userId) ?? 0) + delta)
     if (section.maxPerUser !== null) seats.set(group.eventId, userSeats)
     for (const b of effects.inserts) if (b.idempotencyKey !== undefined) existing.set(b.idempotencyKey, b)
     const nextExpiry = nextExpiryAfter(section.nextExpiry, effects.nextExpiry)
     const record = batchRecord(effects)
-    decided.set(group.sectionId, { results, expired, returned, nextExpiry, section, refusal, recorded: recordedTypes(record) })
-    if (effects.inserts.length > 0 || effects.changes.length > 0 || effects.nextExpiry.replace || record.section) {
+    const joined = effects.waitlist.inserts.length
+    decided.set(group.sectionId, {
+      results, expired, returned, nextExpiry, section, refusal, recorded: recordedTypes(record), waitlist: { changes: effects.waitlist.changes, joined }
+    })
+    if (effects.inserts.length > 0 || effects.changes.length > 0 || effects.nextExpiry.replace || record.section ||
+      joined > 0 || effects.waitlist.changes.length > 0) {
       writes.push({ eventId: group.eventId, sectionId: group.sectionId, owner: section.owner, effects, record })
     }
   }
@@ -193,8 +269,10 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
 
   return groups.map(group => {
     const done = decided.get(group.sectionId)
-    if (done === undefined) return { results: group.ops.map(() => NOT_FOUND), remaining: null, expired: [], returned: 0, nextExpiry: null, at: now, refusal: null, recorded: [] }
-    const { results, expired, returned, nextExpiry, section, refusal, recorded } = done
-    return { results, remaining: after.get(group.sectionId) ?? section.remaining, expired, returned, nextExpiry, at: now, refusal, recorded }
+    if (done === undefined) {
+      return { results: group.ops.map(() => NOT_FOUND), remaining: null, expired: [], returned: 0, nextExpiry: null, at: now, refusal: null, recorded: [], waitlist: NO_MOVES }
+    }
+    const { results, expired, returned, nextExpiry, section, refusal, recorded, waitlist } = done
+    return { results, remaining: after.get(group.sectionId) ?? section.remaining, expired, returned, nextExpiry, at: now, refusal, recorded, waitlist }
   })
 }

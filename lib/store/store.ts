@@ -11,7 +11,8 @@ import type { StoredEvent } from '../domain/sale-rules.ts'
 import { runSectionsBatch, type SectionBatchResult, type SectionGroup } from './section-batch.ts'
 import type { SectionRef } from '../domain/section-ops.ts'
 import { createSharedReads } from './shared-reads.ts'
-import type { ChangeStore, DecideEventChange, StoreDriver, StoreKind, StoreReads } from './driver.ts'
+import type { ChangeStore, DecideEventChange, StoreDriver, StoreKind, StoreReads, WaitlistQuery } from './driver.ts'
+import type { StoredEntry } from '../domain/waitlist.ts'
 import { storeRunner, type StoreObserver } from './store-errors.ts'
 
 export type { StoreKind }
@@ -51,11 +52,15 @@ export interface Store extends StoreReads<number>, ChangeStore<number> {
   getEvent: (id: string, deadline?: number) => Promise<StoredEvent | null>
   /** One booking by id, or null; shared in the same way. */
   getBooking: (id: string, deadline?: number) => Promise<StoredBooking | null>
+  /** One waiting-list entry by id, or null. */
+  getWaitEntry: (id: string, deadline?: number) => Promise<StoredEntry | null>
+  /** A page of an event's waiting list, by section and position. */
+  listWaitEntries: (query: WaitlistQuery, deadline?: number) => Promise<StoredEntry[]>
 }
 
 /** A new section as every store saves it: a fresh id, its price in cents, every seat on sale. */
 export function newSection (input: SectionInput): Section {
-  return { _id: newId(), name: input.name, price: roundMoney(input.price), capacity: input.capacity, remaining: input.capacity, held: 0, sold: 0 }
+  return { _id: newId(), name: input.name, price: roundMoney(input.price), capacity: input.capacity, remaining: input.capacity, held: 0, sold: 0, waiting: 0 }
 }
 
 /** A new event as every store saves it: fresh ids, moments in the API's form, published unless a draft. */
@@ -108,6 +113,8 @@ export function createStore (driver: StoreDriver, observer?: StoreObserver): Sto
 
     findByIdempotencyKey: async (key, deadline) => await read(async signal => await driver.findByIdempotencyKey(key, signal), deadline),
     getBooking: async (id, deadline) => await bookings.get(id, deadline),
+    getWaitEntry: async (id, deadline) => (await read(async signal => await driver.getWaitEntries([id], signal), deadline))[0] ?? null,
+    listWaitEntries: async (query, deadline) => await read(async signal => await driver.listWaitEntries(query, signal), deadline),
     listBookings: async (filter, deadline) => await read(async signal => await driver.listBookings(filter, signal), deadline),
 
     listChanges: async (query, deadline) => await read(async signal => await driver.listChanges(query, signal), deadline),

@@ -143,6 +143,23 @@ export function createMetrics (register: Registry) {
       help: 'Age in seconds of the oldest change a webhook endpoint this instance delivers has yet to get, as of its last round (0: caught up)',
       registers
     }),
+    waitlistEntries: new Counter({
+      name: 'waitlist_entries_total',
+      help: 'Entries that joined a section\'s waiting list',
+      registers
+    }),
+    waitlistOffers: new Counter({
+      name: 'waitlist_offers_total',
+      help: 'Waiting-list offers by what happened: made (seats held for an entry), confirmed, lapsed (ran out), declined (released or left), skipped (would pass maxPerUser; no offer made)',
+      labelNames: ['outcome'] as const,
+      registers
+    }),
+    waitlistOfferDelay: new Histogram({
+      name: 'waitlist_offer_delay_seconds',
+      help: 'Seconds from seats coming back (a hold\'s expiresAt, else the batch that returned them) to their offer to the waiting list',
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers
+    }),
     storeErrors: new Counter({
       name: 'store_errors_total',
       help: 'Store operations that failed, by kind: unavailable, conflict, query',

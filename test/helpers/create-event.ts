@@ -17,6 +17,8 @@ export interface EventOptions {
   holdSeconds?: number
   /** the event's cap of seats per user */
   maxPerUser?: number
+  /** how long the event's waiting-list offers last, in seconds */
+  waitlistOfferSeconds?: number
 }
 
 export interface CreatedEvent {
@@ -30,13 +32,17 @@ export interface CreatedEvent {
 }
 
 export async function createEvent (client: ApiClient, capacities: number[], options: EventOptions = {}): Promise<CreatedEvent> {
-  const { name = 'Test event', price = 10, sectionNames, headers, holdSeconds, maxPerUser } = options
+  const { name = 'Test event', price = 10, sectionNames, headers, holdSeconds, maxPerUser, waitlistOfferSeconds } = options
   const sections = capacities.map((capacity, i) => ({
     name: sectionNames?.[i] ?? `S${i}`,
     price: Array.isArray(price) ? price[i] : price,
     capacity
   }))
-  const rules = { ...(holdSeconds === undefined ? {} : { holdSeconds }), ...(maxPerUser === undefined ? {} : { maxPerUser }) }
+  const rules = {
+    ...(holdSeconds === undefined ? {} : { holdSeconds }),
+    ...(maxPerUser === undefined ? {} : { maxPerUser }),
+    ...(waitlistOfferSeconds === undefined ? {} : { waitlistOfferSeconds })
+  }
   const res = await client.request<EventView>('POST', '/api/events', { name, sections, ...rules }, headers)
   const event = res.status === 201 ? res.body.data : undefined
   if (event === undefined) throw new Error(`POST /api/events answered ${res.status}: ${res.text}`)

@@ -13,6 +13,7 @@ import type { OpenedStore, StoreAdapter } from './adapters.ts'
 import { holdsContract } from './contract-holds.ts'
 import { lifecycleContract } from './contract-lifecycle.ts'
 import { changesContract } from './contract-changes.ts'
+import { waitlistContract } from './contract-waitlist.ts'
 import { cursorsContract } from './contract-cursors.ts'
 
 function request (ids: { eventId: string, sectionId: string }, qty: number, userId: string, idempotencyKey?: string): BookingRequest {
@@ -370,5 +371,6 @@ export function storeContract (t: Test, adapter: StoreAdapter): void {
   holdsContract(t, () => store)
   lifecycleContract(t, () => store)
   changesContract(t, () => store)
+  waitlistContract(t, () => store)
   cursorsContract(t, () => store)
 }

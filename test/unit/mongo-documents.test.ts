@@ -11,9 +11,11 @@ import {
   dueSectionsPipeline, eventChangeUpdate, eventFromDocument, eventListFilter, eventToDocument, eventUserSeatsFilter, isDuplicateKeyError,
   isMongoUnavailable, isNamespaceExists, isRetryableMongoError, laterHoldsFilter, lockSection, parseBookingId, parseId, sectionProjection,
   sectionState, sectionUpdate, serverTime, supportsTransactions, userSeatsCountPipeline, userSeatsDocuments, userSeatsId, userSeatsUpdate,
-  type EventDocument
+  BY_POSITION, LAST_POSITION, WAITLIST_INDEXES, WAITLIST_ORDER, entryChangeUpdate, entryFromDocument, entryToDocument, namedEntriesFilter,
+  waitingEntriesFilter, waitlistListFilter, type EventDocument
 } from '../../lib/store/mongo/documents.ts'
 import type { StoredEvent } from '../../lib/domain/sale-rules.ts'
+import type { StoredEntry } from '../../lib/domain/waitlist.ts'
 
 const hex = (n: number) => n.toString(16).padStart(24, '0')
 
@@ -24,8 +26,8 @@ const event: StoredEvent = {
   status: 'published',
   owner: '',
   sections: [
-    { _id: hex(2), name: 'Floor', price: 99.99, capacity: 10, remaining: 7, held: 1, sold: 2 },
-    { _id: hex(3), name: 'Balcony', price: 10, capacity: 5, remaining: 5, held: 0, sold: 0 }
+    { _id: hex(2), name: 'Floor', price: 99.99, capacity: 10, remaining: 7, held: 1, sold: 2, waiting: 0 },
+    { _id: hex(3), name: 'Balcony', price: 10, capacity: 5, remaining: 5, held: 0, sold: 0, waiting: 3 }
   ]
 }
 
@@ -76,15 +78,15 @@ t.test('events map to documents and back, sections in order', async t => {
   t.same(doc.sections.map(s => [s._id.toHexString(), s.name, s.remaining]), [[hex(2), 'Floor', 7], [hex(3), 'Balcony', 5]])
   t.ok(doc.sections.every(s => s._id instanceof ObjectId), 'section ids are ObjectIds')
   t.strictSame(eventFromDocument(doc), event, 'round trip is exact')
-  for (const key of ['holdSeconds', 'maxPerUser', 'description', 'venue', 'startsAt', 'endsAt', 'salesStart', 'salesEnd']) {
+  for (const key of ['holdSeconds', 'maxPerUser', 'waitlistOfferSeconds', 'description', 'venue', 'startsAt', 'endsAt', 'salesStart', 'salesEnd']) {
     t.notOk(key in doc, `${key} left out stays absent`)
   }
-  t.same(doc.sections.map(s => [s.held, s.sold]), [[1, 2], [0, 0]])
+  t.same(doc.sections.map(s => [s.held, s.sold, s.waiting]), [[1, 2, 0], [0, 0, 3]])
   t.match(doc, { ownerId: '', status: 'published' })
 
-  const ruled: StoredEvent = { ...event, holdSeconds: 120, maxPerUser: 4, owner: 'org-1' }
+  const ruled: StoredEvent = { ...event, holdSeconds: 120, maxPerUser: 4, waitlistOfferSeconds: 900, owner: 'org-1' }
   const ruledDoc = eventToDocument(ruled)
-  t.match(ruledDoc, { holdSeconds: 120, maxPerUser: 4, ownerId: 'org-1' })
+  t.match(ruledDoc, { holdSeconds: 120, maxPerUser: 4, waitlistOfferSeconds: 900, ownerId: 'org-1' })
   t.strictSame(eventFromDocument(ruledDoc), ruled, 'the rules round trip')
 })
 
@@ -112,7 +114,7 @@ t.test('events: details, sale window and status map to documents and back', asyn
   }
 })
 
-t.test('events: sections from before holds count every missing seat as sold; stored-only fields stay inside', async t => {
+t.test('events: sections from before holds count every missing seat as sold, from before the waiting list none waiting; stored-only fields stay inside', async t => {
   const doc: EventDocument = {
     _id: new ObjectId(hex(1)),
     name: 'Old',
@@ -127,7 +129,7 @@ t.test('events: sections from before holds count every missing seat as sold; sto
     createdAt: event.createdAt,
     status: 'published',
     owner: 'o',
-    sections: [{ _id: hex(2), name: 'Floor', price: 5, capacity: 10, remaining: 4, held: 0, sold: 6 }]
+    sections: [{ _id: hex(2), name: 'Floor', price: 5, capacity: 10, remaining: 4, held: 0, sold: 6, waiting: 0 }]
   }, 'no status: published (events from before the lifecycle were on sale)')
   t.equal(eventFromDocument({ ...doc, ownerId: undefined }).owner, '', 'no owner: \'\'')
   const { ownerId: _o, ...ownerless } = doc
@@ -161,6 +163,12 @@ t.test('bookings map to documents and back', async t => {
   t.same(confirmedDoc.confirmedAt, new Date('2025-01-02T03:05:00.000Z'))
   t.strictSame(bookingFromDocument(confirmedDoc), confirmed)
   t.strictSame(bookingFromDocument(bookingToDocument({ ...held, status: 'expired' })), { ...held, status: 'expired' })
+
+  const offered: StoredBooking = { ...held, waitlistId: hex(8) }
+  const offeredDoc = bookingToDocument(offered)
+  t.equal(offeredDoc.waitlistId, hex(8), 'an offer\'s hold names its entry')
+  t.notOk('waitlistId' in heldDoc, 'absent on any other booking')
+  t.strictSame(bookingFromDocument(offeredDoc), offered)
 })
 
 const e = new ObjectId(hex(1))
@@ -172,17 +180,21 @@ t.test('the section lock stamps the database\'s clock and reads the section and 
   t.strictSame(lockSection(e, s), {
     filter: { _id: e, 'sections._id': s },
     update: [{ $set: { lockedAt: '$$NOW' } }],
-    projection: { sections: { $elemMatch: { _id: s } }, ownerId: 1, holdSeconds: 1, maxPerUser: 1, status: 1, salesStart: 1, salesEnd: 1, lockedAt: 1 }
+    projection: {
+      sections: { $elemMatch: { _id: s } }, ownerId: 1, holdSeconds: 1, maxPerUser: 1, waitlistOfferSeconds: 1, status: 1, salesStart: 1, salesEnd: 1, lockedAt: 1
+    }
   }, 'a pipeline update: $$NOW is the server\'s time; no match (no such section) writes nothing')
   t.strictSame(sectionProjection(s), { sections: { $elemMatch: { _id: s } } })
 
   const section = { _id: s, name: 'Floor', price: 9.5, capacity: 10, remaining: 3, held: 2, sold: 5 }
   const open = { status: 'published', salesStart: null, salesEnd: null }
   t.strictSame(sectionState({ sections: [section], lockedAt: at }), {
-    remaining: 3, capacity: 10, price: 9.5, sale: open, owner: '', holdSeconds: null, maxPerUser: null, nextExpiry: null, now: at
-  }, 'no owner, no rules, no holds; no status: published, no window')
-  t.strictSame(sectionState({ sections: [{ ...section, nextExpiry: later }], ownerId: 'o', holdSeconds: 60, maxPerUser: 4, lockedAt: at }), {
-    remaining: 3, capacity: 10, price: 9.5, sale: open, owner: 'o', holdSeconds: 60, maxPerUser: 4, nextExpiry: later, now: at
+    remaining: 3, capacity: 10, price: 9.5, sale: open, owner: '', holdSeconds: null, maxPerUser: null, nextExpiry: null, waiting: 0, offerSeconds: null, now: at
+  }, 'no owner, no rules, no holds, none waiting (a section from before the list); no status: published, no window')
+  t.strictSame(sectionState({
+    sections: [{ ...section, nextExpiry: later, waiting: 2 }], ownerId: 'o', holdSeconds: 60, maxPerUser: 4, waitlistOfferSeconds: 600, lockedAt: at
+  }), {
+    remaining: 3, capacity: 10, price: 9.5, sale: open, owner: 'o', holdSeconds: 60, maxPerUser: 4, nextExpiry: later, waiting: 2, offerSeconds: 600, now: at
   })
   t.strictSame(sectionState({ sections: [section], status: 'draft', salesStart: at, salesEnd: later, lockedAt: at })?.sale,
     { status: 'draft', salesStart: at, salesEnd: later }, 'the event\'s status and window')
@@ -201,29 +213,29 @@ t.test('due holds and the next one', async t => {
 })
 
 t.test('the section\'s guarded write', async t => {
-  const counters = { remaining: -4, capacity: 0, held: 3, sold: 1 }
+  const counters = { remaining: -4, capacity: 0, held: 3, sold: 1, waiting: 0 }
   t.strictSame(sectionUpdate(e, s, { ...counters, nextExpiry: { replace: false, at: null } }), {
     filter: { _id: e, sections: { $elemMatch: { _id: s, remaining: { $gte: 4 } } } },
     update: { $inc: { 'sections.$.remaining': -4, 'sections.$.held': 3, 'sections.$.sold': 1 } }
   }, 'seats taken only if that many remain; nextExpiry untouched')
-  t.strictSame(sectionUpdate(e, s, { remaining: 2, capacity: 0, held: -2, sold: 0, nextExpiry: { replace: false, at: null } }).filter,
+  t.strictSame(sectionUpdate(e, s, { remaining: 2, capacity: 0, held: -2, sold: 0, waiting: 0, nextExpiry: { replace: false, at: null } }).filter,
     { _id: e, sections: { $elemMatch: { _id: s } } }, 'seats given back need no guard')
-  t.strictSame(sectionUpdate(e, s, { remaining: 0, capacity: 0, held: 0, sold: 0, nextExpiry: { replace: false, at: later } }).update, {
+  t.strictSame(sectionUpdate(e, s, { remaining: 0, capacity: 0, held: 0, sold: 0, waiting: 0, nextExpiry: { replace: false, at: later } }).update, {
     $inc: { 'sections.$.remaining': 0, 'sections.$.held': 0, 'sections.$.sold': 0 },
     $min: { 'sections.$.nextExpiry': later }
   }, 'a new hold moves the next expiry earlier, never later')
-  t.strictSame(sectionUpdate(e, s, { remaining: 2, capacity: 0, held: -2, sold: 0, nextExpiry: { replace: true, at: later } }).update, {
+  t.strictSame(sectionUpdate(e, s, { remaining: 2, capacity: 0, held: -2, sold: 0, waiting: 0, nextExpiry: { replace: true, at: later } }).update, {
     $inc: { 'sections.$.remaining': 2, 'sections.$.held': -2, 'sections.$.sold': 0 },
     $set: { 'sections.$.nextExpiry': later }
   }, 'due holds read: replaced')
-  t.strictSame(sectionUpdate(e, s, { remaining: 2, capacity: 0, held: -2, sold: 0, nextExpiry: { replace: true, at: null } }).update, {
+  t.strictSame(sectionUpdate(e, s, { remaining: 2, capacity: 0, held: -2, sold: 0, waiting: 0, nextExpiry: { replace: true, at: null } }).update, {
     $inc: { 'sections.$.remaining': 2, 'sections.$.held': -2, 'sections.$.sold': 0 },
     $unset: { 'sections.$.nextExpiry': '' }
   }, 'no holds left: removed, never stored as null')
 })
 
 t.test('the section\'s guarded write of an edit: capacity moved, name and price set', async t => {
-  const none = { held: 0, sold: 0, nextExpiry: { replace: false, at: null } }
+  const none = { held: 0, sold: 0, waiting: 0, nextExpiry: { replace: false, at: null } }
   t.strictSame(sectionUpdate(e, s, { ...none, remaining: 5, capacity: 5 }), {
     filter: { _id: e, sections: { $elemMatch: { _id: s } } },
     update: { $inc: { 'sections.$.remaining': 5, 'sections.$.held': 0, 'sections.$.sold': 0, 'sections.$.capacity': 5 } }
@@ -296,10 +308,12 @@ t.test('a change of an event: fields set, cleared, sections appended', async t =
     $unset: { venue: '', maxPerUser: '', endsAt: '', salesStart: '' }
   }, 'moments as Dates; null clears ($unset); fields left out untouched')
   t.strictSame(eventChangeUpdate({ description: '' }, []), { $set: { description: '' } }, 'an empty description is set, not cleared')
-  t.strictSame(eventChangeUpdate({ maxPerUser: 4 }, [{ _id: hex(7), name: '$inc', price: 20, capacity: 30, remaining: 0, held: 5, sold: 5 }]), {
+  t.strictSame(eventChangeUpdate({ maxPerUser: 4 }, [{ _id: hex(7), name: '$inc', price: 20, capacity: 30, remaining: 0, held: 5, sold: 5, waiting: 2 }]), {
     $set: { maxPerUser: 4 },
-    $push: { sections: { $each: [{ _id: new ObjectId(hex(7)), name: '$inc', price: 20, capacity: 30, remaining: 30, held: 0, sold: 0 }] } }
-  }, 'a new section has every seat on sale')
+    $push: { sections: { $each: [{ _id: new ObjectId(hex(7)), name: '$inc', price: 20, capacity: 30, remaining: 30, held: 0, sold: 0, waiting: 0 }] } }
+  }, 'a new section has every seat on sale, and nobody waiting')
+  t.strictSame(eventChangeUpdate({ waitlistOfferSeconds: 900 }, []), { $set: { waitlistOfferSeconds: 900 } })
+  t.strictSame(eventChangeUpdate({ waitlistOfferSeconds: null }, []), { $unset: { waitlistOfferSeconds: '' } }, 'cleared: WAITLIST_OFFER_SECONDS again')
 })
 
 t.test('users\' seats counted anew: the event\'s documents, and its held and confirmed seats per user', async t => {
@@ -395,4 +409,112 @@ t.test('a real server selection failure is classified as unavailable', async t =
   await client.close()
   t.ok(err instanceof MongoServerSelectionError)
   t.ok(isMongoUnavailable(err))
+})
+
+t.test('the section\'s guarded write moves its count of waiting entries', async t => {
+  const none = { remaining: 0, capacity: 0, held: 0, sold: 0, nextExpiry: { replace: false, at: null } }
+  t.strictSame(sectionUpdate(e, s, { ...none, waiting: 2 }), {
+    filter: { _id: e, sections: { $elemMatch: { _id: s } } },
+    update: { $inc: { 'sections.$.remaining': 0, 'sections.$.held': 0, 'sections.$.sold': 0, 'sections.$.waiting': 2 } }
+  }, 'joins counted: $inc starts a section from before the list at 0')
+  t.strictSame(sectionUpdate(e, s, { ...none, remaining: -2, held: 2, waiting: -1 }), {
+    filter: { _id: e, sections: { $elemMatch: { _id: s, remaining: { $gte: 2 }, waiting: { $gte: 1 } } } },
+    update: { $inc: { 'sections.$.remaining': -2, 'sections.$.held': 2, 'sections.$.sold': 0, 'sections.$.waiting': -1 } }
+  }, 'an entry offered leaves the count, never below zero')
+  t.notOk('sections.$.waiting' in (sectionUpdate(e, s, { ...none, waiting: 0 }).update.$inc ?? {}), 'unchanged: not written')
+})
+
+const entry: StoredEntry = {
+  _id: hex(8),
+  eventId: hex(1),
+  sectionId: hex(2),
+  userId: 'u1',
+  qty: 2,
+  position: 3,
+  status: 'waiting',
+  createdAt: at.toISOString(),
+  eventOwner: 'org-1'
+}
+
+t.test('waiting-list entries map to documents and back', async t => {
+  const doc = entryToDocument(entry, at)
+  t.strictSame(doc, {
+    _id: new ObjectId(hex(8)),
+    eventId: e,
+    sectionId: s,
+    userId: 'u1',
+    qty: 2,
+    position: 3,
+    status: 'waiting',
+    createdAt: at,
+    updatedAt: at,
+    eventOwner: 'org-1',
+    active: true
+  }, 'ids as ObjectIds, joined at the batch\'s moment, active while waiting')
+  t.notOk('bookingId' in doc)
+  t.strictSame(entryFromDocument(doc), entry, 'the round trip is exact; `active` and updatedAt stay inside')
+  const served = { ...entry, status: 'confirmed' as const, bookingId: hex(9) + hex(2) }
+  const servedDoc = entryToDocument(served, at)
+  t.notOk('active' in servedDoc, 'served: no longer active')
+  t.equal(servedDoc.bookingId, served.bookingId)
+  t.strictSame(entryFromDocument(servedDoc), served)
+})
+
+t.test('the batch\'s reads of the waiting list', async t => {
+  t.strictSame(waitingEntriesFilter(s, 4), { sectionId: s, status: 'waiting', qty: { $lte: 4 } })
+  t.strictSame(BY_POSITION, { position: 1 })
+  t.strictSame(LAST_POSITION, { position: -1 })
+  t.equal(namedEntriesFilter(s, [], []), null, 'nothing named: no read')
+  t.strictSame(namedEntriesFilter(s, [hex(8), 'nope', hex(0xab).toUpperCase()], []), { sectionId: s, $or: [{ _id: { $in: [new ObjectId(hex(8))] } }] },
+    'malformed ids name nothing')
+  t.strictSame(namedEntriesFilter(s, [], ['u1', '$where']), { sectionId: s, $or: [{ userId: { $in: ['u1', '$where'] }, active: true }] },
+    'the users\' entries still waiting or offered; a userId is a value')
+  t.strictSame(namedEntriesFilter(s, [hex(8)], ['u1']), {
+    sectionId: s, $or: [{ _id: { $in: [new ObjectId(hex(8))] } }, { userId: { $in: ['u1'] }, active: true }]
+  })
+})
+
+t.test('an entry\'s move is guarded by its status; `active` follows it', async t => {
+  const id = new ObjectId(hex(8))
+  t.strictSame(entryChangeUpdate(s, { id: hex(8), from: 'waiting', to: 'offered', bookingId: hex(9) + hex(2) }, at), {
+    filter: { _id: id, sectionId: s, status: 'waiting' },
+    update: { $set: { status: 'offered', updatedAt: at, bookingId: hex(9) + hex(2), active: true } }
+  }, 'an offer names its hold')
+  t.strictSame(entryChangeUpdate(s, { id: hex(8), from: 'offered', to: 'confirmed' }, at), {
+    filter: { _id: id, sectionId: s, status: 'offered' },
+    update: { $set: { status: 'confirmed', updatedAt: at }, $unset: { active: '' } }
+  }, 'served: its user may join again')
+  for (const to of ['lapsed', 'skipped', 'left'] as const) {
+    t.strictSame(entryChangeUpdate(s, { id: hex(8), from: 'waiting', to }, at).update.$unset, { active: '' }, `${to}: inactive`)
+  }
+  t.throws(() => entryChangeUpdate(s, { id: 'nope', from: 'waiting', to: 'left' }, at), 'an id the batch did not read or make is a bug')
+})
+
+t.test('the event\'s waiting list: by section, then position, after a cursor', async t => {
+  const a = new ObjectId(hex(2))
+  t.strictSame(waitlistListFilter({ eventId: hex(1) }), { eventId: e })
+  t.strictSame(waitlistListFilter({ eventId: hex(1), sectionId: hex(2), userId: 'u1' }), { eventId: e, sectionId: s, userId: 'u1' })
+  t.strictSame(waitlistListFilter({ eventId: hex(1), after: { sectionId: hex(2), position: 20 } }), {
+    eventId: e, $or: [{ sectionId: { $gt: a } }, { sectionId: a, position: { $gt: 20 } }]
+  }, 'a later section, or the same one further on')
+  t.strictSame(waitlistListFilter({ eventId: hex(1), sectionId: hex(2), after: { sectionId: hex(2), position: 20 } }), {
+    eventId: e, sectionId: s, $or: [{ sectionId: { $gt: a } }, { sectionId: a, position: { $gt: 20 } }]
+  })
+  t.equal(waitlistListFilter({ eventId: 'nope' }), null, 'a malformed id matches nothing')
+  t.equal(waitlistListFilter({ eventId: hex(1), sectionId: hex(0xab).toUpperCase() }), null)
+  t.equal(waitlistListFilter({ eventId: hex(1), after: { sectionId: 'z'.repeat(24), position: 1 } }), null)
+  t.strictSame(WAITLIST_ORDER, { sectionId: 1, position: 1 })
+  const ids = [hex(0x0a), hex(0x0b), hex(0x100), 'f' + hex(1).slice(1)]
+  const byOid = [...ids].sort((x, y) => Buffer.compare(new ObjectId(x).id, new ObjectId(y).id))
+  t.same(byOid, [...ids].sort(), 'ObjectIds order as their hex text (the SQL store\'s order)')
+})
+
+t.test('waiting-list indexes: one position, one active entry per user and section', async t => {
+  t.strictSame(WAITLIST_INDEXES.find(i => i.name === 'waitlist_position'), { key: { sectionId: 1, position: 1 }, name: 'waitlist_position', unique: true })
+  t.strictSame(WAITLIST_INDEXES.find(i => i.name === 'waitlist_active'),
+    { key: { sectionId: 1, userId: 1 }, name: 'waitlist_active', unique: true, partialFilterExpression: { active: true } })
+  t.ok(WAITLIST_INDEXES.some(i => JSON.stringify(i.key) === JSON.stringify({ sectionId: 1, status: 1, position: 1 })), 'the batch\'s read of waiting entries')
+  t.ok(WAITLIST_INDEXES.some(i => JSON.stringify(i.key) === JSON.stringify({ eventId: 1, ...WAITLIST_ORDER as object })), 'the event\'s list')
+  const names = WAITLIST_INDEXES.map(i => i.name)
+  t.equal(new Set(names).size, names.length)
 })

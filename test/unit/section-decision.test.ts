@@ -12,7 +12,7 @@ let n = 0
 const newId = () => String(++n).padStart(24, '0')
 
 const section = (over: Partial<SectionState> = {}): SectionState =>
-  ({ remaining: 0, capacity: 100, price: 10, sale: ON_SALE, owner: 'org', holdSeconds: null, maxPerUser: null, nextExpiry: null, now, ...over })
+  ({ remaining: 0, capacity: 100, price: 10, sale: ON_SALE, owner: 'org', holdSeconds: null, maxPerUser: null, nextExpiry: null, waiting: 0, offerSeconds: null, now, ...over })
 
 function stored (id: string, status: StoredBooking['status'], qty: number, userId: string, expiresAt?: Date): StoredBooking {
   const b: StoredBooking = { _id: id, ...ids, userId, qty, unitPrice: 10, amount: 10 * qty, status, createdAt: '2026-01-01T11:00:00.000Z' }
@@ -21,7 +21,10 @@ function stored (id: string, status: StoredBooking['status'], qty: number, userI
 }
 
 const decide = (state: SectionState, ops: SectionOp[], bookings: StoredBooking[], userSeats = new Map<string, number>()) =>
-  decideSection({ section: state, ops, existing: new Map(), bookings: new Map(bookings.map(b => [b._id, b])), userSeats, nextExpiry: { replace: false, at: null }, newId })
+  decideSection({
+    ref: ids, section: state, ops, existing: new Map(), bookings: new Map(bookings.map(b => [b._id, b])), userSeats,
+    nextExpiry: { replace: false, at: null }, waitlist: null, offerDefaultMs: 60_000, newId, newEntryId: newId
+  })
 
 t.test('a due hold expires first and its seats serve the batch; a running one is confirmed', async t => {
   const due = stored('a'.repeat(24), 'held', 2, 'u1', new Date(now.getTime() - 1))

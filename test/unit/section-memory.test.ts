@@ -3,7 +3,7 @@ import { createSectionMemory, type KnownSection } from '../../lib/store/sql/sect
 
 /** a section of event e1 */
 const at = (sectionId: string) => ({ eventId: 'e1', sectionId })
-const state = (remaining: number): KnownSection => ({ eventId: 'e1', remaining, capacity: 100, price: 10, sale: { status: 'published', salesStart: null, salesEnd: null }, owner: 'o', holdSeconds: null, maxPerUser: null, nextExpiry: null, version: 0 })
+const state = (remaining: number): KnownSection => ({ eventId: 'e1', remaining, capacity: 100, price: 10, sale: { status: 'published', salesStart: null, salesEnd: null }, owner: 'o', holdSeconds: null, maxPerUser: null, nextExpiry: null, waiting: 0, offerSeconds: null, version: 0 })
 
 /** A memory on a clock the test moves. */
 function memoryAt (freshMs: number, sharedMs = 1000) {

@@ -13,7 +13,8 @@ import { BOOKING_ID_PATTERN, ID_PATTERN, type BookingListQuery, type BookingStat
 import type { EventFields, StoredEvent } from '../../domain/sale-rules.ts'
 import type { BookingChange, SectionEffects, SectionState } from '../../domain/section-ops.ts'
 import type { SectionRef } from '../../domain/section-ops.ts'
-import type { EventFilter } from '../driver.ts'
+import type { EventFilter, WaitlistQuery } from '../driver.ts'
+import { isActive, type EntryChange, type StoredEntry, type WaitStatus } from '../../domain/waitlist.ts'
 
 export interface SectionDocument {
   _id: ObjectId
@@ -27,6 +28,8 @@ export interface SectionDocument {
   sold?: number
   /** no later than the earliest expiresAt of the section's holds; absent when it has none (never null: $min would keep a null) */
   nextExpiry?: Date
+  /** entries of its waiting list waiting; absent on sections from before the waiting list (none: 0, $inc starts it) */
+  waiting?: number
 }
 
 /** Sections are embedded: one document write moves `remaining`, so no cross-document guard is needed. */
@@ -48,6 +51,7 @@ export interface EventDocument {
   salesEnd?: Date
   holdSeconds?: number
   maxPerUser?: number
+  waitlistOfferSeconds?: number
   /** the database's clock when a section batch last locked the event (see LOCK_EVENT) */
   lockedAt?: Date
 }
@@ -71,6 +75,8 @@ export interface BookingDocument {
   requestHash?: string
   /** the event's owner, copied when booked */
   eventOwner?: string
+  /** the waiting-list entry this hold was offered to: the batch that ends the hold moves the entry too */
+  waitlistId?: string
 }
 
 /** Seats one user holds plus has confirmed in an event with maxPerUser: the guard of the cap. */
@@ -82,9 +88,31 @@ export interface UserSeatsDocument {
   seats: number
 }
 
+/**
+ * A place on a section's waiting list. Written only by its section's batch,
+ * whose write of the event document keeps two batches of the section apart.
+ */
+export interface WaitEntryDocument {
+  /** the API id's 24 hex digits */
+  _id: ObjectId
+  eventId: ObjectId
+  sectionId: ObjectId
+  userId: string
+  qty: number
+  position: number
+  status: WaitStatus
+  /** present (true) only while waiting or offered: the partial unique index keeps one such entry per user and section */
+  active?: true
+  bookingId?: string
+  createdAt: Date
+  updatedAt: Date
+  eventOwner: string
+}
+
 export const EVENTS = 'events'
 export const BOOKINGS = 'bookings'
 export const USER_SEATS = 'userSeats'
+export const WAITLIST = 'waitlist'
 
 /** Snapshot reads and majority commits: a committed booking survives a failover. */
 export const TRANSACTION_OPTIONS: TransactionOptions = {
@@ -115,6 +143,20 @@ export const BOOKING_INDEXES: IndexDescription[] = [
   { key: { sectionId: 1, expiresAt: 1 }, name: 'bookings_held_expiry', partialFilterExpression: { status: 'held' } }
 ]
 
+/**
+ * The one active entry per user is guarded on a field of its own, not on
+ * `status: { $in: [...] }`: partial filters take $in only from MongoDB 6.0.
+ */
+export const WAITLIST_INDEXES: IndexDescription[] = [
+  // positions are given by the section's batch: a racing join collides here (duplicate key, retryable)
+  { key: { sectionId: 1, position: 1 }, name: 'waitlist_position', unique: true },
+  { key: { sectionId: 1, userId: 1 }, name: 'waitlist_active', unique: true, partialFilterExpression: { active: true } },
+  // the batch's read of the waiting entries, in position order
+  { key: { sectionId: 1, status: 1, position: 1 }, name: 'waitlist_status_position' },
+  // the event's list
+  { key: { eventId: 1, sectionId: 1, position: 1 }, name: 'waitlist_event' }
+]
+
 const ID = new RegExp(ID_PATTERN)
 
 /** The ObjectId of an API id, or null when it is not 24 hex digits (then nothing can match it). */
@@ -135,7 +177,9 @@ const MOMENT_FIELDS = ['startsAt', 'endsAt', 'salesStart', 'salesEnd'] as const
 
 /** A section of the API as stored. */
 function sectionToDocument (s: Section): SectionDocument {
-  return { _id: ObjectId.createFromHexString(s._id), name: s.name, price: s.price, capacity: s.capacity, remaining: s.remaining, held: s.held, sold: s.sold }
+  return {
+    _id: ObjectId.createFromHexString(s._id), name: s.name, price: s.price, capacity: s.capacity, remaining: s.remaining, held: s.held, sold: s.sold, waiting: s.waiting
+  }
 }
 
 export function eventToDocument (event: StoredEvent): EventDocument {
@@ -152,6 +196,7 @@ export function eventToDocument (event: StoredEvent): EventDocument {
   if (event.venue !== undefined) doc.venue = event.venue
   if (event.holdSeconds !== undefined) doc.holdSeconds = event.holdSeconds
   if (event.maxPerUser !== undefined) doc.maxPerUser = event.maxPerUser
+  if (event.waitlistOfferSeconds !== undefined) doc.waitlistOfferSeconds = event.waitlistOfferSeconds
   for (const key of MOMENT_FIELDS) {
     const value = event[key]
     if (value !== undefined) doc[key] = new Date(value)
@@ -163,7 +208,16 @@ export function eventToDocument (event: StoredEvent): EventDocument {
 export function sectionFromDocument (s: SectionDocument): Section {
   // sections from before holds: every seat not remaining was sold
   const held = s.held ?? 0
-  return { _id: s._id.toHexString(), name: s.name, price: s.price, capacity: s.capacity, remaining: s.remaining, held, sold: s.sold ?? s.capacity - s.remaining - held }
+  return {
+    _id: s._id.toHexString(),
+    name: s.name,
+    price: s.price,
+    capacity: s.capacity,
+    remaining: s.remaining,
+    held,
+    sold: s.sold ?? s.capacity - s.remaining - held,
+    waiting: s.waiting ?? 0
+  }
 }
 
 export function eventFromDocument (doc: EventDocument): StoredEvent {
@@ -179,6 +233,7 @@ export function eventFromDocument (doc: EventDocument): StoredEvent {
   if (doc.venue != null) event.venue = doc.venue
   if (doc.holdSeconds != null) event.holdSeconds = doc.holdSeconds
   if (doc.maxPerUser != null) event.maxPerUser = doc.maxPerUser
+  if (doc.waitlistOfferSeconds != null) event.waitlistOfferSeconds = doc.waitlistOfferSeconds
   for (const key of MOMENT_FIELDS) {
     const value = doc[key]
     if (value != null) event[key] = value.toISOString()
@@ -206,6 +261,7 @@ export function bookingToDocument (b: StoredBooking): BookingDocument {
   if (b.idempotencyKey !== undefined) doc.idempotencyKey = b.idempotencyKey
   if (b.requestHash !== undefined) doc.requestHash = b.requestHash
   if (b.eventOwner !== undefined) doc.eventOwner = b.eventOwner
+  if (b.waitlistId !== undefined) doc.waitlistId = b.waitlistId
   return doc
 }
 
@@ -228,6 +284,7 @@ export function bookingFromDocument (doc: BookingDocument): StoredBooking {
   if (doc.idempotencyKey != null) b.idempotencyKey = doc.idempotencyKey
   if (doc.requestHash != null) b.requestHash = doc.requestHash
   if (doc.eventOwner != null) b.eventOwner = doc.eventOwner
+  if (doc.waitlistId != null) b.waitlistId = doc.waitlistId
   return b
 }
 
@@ -252,13 +309,16 @@ export function lockSection (eventId: ObjectId, sectionId: ObjectId): { filter: 
   return {
     filter: { _id: eventId, 'sections._id': sectionId },
     update: [{ $set: { lockedAt: '$$NOW' } }],
-    projection: { ...sectionProjection(sectionId), ownerId: 1, holdSeconds: 1, maxPerUser: 1, status: 1, salesStart: 1, salesEnd: 1, lockedAt: 1 }
+    projection: {
+      ...sectionProjection(sectionId), ownerId: 1, holdSeconds: 1, maxPerUser: 1, waitlistOfferSeconds: 1, status: 1, salesStart: 1, salesEnd: 1, lockedAt: 1
+    }
   }
 }
 
 /** The SectionState of the event document lockSection returned; null when the section is not in it. */
 export function sectionState (
-  doc: Pick<EventDocument, 'ownerId' | 'holdSeconds' | 'maxPerUser' | 'status' | 'salesStart' | 'salesEnd' | 'lockedAt'> & { sections?: SectionDocument[] }
+  doc: Pick<EventDocument, 'ownerId' | 'holdSeconds' | 'maxPerUser' | 'waitlistOfferSeconds' | 'status' | 'salesStart' | 'salesEnd' | 'lockedAt'> &
+  { sections?: SectionDocument[] }
 ): SectionState | null {
   const section = doc.sections?.[0]
   if (section === undefined) return null
@@ -272,6 +332,8 @@ export function sectionState (
     holdSeconds: doc.holdSeconds ?? null,
     maxPerUser: doc.maxPerUser ?? null,
     nextExpiry: section.nextExpiry instanceof Date ? section.nextExpiry : null,
+    waiting: section.waiting ?? 0,
+    offerSeconds: doc.waitlistOfferSeconds ?? null,
     now: doc.lockedAt
   }
 }
@@ -290,19 +352,24 @@ export const FIRST_TO_EXPIRE: Sort = { expiresAt: 1 }
 
 /**
  * The batch's guarded write of the section: refused (no match) when
- * remaining would fall below zero (its delta includes a capacity change);
- * capacity moved, name and price set when an edit gave them; nextExpiry
+ * remaining would fall below zero (its delta includes a capacity change), or
+ * its count of waiting entries; capacity moved, name and price set when an
+ * edit gave them, the waiting count moved by the entries joined and served; nextExpiry
  * replaced, or moved earlier. Operators, not a pipeline: a name is stored as
  * the text it is, even one that starts with `$`.
  */
 export function sectionUpdate (
-  eventId: ObjectId, sectionId: ObjectId, effects: Pick<SectionEffects, 'remaining' | 'capacity' | 'name' | 'price' | 'held' | 'sold' | 'nextExpiry'>
+  eventId: ObjectId, sectionId: ObjectId,
+  effects: Pick<SectionEffects, 'remaining' | 'capacity' | 'name' | 'price' | 'held' | 'sold' | 'waiting' | 'nextExpiry'>
 ): GuardedUpdate<EventDocument> {
   const match: Document = { _id: sectionId }
   if (effects.remaining < 0) match.remaining = { $gte: -effects.remaining }
+  // entries leave the count only if they were counted (a section from before the list has none waiting)
+  if (effects.waiting < 0) match.waiting = { $gte: -effects.waiting }
   // `sections.$` is the element the $elemMatch matched
   const inc: Document = { 'sections.$.remaining': effects.remaining, 'sections.$.held': effects.held, 'sections.$.sold': effects.sold }
   if (effects.capacity !== 0) inc['sections.$.capacity'] = effects.capacity
+  if (effects.waiting !== 0) inc['sections.$.waiting'] = effects.waiting
   const set: Document = {}
   if (effects.name !== undefined) set['sections.$.name'] = effects.name
   if (effects.price !== undefined) set['sections.$.price'] = effects.price
@@ -402,7 +469,15 @@ export function eventListFilter (drafts: EventFilter['drafts']): Filter<EventDoc
 export function eventChangeUpdate (fields: EventFields, addSections: readonly Section[]): UpdateFilter<EventDocument> | null {
   const set: Document = {}
   const unset: Document = {}
-  const plain = { name: fields.name, status: fields.status, description: fields.description, venue: fields.venue, holdSeconds: fields.holdSeconds, maxPerUser: fields.maxPerUser }
+  const plain = {
+    name: fields.name,
+    status: fields.status,
+    description: fields.description,
+    venue: fields.venue,
+    holdSeconds: fields.holdSeconds,
+    maxPerUser: fields.maxPerUser,
+    waitlistOfferSeconds: fields.waitlistOfferSeconds
+  }
   for (const [key, value] of Object.entries(plain)) {
     if (value === null) unset[key] = ''
     else if (value !== undefined) set[key] = value
@@ -417,7 +492,7 @@ export function eventChangeUpdate (fields: EventFields, addSections: readonly Se
   if (Object.keys(set).length > 0) update.$set = set
   if (Object.keys(unset).length > 0) update.$unset = unset
   if (addSections.length > 0) {
-    update.$push = { sections: { $each: addSections.map(s => sectionToDocument({ ...s, remaining: s.capacity, held: 0, sold: 0 })) } }
+    update.$push = { sections: { $each: addSections.map(s => sectionToDocument({ ...s, remaining: s.capacity, held: 0, sold: 0, waiting: 0 })) } }
   }
   return Object.keys(update).length === 0 ? null : update
 }
@@ -499,6 +574,105 @@ export function afterPosition<T extends EventDocument | BookingDocument> (filter
   if (id instanceof ObjectId) ties.push({ createdAt: at, _id: { $type: 'string' } } as Filter<T>)
   const after = { createdAt: { $lte: at }, $or: [{ createdAt: { $lt: at } } as Filter<T>, ...ties] } as Filter<T>
   return { $and: [filter, after] } as Filter<T>
+}
+
+/** A new entry as stored, joined at the batch's moment `at`: waiting, so active. */
+export function entryToDocument (entry: StoredEntry, at: Date): WaitEntryDocument {
+  const doc: WaitEntryDocument = {
+    _id: ObjectId.createFromHexString(entry._id),
+    eventId: ObjectId.createFromHexString(entry.eventId),
+    sectionId: ObjectId.createFromHexString(entry.sectionId),
+    userId: entry.userId,
+    qty: entry.qty,
+    position: entry.position,
+    status: entry.status,
+    createdAt: at,
+    updatedAt: at,
+    eventOwner: entry.eventOwner
+  }
+  if (isActive(entry.status)) doc.active = true
+  if (entry.bookingId !== undefined) doc.bookingId = entry.bookingId
+  return doc
+}
+
+export function entryFromDocument (doc: WaitEntryDocument): StoredEntry {
+  const entry: StoredEntry = {
+    _id: doc._id.toHexString(),
+    eventId: doc.eventId.toHexString(),
+    sectionId: doc.sectionId.toHexString(),
+    userId: doc.userId,
+    qty: doc.qty,
+    position: doc.position,
+    status: doc.status,
+    createdAt: doc.createdAt.toISOString(),
+    eventOwner: doc.eventOwner
+  }
+  if (doc.bookingId != null) entry.bookingId = doc.bookingId
+  return entry
+}
+
+/** A waiting list in its order. */
+export const BY_POSITION: Sort = { position: 1 }
+/** The entry with the highest position first: the last one the list gave. */
+export const LAST_POSITION: Sort = { position: -1 }
+/** An event's entries in the list's order (sectionIds as ObjectIds order as their hex text does). */
+export const WAITLIST_ORDER: Sort = { sectionId: 1, position: 1 }
+
+/** The section's waiting entries that fit in `seats`. */
+export function waitingEntriesFilter (sectionId: ObjectId, seats: number): Filter<WaitEntryDocument> {
+  return { sectionId, status: 'waiting', qty: { $lte: seats } }
+}
+
+/**
+ * The section's entries with these ids (malformed ones name nothing), and
+ * those of these users still waiting or offered; null when none is named.
+ */
+export function namedEntriesFilter (sectionId: ObjectId, ids: readonly string[], userIds: readonly string[]): Filter<WaitEntryDocument> | null {
+  const oids = ids.flatMap(id => parseId(id) ?? [])
+  const named: Array<Filter<WaitEntryDocument>> = []
+  if (oids.length > 0) named.push({ _id: { $in: oids } })
+  // `active` rather than the statuses: the partial unique index serves it
+  if (userIds.length > 0) named.push({ userId: { $in: [...userIds] }, active: true })
+  if (named.length === 0) return null
+  return { sectionId, $or: named }
+}
+
+/**
+ * An entry's move, applied only if it still has `from` (and is in this
+ * section); `active` follows the status, so a user who left may join again.
+ */
+export function entryChangeUpdate (sectionId: ObjectId, change: EntryChange, at: Date): GuardedUpdate<WaitEntryDocument> {
+  // the id is one the batch read or made: malformed would be a bug, and throws
+  const filter: Filter<WaitEntryDocument> = { _id: ObjectId.createFromHexString(change.id), sectionId, status: change.from }
+  const set: Partial<WaitEntryDocument> = { status: change.to, updatedAt: at }
+  if (change.bookingId !== undefined) set.bookingId = change.bookingId
+  const update: UpdateFilter<WaitEntryDocument> = { $set: set }
+  if (isActive(change.to)) set.active = true
+  else update.$unset = { active: '' }
+  return { filter, update }
+}
+
+/**
+ * An event's entries, of one section and one user when given, after a place
+ * in WAITLIST_ORDER: a later section, or the same one at a later position.
+ * Null when an id is malformed (nothing can match it).
+ */
+export function waitlistListFilter (query: Pick<WaitlistQuery, 'eventId' | 'sectionId' | 'userId' | 'after'>): Filter<WaitEntryDocument> | null {
+  const eventId = parseId(query.eventId)
+  if (eventId === null) return null
+  const filter: Filter<WaitEntryDocument> = { eventId }
+  if (query.sectionId !== undefined) {
+    const sectionId = parseId(query.sectionId)
+    if (sectionId === null) return null
+    filter.sectionId = sectionId
+  }
+  if (query.userId !== undefined) filter.userId = query.userId
+  if (query.after !== undefined) {
+    const after = parseId(query.after.sectionId)
+    if (after === null) return null
+    filter.$or = [{ sectionId: { $gt: after } }, { sectionId: after, position: { $gt: query.after.position } }]
+  }
+  return filter
 }
 
 /** Transactions need a replica set member or mongos; a standalone server would fail on the first booking. */

@@ -8,19 +8,23 @@
  * event (any section, any user's seats) one meets a write conflict and runs
  * again on fresh data; lockSection writes it first so that happens early.
  * A change of the event writes it too: no batch commits on rules read before.
+ * The waiting list's entries are documents of their own, written only by
+ * their section's batch: that write of the event document keeps two batches
+ * of a section apart, each entry's move is guarded by its `from`.
  */
 import type { ClientSession, MongoClient } from 'mongodb'
 import type { SectionState } from '../../domain/section-ops.ts'
 import type { SectionsTx } from '../section-batch.ts'
 import type { StoreDriver } from '../driver.ts'
 import {
-  afterPosition, BOOKING_INDEXES, BOOKINGS, EVENT_INDEXES, EVENTS, FILL_SECTION_COUNTERS, FIRST_TO_EXPIRE, NEWEST_FIRST,
-  SECTIONS_WITHOUT_COUNTERS, TRANSACTION_OPTIONS, USER_SEATS,
+  afterPosition, BOOKING_INDEXES, BOOKINGS, BY_POSITION, EVENT_INDEXES, EVENTS, FILL_SECTION_COUNTERS, FIRST_TO_EXPIRE, LAST_POSITION, NEWEST_FIRST,
+  SECTIONS_WITHOUT_COUNTERS, TRANSACTION_OPTIONS, USER_SEATS, WAITLIST, WAITLIST_INDEXES, WAITLIST_ORDER,
+  entryChangeUpdate, entryFromDocument, entryToDocument, namedEntriesFilter, waitingEntriesFilter, waitlistListFilter,
   bookingChangeUpdate, bookingFromDocument, bookingListFilter, bookingToDocument, dueHoldsFilter, dueSectionFromDocument,
   dueSectionsPipeline, eventChangeUpdate, eventFromDocument, eventListFilter, eventToDocument, eventUserSeatsFilter, isMongoUnavailable,
   isNamespaceExists, isRetryableMongoError, laterHoldsFilter, lockSection, parseBookingId, parseId, sectionProjection, sectionState,
   sectionFromDocument, sectionUpdate, serverTime, supportsTransactions, userSeatsCountPipeline, userSeatsDocuments, userSeatsId, userSeatsUpdate,
-  type BookingDocument, type EventDocument, type UserSeatsDocument
+  type BookingDocument, type EventDocument, type UserSeatsDocument, type WaitEntryDocument
 } from './documents.ts'
 import { listPage } from '../../domain/list-cursor.ts'
 import { createStore, type Store } from '../store.ts'
@@ -33,6 +37,7 @@ function mongoDriver (client: MongoClient): StoreDriver {
   const events = db.collection<EventDocument>(EVENTS)
   const bookings = db.collection<BookingDocument>(BOOKINGS)
   const userSeats = db.collection<UserSeatsDocument>(USER_SEATS)
+  const waitEntries = db.collection<WaitEntryDocument>(WAITLIST)
 
   /** withTransaction retries TransientTransactionError (write conflicts) and unknown commit results itself, calling fn again. */
   async function inTransaction<T> (fn: (session: ClientSession) => Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -84,6 +89,27 @@ function mongoDriver (client: MongoClient): StoreDriver {
         const docs = await bookings.find({ idempotencyKey: { $in: keys } }, { session }).toArray()
         return docs.map(bookingFromDocument)
       },
+      async waitlist ({ sectionId }, ask) {
+        const sid = parseId(sectionId)
+        if (sid === null) return { waiting: [], complete: true, named: [], lastPosition: 0 }
+        // limit(0) would read them all: no seats, no waiting entries read
+        const limit = ask.seats === 0 ? 0 : ask.limit
+        const waiting = limit === 0
+          ? []
+          : await waitEntries.find(waitingEntriesFilter(sid, ask.seats), { session }).sort(BY_POSITION).limit(limit).toArray()
+        const namedFilter = namedEntriesFilter(sid, ask.ids, ask.userIds)
+        const named = namedFilter === null ? [] : await waitEntries.find(namedFilter, { session }).sort(BY_POSITION).toArray()
+        // only a join takes a position
+        const [last] = ask.userIds.length === 0
+          ? []
+          : await waitEntries.find({ sectionId: sid }, { session, projection: { position: 1 } }).sort(LAST_POSITION).limit(1).toArray()
+        return {
+          waiting: waiting.map(entryFromDocument),
+          complete: limit === 0 || waiting.length < limit,
+          named: named.map(entryFromDocument),
+          lastPosition: last?.position ?? 0
+        }
+      },
       async lockUserSeats (users) {
         const ids = users.flatMap(({ eventId, userIds }) => {
           const eid = parseId(eventId)
@@ -115,6 +141,16 @@ function mongoDriver (client: MongoClient): StoreDriver {
               changes.map(c => ({ updateOne: bookingChangeUpdate(sid, c, at) })), { session, ordered: true })
             if (modifiedCount !== changes.length) return null
           }
+          const entries = effects.waitlist
+          // moves first: a user whose entry leaves in this batch may join again in it (one active entry each)
+          if (entries.changes.length > 0) {
+            // as the bookings': each entry must still be in `from`
+            const { modifiedCount } = await waitEntries.bulkWrite(
+              entries.changes.map(c => ({ updateOne: entryChangeUpdate(sid, c, at) })), { session, ordered: true })
+            if (modifiedCount !== entries.changes.length) return null
+          }
+          // a racing join that took the position, or the user's active entry, fails here (11000): the retry reads it
+          if (entries.inserts.length > 0) await waitEntries.insertMany(entries.inserts.map(e => entryToDocument(e, at)), { session })
           if (effects.userSeats.length > 0) {
             const updates = effects.userSeats.map(u => userSeatsUpdate(eid, u.userId, u.delta, effects.maxPerUser))
             if (updates.some(u => u === null)) return null
@@ -130,6 +166,7 @@ function mongoDriver (client: MongoClient): StoreDriver {
           }
           // a section's record is the section as this write left it
           if (record.section) records.push({ type: 'section.changed', eventId, owner, data: sectionFromDocument(after) })
+          for (const entry of record.offers) records.push({ type: 'waitlist.offered', eventId, owner, data: entry })
         }
         await appendChanges(db, session, records, writes[0]?.effects.at)
         return remaining
@@ -151,11 +188,12 @@ function mongoDriver (client: MongoClient): StoreDriver {
       await events.createIndexes(EVENT_INDEXES)
       await bookings.createIndexes(BOOKING_INDEXES)
       // before any transaction writes to it (servers before 4.4 cannot create one inside a transaction)
-      for (const name of [USER_SEATS, CHANGES, COUNTERS, WEBHOOKS]) {
+      for (const name of [USER_SEATS, CHANGES, COUNTERS, WEBHOOKS, WAITLIST]) {
         await db.createCollection(name).catch((err: unknown) => { if (!isNamespaceExists(err)) throw err })
       }
       await db.collection(CHANGES).createIndexes(CHANGE_INDEXES)
       await db.collection(WEBHOOKS).createIndexes(WEBHOOK_INDEXES)
+      await waitEntries.createIndexes(WAITLIST_INDEXES)
       // sections from before holds: $inc on a missing held/sold would start it from zero, not from the truth
       await events.updateMany(SECTIONS_WITHOUT_COUNTERS, FILL_SECTION_COUNTERS)
     },
@@ -247,6 +285,21 @@ function mongoDriver (client: MongoClient): StoreDriver {
         bookings.countDocuments(filter)
       ])
       return listPage(docs.map(bookingFromDocument), total, query)
+    },
+
+    async getWaitEntries (ids) {
+      const oids = ids.flatMap(id => parseId(id) ?? [])
+      if (oids.length === 0) return []
+      const docs = await waitEntries.find({ _id: { $in: oids } }).toArray()
+      return docs.map(entryFromDocument)
+    },
+
+    async listWaitEntries (query) {
+      const filter = waitlistListFilter(query)
+      // limit(0) would read them all
+      if (filter === null || query.limit <= 0) return []
+      const docs = await waitEntries.find(filter).sort(WAITLIST_ORDER).limit(query.limit).toArray()
+      return docs.map(entryFromDocument)
     },
 
     async dueSections (limit) {

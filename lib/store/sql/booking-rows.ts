@@ -14,7 +14,7 @@ export const isoColumn = (column: string, table?: string): string =>
 
 export const BOOKING_COLUMNS = `id, event_id, section_id, user_id, qty, unit_price::float8 AS unit_price,
   amount::float8 AS amount, status, idempotency_key, request_hash, ${isoColumn('created_at')}, ${isoColumn('cancelled_at')}, event_owner,
-  ${isoColumn('expires_at')}, ${isoColumn('confirmed_at')}, payment_ref`
+  ${isoColumn('expires_at')}, ${isoColumn('confirmed_at')}, payment_ref, waitlist_id`
 
 export interface BookingRow {
   id: string
@@ -33,6 +33,7 @@ export interface BookingRow {
   expires_at_iso: string | null
   confirmed_at_iso: string | null
   payment_ref: string | null
+  waitlist_id: string | null
 }
 
 export function toBooking (row: BookingRow): StoredBooking {
@@ -54,5 +55,6 @@ export function toBooking (row: BookingRow): StoredBooking {
   if (row.cancelled_at_iso !== null) booking.cancelledAt = row.cancelled_at_iso
   if (row.idempotency_key !== null) booking.idempotencyKey = row.idempotency_key
   if (row.request_hash !== null) booking.requestHash = row.request_hash
+  if (row.waitlist_id !== null) booking.waitlistId = row.waitlist_id
   return booking
 }

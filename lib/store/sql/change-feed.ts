@@ -24,22 +24,23 @@ import type { SqlClient, SqlQueryable } from './client.ts'
  * The batch write's records, as one more part of its statement, from one JSON
  * parameter (one value to send whatever the batch's size): per section, a
  * row of its bookings' ids and statuses, and a section.changed row with the
- * section as `upd` wrote it. Inserted only when `guard` holds, at the batch's moment `at`.
+ * section as `upd` wrote it, and a waitlist.offered row per offer with its
+ * entry. Inserted only when `guard` holds, at the batch's moment `at`.
  */
 export const batchRecordsCte = (param: string, at: string, guard: string): string => `rec AS (
     INSERT INTO changes (type, event_id, event_owner, occurred_at, data, section_id, bookings, statuses)
     SELECT r.type, r.event_id, r.owner, ${at},
-      CASE WHEN r.type IS NULL THEN NULL ELSE (SELECT json_build_object('_id', u.id, 'name', u.name, 'price', u.price::float8,
-        'capacity', u.capacity, 'remaining', u.remaining, 'held', u.held, 'sold', u.sold) FROM upd u WHERE u.id = r.section) END,
+      CASE WHEN r.type IS NULL THEN NULL WHEN r.data IS NOT NULL THEN r.data ELSE (SELECT json_build_object('_id', u.id, 'name', u.name, 'price', u.price::float8,
+        'capacity', u.capacity, 'remaining', u.remaining, 'held', u.held, 'sold', u.sold, 'waiting', u.waiting) FROM upd u WHERE u.id = r.section) END,
       CASE WHEN r.type IS NULL THEN r.section END, r.bookings, r.statuses
-    FROM ROWS FROM (json_to_recordset(${param}::json) AS (type text, event_id text, owner text, section text, bookings text, statuses text))
-      WITH ORDINALITY AS r(type, event_id, owner, section, bookings, statuses, n)
+    FROM ROWS FROM (json_to_recordset(${param}::json) AS (type text, event_id text, owner text, section text, bookings text, statuses text, data json))
+      WITH ORDINALITY AS r(type, event_id, owner, section, bookings, statuses, data, n)
     WHERE ${guard}
     ORDER BY r.n
     RETURNING 1
   )`
 
-/** The batch's records as the write's parameter: a section's bookings row, then its section.changed row. */
+/** The batch's records as the write's parameter: a section's bookings row, then its section.changed row, then its offers. */
 export function recordsParam (writes: readonly SectionWrite[]): string {
   const rows: unknown[] = []
   for (const { eventId, sectionId, owner, record } of writes) {
@@ -48,6 +49,7 @@ export function recordsParam (writes: readonly SectionWrite[]): string {
       rows.push({ event_id: eventId, owner, section: sectionId, bookings: ids, statuses })
     }
     if (record.section) rows.push({ type: 'section.changed', event_id: eventId, owner, section: sectionId })
+    for (const entry of record.offers) rows.push({ type: 'waitlist.offered', event_id: eventId, owner, section: sectionId, data: entry })
   }
   return JSON.stringify(rows)
 }

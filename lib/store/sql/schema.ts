@@ -4,6 +4,8 @@
  * start at the same moment from racing on CREATE. Databases made by earlier
  * versions are brought up to date by the ALTERs and DO blocks.
  */
+import { WAITLIST_SCHEMA } from './waitlist-rows.ts'
+
 export const MIGRATION_LOCK_ID = 7_214_311
 
 const BOOKING_STATUS_CHECK = "CHECK (status IN ('held', 'confirmed', 'cancelled', 'expired'))"
@@ -180,5 +182,7 @@ export const SCHEMA_STATEMENTS: readonly string[] = [
     lease_owner     text,
     lease_until     timestamptz
   )`,
-  'CREATE INDEX IF NOT EXISTS webhooks_owner ON webhooks (owner_id, created_at, id)'
+  'CREATE INDEX IF NOT EXISTS webhooks_owner ON webhooks (owner_id, created_at, id)',
+
+  ...WAITLIST_SCHEMA
 ]

@@ -24,6 +24,9 @@ import { createSectionMemory, type KnownSection, type SectionMemory } from './se
 import { MIGRATION_LOCK_ID, SCHEMA_STATEMENTS } from './schema.ts'
 import { BOOKING_COLUMNS, isoColumn, toBooking, type BookingRow } from './booking-rows.ts'
 import { batchRecordsCte, insertChanges, recordsParam, sqlChangeStore } from './change-feed.ts'
+import {
+  listWaitEntries, readWaitlist, waitEntriesById, waitlistCtes, waitlistParam, waitlistWritten, writesWaitlist
+} from './waitlist-rows.ts'
 import { eventChangeRecord, eventCreatedRecord } from '../../domain/changes.ts'
 import { isRetryableSqlError, isSqlUnavailable, sqlState, type SqlClient, type SqlQueryable } from './client.ts'
 import { createStore, type Store, type StoreKind } from '../store.ts'
@@ -59,6 +62,8 @@ interface EventRow {
   sold: number
   hold_seconds: number | null
   max_per_user: number | null
+  waitlist_offer_seconds: number | null
+  waiting: number
 }
 
 /** The one row of a bookingsJson read. */
@@ -79,7 +84,8 @@ function toEvents (rows: EventRow[]): StoredEvent[] {
         salesStart: row.sales_start_iso,
         salesEnd: row.sales_end_iso,
         holdSeconds: row.hold_seconds,
-        maxPerUser: row.max_per_user
+        maxPerUser: row.max_per_user,
+        waitlistOfferSeconds: row.waitlist_offer_seconds
       })
       events.set(row.id, event)
     }
@@ -90,7 +96,8 @@ function toEvents (rows: EventRow[]): StoredEvent[] {
       capacity: row.capacity,
       remaining: row.remaining,
       held: row.held,
-      sold: row.sold
+      sold: row.sold,
+      waiting: row.waiting
     })
   }
   return [...events.values()]
@@ -121,10 +128,10 @@ function andAfter (where: string, params: unknown[], after: ListPosition | undef
   return where === '' ? `WHERE ${keyset}` : `${where} AND ${keyset}`
 }
 
-const EVENT_SELECT = `SELECT e.id, e.name, ${isoColumn('created_at', 'e')}, e.hold_seconds, e.max_per_user, e.owner_id, e.status,
+const EVENT_SELECT = `SELECT e.id, e.name, ${isoColumn('created_at', 'e')}, e.hold_seconds, e.max_per_user, e.waitlist_offer_seconds, e.owner_id, e.status,
   e.description, e.venue, ${isoColumn('starts_at', 'e')}, ${isoColumn('ends_at', 'e')}, ${isoColumn('sales_start', 'e')}, ${isoColumn('sales_end', 'e')},
   s.id AS section_id, s.name AS section_name,
-  s.price::float8 AS price, s.capacity, s.remaining, s.held, s.sold
+  s.price::float8 AS price, s.capacity, s.remaining, s.held, s.sold, s.waiting
   FROM events e JOIN sections s ON s.event_id = e.id`
 
 /**
@@ -135,28 +142,30 @@ const EVENT_SELECT = `SELECT e.id, e.name, ${isoColumn('created_at', 'e')}, e.ho
  * only insert, nearly all of them, use a statement that never reads the
  * bookings table: a plan cached while it was small stays cheap as it grows.
  */
-const UPDATE_SECTIONS = `upd AS (
+/** `waiting`: the parameter of each section's change of its waiting count (the waiting list's statement only). */
+const updateSections = (waiting?: string): string => `upd AS (
     UPDATE sections s SET remaining = s.remaining + d.remaining, held = s.held + d.held, sold = s.sold + d.sold,
       bookings = s.bookings + d.bookings, version = s.version + 1,
       capacity = s.capacity + d.capacity, name = coalesce(d.name, s.name), price = coalesce(d.price, s.price),
-      next_expiry = CASE WHEN d.replace THEN d.next_expiry ELSE LEAST(s.next_expiry, d.next_expiry) END
+      next_expiry = CASE WHEN d.replace THEN d.next_expiry ELSE LEAST(s.next_expiry, d.next_expiry) END${waiting === undefined ? '' : ',\n      waiting = s.waiting + d.waiting'}
     FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::int[], $6::boolean[], $7::timestamptz[], $8::int8[],
-                $9::int[], $10::text[], $11::numeric[])
-         AS d(id, remaining, held, sold, bookings, replace, next_expiry, read_version, capacity, name, price)
+                $9::int[], $10::text[], $11::numeric[]${waiting === undefined ? '' : `, ${waiting}::int[]`})
+         AS d(id, remaining, held, sold, bookings, replace, next_expiry, read_version, capacity, name, price${waiting === undefined ? '' : ', waiting'})
     WHERE s.id = d.id AND s.version = d.read_version AND s.remaining + d.remaining >= 0
-    RETURNING s.id, s.remaining, s.name, s.price, s.capacity, s.held, s.sold
+    RETURNING s.id, s.remaining, s.name, s.price, s.capacity, s.held, s.sold, s.waiting
   )`
 /** Every section's guard passed. */
 const ALL_UPDATED = '(SELECT count(*) FROM upd) = $12::int'
-const INSERT_BOOKINGS = `ins AS (
+/** `waitlistIds`: the parameter of each insert's waiting-list entry (an offer's; the waiting list's statement only). */
+const insertBookings = (waitlistIds?: string): string => `ins AS (
     INSERT INTO bookings (id, event_id, section_id, user_id, qty, unit_price, amount, status,
-                          idempotency_key, request_hash, created_at, event_owner, expires_at)
+                          idempotency_key, request_hash, created_at, event_owner, expires_at${waitlistIds === undefined ? '' : ', waitlist_id'})
     SELECT b.id, b.event_id, b.section_id, b.user_id, b.qty, b.unit_price, b.amount,
            CASE WHEN b.expires_at IS NULL THEN 'confirmed' ELSE 'held' END,
-           b.idempotency_key, b.request_hash, $13::timestamptz, b.event_owner, b.expires_at
+           b.idempotency_key, b.request_hash, $13::timestamptz, b.event_owner, b.expires_at${waitlistIds === undefined ? '' : ', b.waitlist_id'}
     FROM unnest($14::text[], $15::text[], $16::text[], $17::text[], $18::int[], $19::numeric[], $20::numeric[],
-                $21::text[], $22::text[], $23::timestamptz[], $24::text[])
-         AS b(id, event_id, section_id, user_id, qty, unit_price, amount, idempotency_key, request_hash, expires_at, event_owner)
+                $21::text[], $22::text[], $23::timestamptz[], $24::text[]${waitlistIds === undefined ? '' : `, ${waitlistIds}::text[]`})
+         AS b(id, event_id, section_id, user_id, qty, unit_price, amount, idempotency_key, request_hash, expires_at, event_owner${waitlistIds === undefined ? '' : ', waitlist_id'})
     WHERE ${ALL_UPDATED}
     RETURNING 1
   )`
@@ -203,13 +212,19 @@ const REMAINING = '(SELECT json_object_agg(id, remaining) FROM upd) AS remaining
  * reckoning of that clock): nothing of the statement stays.
  */
 const GUARDED = (all: string): string => `booking_batch_guard(${all} AND $13::timestamptz <= clock_timestamp()) AS ok`
-const APPLY_SQL = `WITH ${UPDATE_SECTIONS}, ${INSERT_BOOKINGS}, ${batchRecordsCte('$25', '$13::timestamptz', ALL_UPDATED)}
-  SELECT ${REMAINING}, ${GUARDED(ALL_UPDATED)}`
-const APPLY_WITH_CHANGES_SQL = `WITH ${UPDATE_SECTIONS}, ${INSERT_BOOKINGS}, ${CHANGE_BOOKINGS}, ${USER_SEATS},
-  ${batchRecordsCte('$33', '$13::timestamptz', ALL_UPDATED)}
-  SELECT ${REMAINING}, ${GUARDED(`${ALL_UPDATED}
+const CHANGES_WRITTEN = `${ALL_UPDATED}
     AND (SELECT count(*) FROM chg) = cardinality($25::text[])
-    AND (SELECT count(*) FROM usr_gain) + (SELECT count(*) FROM usr_back) = cardinality($30::text[])`)}`
+    AND (SELECT count(*) FROM usr_gain) + (SELECT count(*) FROM usr_back) = cardinality($30::text[])`
+const APPLY_SQL = `WITH ${updateSections()}, ${insertBookings()}, ${batchRecordsCte('$25', '$13::timestamptz', ALL_UPDATED)}
+  SELECT ${REMAINING}, ${GUARDED(ALL_UPDATED)}`
+const APPLY_WITH_CHANGES_SQL = `WITH ${updateSections()}, ${insertBookings()}, ${CHANGE_BOOKINGS}, ${USER_SEATS},
+  ${batchRecordsCte('$33', '$13::timestamptz', ALL_UPDATED)}
+  SELECT ${REMAINING}, ${GUARDED(CHANGES_WRITTEN)}`
+/** A batch that touches a waiting list: the same, with its entries ($35), the sections' waiting counts ($34), the offers' entries ($36). */
+const APPLY_WITH_WAITLIST_SQL = `WITH ${updateSections('$34')}, ${insertBookings('$36')}, ${CHANGE_BOOKINGS}, ${USER_SEATS},
+  ${waitlistCtes('$35', '$13::timestamptz', ALL_UPDATED)},
+  ${batchRecordsCte('$33', '$13::timestamptz', ALL_UPDATED)}
+  SELECT ${REMAINING}, ${GUARDED(`${CHANGES_WRITTEN} AND ${waitlistWritten('$35')}`)}`
 
 /** Runs what a batch learnt once its write is committed. */
 type AfterCommit = (fn: () => void) => void
@@ -234,6 +249,8 @@ interface LockedRow {
   /** as JSON: an ISO string */
   next_expiry: string | null
   version: number
+  waiting: number
+  offer_seconds: number | null
 }
 
 /**
@@ -244,7 +261,7 @@ interface LockedRow {
  */
 const readSections = (lock: boolean): string => `WITH locked AS (
     SELECT s.id, s.event_id, s.remaining, s.capacity, s.price::float8 AS price, e.owner_id AS owner, e.hold_seconds, e.max_per_user,
-      e.status, e.sales_start, e.sales_end, s.next_expiry, s.version
+      e.status, e.sales_start, e.sales_end, s.next_expiry, s.version, s.waiting, e.waitlist_offer_seconds AS offer_seconds
     FROM sections s JOIN events e ON e.id = s.event_id
     WHERE s.id = ANY($1::text[]) ORDER BY s.id${lock ? ' FOR UPDATE OF s' : ''}
   )
@@ -363,7 +380,9 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, h
           holdSeconds: s.hold_seconds,
           maxPerUser: s.max_per_user,
           nextExpiry: dateOrNull(s.next_expiry),
-          version: s.version
+          version: s.version,
+          waiting: s.waiting,
+          offerSeconds: s.offer_seconds
         })
       }
       if (rows.length > 0) memory.remember(fresh, now)
@@ -387,6 +406,8 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, h
       const { rows } = await tx.query<JsonBookings>(bookingsJson('WHERE idempotency_key = ANY($1::text[])'), [keys])
       return toBookings(rows)
     },
+    // not locked: every change of an entry is guarded by its status, a join by its section's version
+    waitlist: async ({ sectionId }, ask) => await readWaitlist(tx, sectionId, ask),
     async lockUserSeats (users) {
       if (!locked) throw new NeedsLocks()
       const pairs = users.flatMap(({ eventId, userIds }) => userIds.map(userId => ({ eventId, userId })))
@@ -408,7 +429,8 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, h
         writes.map(w => w.effects.inserts.length), writes.map(w => w.effects.nextExpiry.replace), writes.map(w => w.effects.nextExpiry.at),
         writes.map(w => read.get(w.sectionId)?.version), writes.map(w => w.effects.capacity), writes.map(w => w.effects.name ?? null),
         writes.map(w => w.effects.price ?? null), writes.length, writes[0].effects.at, ...insertColumns(inserts)]
-      const withChanges = changes.length > 0 || users.length > 0
+      const withWaitlist = writesWaitlist(writes)
+      const withChanges = withWaitlist || changes.length > 0 || users.length > 0
       if (withChanges) {
         params.push(
           changes.map(c => c.id), changes.map(c => c.from), changes.map(c => c.to), changes.map(c => c.paymentRef ?? null), changes.map(c => c.confirms),
@@ -416,13 +438,15 @@ function sectionsTx (tx: SqlQueryable, locked: boolean, memory: SectionMemory, h
       }
       // the outbox's records, in the same statement: all of it stays, or none
       params.push(recordsParam(writes))
+      if (withWaitlist) params.push(writes.map(w => w.effects.waiting), waitlistParam(writes), inserts.map(b => b.waitlistId ?? null))
       // all of it is written, or the statement raises (booking_batch_guard); either way, or neither
       // known (an error on the way), what was remembered of these sections may be stale now
       memory.forget(writes.map(w => w.sectionId))
       held.forget(changes.map(c => c.id))
       let row: { remaining: Record<string, number> | null, now: Date }
       try {
-        ({ rows: [row] } = await tx.query<{ remaining: Record<string, number> | null, now: Date }>(withChanges ? APPLY_WITH_CHANGES_SQL : APPLY_SQL, params))
+        ({ rows: [row] } = await tx.query<{ remaining: Record<string, number> | null, now: Date }>(
+          withWaitlist ? APPLY_WITH_WAITLIST_SQL : withChanges ? APPLY_WITH_CHANGES_SQL : APPLY_SQL, params))
       } catch (err) {
         // refused on what memory said, most likely: another writer shares these sections
         if (recalledIds.length > 0 && (isRetryableSqlError(err) || sqlState(err) === CHECK_VIOLATION)) memory.refused(recalledIds)
@@ -482,6 +506,7 @@ function written (before: ReadSection, write: SectionWrite, remaining: number): 
     remaining,
     capacity: before.capacity + effects.capacity,
     price: effects.price ?? before.price,
+    waiting: before.waiting + effects.waiting,
     nextExpiry: nextExpiryAfter(before.nextExpiry, effects.nextExpiry),
     version: before.version + 1
   }
@@ -492,9 +517,9 @@ const EVENTS_ORDER = 'ORDER BY e.created_at DESC, e.id DESC, s.position'
 /** The event's own fields, as they are (null where one has none). */
 async function writeEventFields (tx: SqlQueryable, event: StoredEvent): Promise<void> {
   await tx.query(`UPDATE events SET name = $2, status = $3, description = $4, venue = $5, starts_at = $6, ends_at = $7,
-    sales_start = $8, sales_end = $9, hold_seconds = $10, max_per_user = $11 WHERE id = $1`,
+    sales_start = $8, sales_end = $9, hold_seconds = $10, max_per_user = $11, waitlist_offer_seconds = $12 WHERE id = $1`,
   [event._id, event.name, event.status, event.description ?? null, event.venue ?? null, event.startsAt ?? null, event.endsAt ?? null,
-    event.salesStart ?? null, event.salesEnd ?? null, event.holdSeconds ?? null, event.maxPerUser ?? null])
+    event.salesStart ?? null, event.salesEnd ?? null, event.holdSeconds ?? null, event.maxPerUser ?? null, event.waitlistOfferSeconds ?? null])
 }
 
 /** New sections of an event, after its `after` first ones. */
@@ -526,7 +551,7 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory, h
       })
       // Fresh planner statistics (sampled, so bounded in time): PGlite runs no
       // autovacuum, and without them list filters pick whole-index scans.
-      await client.query('ANALYZE events, sections, bookings, event_user_seats, changes')
+      await client.query('ANALYZE events, sections, bookings, event_user_seats, changes, waitlist')
     },
 
     async ping (signal) {
@@ -544,6 +569,9 @@ function sqlDriver (client: SqlClient, kind: StoreKind, memory: SectionMemory, h
     },
 
     getEvents: eventsById,
+
+    getWaitEntries: async (ids, signal) => await waitEntriesById(client, ids, signal),
+    listWaitEntries: async (query, signal) => await listWaitEntries(client, query, signal),
 
     async changeEvent (id, decide, signal) {
       return await client.transaction(async (tx) => {
