@@ -156,6 +156,13 @@ export function waitlistContract (t: Test, store: () => Store): void {
     t.equal(raised.remaining, 1, 'two of the three new seats offered, one on sale')
     t.equal((await byId(ids)).get(stays._id)?.status, 'offered')
     t.same(await one(ids, { kind: 'leave', entryId: '0123456789abcdef01234567' }), { kind: 'not_found' })
+    // leaving and joining again in one batch: a new entry, at the end of the line
+    const again = await run(ids, [{ kind: 'leave', entryId: gone._id }, { kind: 'join', userId: 'back', qty: 3 }])
+    const back = entry(again.results[1])
+    const rejoined = await run(ids, [{ kind: 'leave', entryId: back._id }, { kind: 'join', userId: 'back', qty: 3 }])
+    t.match(rejoined.results, [{ kind: 'left', changed: true }, { kind: 'joined', created: true }])
+    t.ok(entry(rejoined.results[1]).position > back.position, 'the new entry joins at the end')
+    t.equal((await section(ids)).waiting, 1)
     await invariant(t, ids)
   })
 

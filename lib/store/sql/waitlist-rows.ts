@@ -90,16 +90,17 @@ export async function readWaitlist (tx: SqlQueryable, sectionId: string, ask: { 
  * joins inserted, moves applied only from the status they were decided on.
  * `guard`: every section's guard passed.
  */
-export const waitlistCtes = (param: string, at: string, guard: string): string => `wl_ins AS (
-    INSERT INTO waitlist (id, event_id, section_id, user_id, qty, position, status, created_at, updated_at, event_owner)
-    SELECT e.id, e.event_id, e.section_id, e.user_id, e.qty, e.position, 'waiting', ${at}, ${at}, e.event_owner
-    FROM json_to_recordset(${param}::json -> 'inserts') AS e(id text, event_id text, section_id text, user_id text, qty int, position int, event_owner text)
-    WHERE ${guard}
-    RETURNING 1
-  ), wl_chg AS (
+export const waitlistCtes = (param: string, at: string, guard: string): string => `wl_chg AS (
     UPDATE waitlist w SET status = c.to_status, booking_id = coalesce(c.booking_id, w.booking_id), updated_at = ${at}
     FROM json_to_recordset(${param}::json -> 'changes') AS c(id text, from_status text, to_status text, booking_id text)
     WHERE w.id = c.id AND w.status = c.from_status AND ${guard}
+    RETURNING 1
+  ), wl_ins AS (
+    INSERT INTO waitlist (id, event_id, section_id, user_id, qty, position, status, created_at, updated_at, event_owner)
+    SELECT e.id, e.event_id, e.section_id, e.user_id, e.qty, e.position, 'waiting', ${at}, ${at}, e.event_owner
+    FROM json_to_recordset(${param}::json -> 'inserts') AS e(id text, event_id text, section_id text, user_id text, qty int, position int, event_owner text)
+    -- after the moves (reading their count makes them run first): a user whose entry left in this batch may join again
+    WHERE ${guard} AND (SELECT count(*) FROM wl_chg) >= 0
     RETURNING 1
   )`
 export const waitlistWritten = (param: string): string =>
