@@ -74,6 +74,11 @@ export function requestHash (r: BookingRequest): string {
     .digest('base64url')
 }
 
+/** A hold's end: `seconds` (the event's) after `now`, else `defaultMs`. */
+export function holdEnd (now: Date, seconds: number | null, defaultMs: number): string {
+  return new Date(now.getTime() + (seconds === null ? defaultMs : seconds * 1000)).toISOString()
+}
+
 export function roundMoney (n: number): number {
   return Math.round(n * 100) / 100
 }
@@ -145,7 +150,7 @@ export function allocate (input: {
     const id = newId()
     const amount = roundMoney(unitPrice * request.qty)
     const { holdDefaultMs } = request
-    const expiresAt = holdDefaultMs === undefined ? undefined : new Date(now.getTime() + (holdSeconds === null ? holdDefaultMs : holdSeconds * 1000)).toISOString()
+    const expiresAt = holdDefaultMs === undefined ? undefined : holdEnd(now, holdSeconds, holdDefaultMs)
     const status = expiresAt === undefined ? 'confirmed' : 'held'
     if (expiresAt !== undefined) heldTaken += request.qty
     const { eventId, sectionId, userId, qty } = request

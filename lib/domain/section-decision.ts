@@ -9,7 +9,7 @@
  * first served (lib/domain/allocation.ts) from what is left, if the sale takes
  * them then (lib/domain/sale-rules.ts), and last users join the waiting list.
  */
-import { allocate, publicBooking, roundMoney, type StoredBooking } from './allocation.ts'
+import { allocate, holdEnd, publicBooking, roundMoney, type StoredBooking } from './allocation.ts'
 import { isoText } from '../support/iso-text.ts'
 import type { Booking, BookingStatus, SectionPatch } from '../api/schemas.ts'
 import type { BookingChange, ExpiredHold, OpResult, SectionEffects, SectionOp, SectionRef, SectionState } from './section-ops.ts'
@@ -79,11 +79,6 @@ export function decideSection (input: {
   const offers: WaitEntry[] = []
   let waitingDelta = 0
 
-  /** An entry known to the batch; an offered one its hold names but the batch did not read stands as offered. */
-  function entryOf (id: string): StoredEntry {
-    return entries.get(id) ?? { _id: id, eventId: '', sectionId: '', userId: '', qty: 0, position: 0, status: 'offered', createdAt: at, eventOwner: '' }
-  }
-
   function moveEntry (entry: StoredEntry, to: WaitStatus, bookingId?: string): StoredEntry {
     if (entry.status === 'waiting') waitingDelta--
     const change = entryChanges.get(entry._id) ?? { id: entry._id, from: entry.status, to }
@@ -114,7 +109,12 @@ export function decideSection (input: {
     if (extra.paymentRef !== undefined) change.paymentRef = extra.paymentRef
     // an offer's hold decides its entry: confirmed, lapsed, or declined (left)
     const served = booking.status === 'held' && booking.waitlistId !== undefined ? entryAfterOffer(to) : undefined
-    if (served !== undefined) moveEntry(entryOf(booking.waitlistId as string), served)
+    if (served !== undefined) {
+      const entry = entries.get(booking.waitlistId as string)
+      // not read: offered, as long as its hold is held
+      if (entry === undefined) entryChanges.set(booking.waitlistId as string, { id: booking.waitlistId as string, from: 'offered', to: served })
+      else moveEntry(entry, served)
+    }
     const moved: StoredBooking = { ...booking, ...extra, status: to }
     current.set(booking._id, moved)
     return publicBooking(moved)
@@ -229,7 +229,6 @@ export function decideSection (input: {
 
   /** A held booking for the entry's user: the seats move from remaining to held at once. */
   function offer (entry: StoredEntry): StoredBooking {
-    const offerMs = section.offerSeconds === null ? input.offerDefaultMs : section.offerSeconds * 1000
     const unitPrice = edits.price ?? section.price
     const booking: StoredBooking = {
       _id: input.newId(),
@@ -241,7 +240,7 @@ export function decideSection (input: {
       amount: roundMoney(unitPrice * entry.qty),
       status: 'held',
       createdAt: at,
-      expiresAt: new Date(now.getTime() + offerMs).toISOString(),
+      expiresAt: holdEnd(now, section.offerSeconds, input.offerDefaultMs),
       waitlistId: entry._id,
       eventOwner: section.owner
     }

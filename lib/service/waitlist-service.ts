@@ -8,7 +8,7 @@
 import { bookingUser, maySeeBooking, maySeeEvent, waitlistScope } from '../domain/access.ts'
 import type { Principal } from '../domain/principal.ts'
 import {
-  InvalidInputError, LimitExceededError, NotFoundError, SaleClosedError, SaleNotOpenError, SeatsAvailableError
+  BusyError, LimitExceededError, NotFoundError, SaleClosedError, SaleNotOpenError, SeatsAvailableError
 } from '../domain/errors.ts'
 import { publicEntry, type WaitEntry } from '../domain/waitlist.ts'
 import { MAX_PAGE_SIZE } from '../api/schemas.ts'
@@ -70,7 +70,8 @@ export function createWaitlistService (options: WaitlistServiceOptions) {
         if (result.kind === 'left') return result.entry
         if (result.kind !== 'stale') throw new NotFoundError('Waitlist entry', id)
       }
-      throw new InvalidInputError('id', `Waitlist entry ${id} kept changing while it was left: try again`)
+      // offered again and again between its read and its batch: as a section that stayed busy
+      throw new BusyError(1, 'the entry kept changing while it was left')
     },
 
     /** An event's entries in order: all of them to its organizer, services and admins; its own to anyone else. */

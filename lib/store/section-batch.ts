@@ -138,8 +138,10 @@ function waitlistAsk (group: SectionGroup, section: SectionState, bookings: read
     if (op.kind === 'join') userIds.push(op.userId)
     if (op.kind === 'edit' && op.change.capacity !== undefined) raised = Math.max(raised, op.change.capacity - section.capacity)
   }
-  const back = bookings.reduce((sum, b) => b.status === 'held' || b.status === 'confirmed' ? sum + b.qty : sum, 0)
-  const seats = section.waiting > 0 ? section.remaining + back + raised : 0
+  // nobody waits (nearly every batch): only what the batch names is read
+  const seats = section.waiting === 0
+    ? 0
+    : section.remaining + raised + bookings.reduce((sum, b) => b.status === 'held' || b.status === 'confirmed' ? sum + b.qty : sum, 0)
   if (seats === 0 && ids.length === 0 && userIds.length === 0) return null
   return { seats, limit: waitlistReadLimit(seats), ids, userIds }
 }
@@ -159,8 +161,8 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
   if (order.some((g, i) => i > 0 && order[i - 1].sectionId === g.sectionId)) throw new Error('a batch has one group per section')
   const named = order.flatMap(g => g.ops.flatMap(op => op.kind === 'cancel' || op.kind === 'confirm' ? [op] : []))
   // an offered entry leaving releases its hold: read with the others
-  const offers = order.flatMap(g => g.ops.flatMap(op => op.kind === 'leave' && op.bookingId !== undefined ? [op.bookingId] : []))
-  const ids = [...new Set([...named.map(op => op.bookingId), ...offers])]
+  const offerHolds = order.flatMap(g => g.ops.flatMap(op => op.kind === 'leave' && op.bookingId !== undefined ? [op.bookingId] : []))
+  const ids = [...new Set([...named.map(op => op.bookingId), ...offerHolds])]
   // each booking named once, as read after its own request came: then no answer is older than its request
   const seen = new Map(ids.length === named.length ? named.flatMap(op => op.seen === undefined ? [] : [[op.bookingId, op.seen] as const]) : [])
   const asks = order.map(g => ({
@@ -200,8 +202,10 @@ export async function runSectionsBatch (tx: SectionsTx, groups: readonly Section
     if (section.maxPerUser === null) continue
     const ids = users.get(group.eventId) ?? new Set<string>()
     for (const b of ofSection(group.sectionId)) ids.add(b.userId)
-    for (const op of group.ops) if (op.kind === 'book') ids.add(op.request.userId)
-    for (const op of group.ops) if (op.kind === 'join') ids.add(op.userId)
+    for (const op of group.ops) {
+      if (op.kind === 'book') ids.add(op.request.userId)
+      if (op.kind === 'join') ids.add(op.userId)
+    }
     for (const e of waitlists.get(group.sectionId)?.read.waiting ?? []) ids.add(e.userId)
     if (ids.size > 0) users.set(group.eventId, ids)
   }

@@ -115,9 +115,9 @@ export function waitlistParam (writes: readonly SectionWrite[]): string {
   return JSON.stringify({ inserts, changes })
 }
 
-/** Whether any write of the batch touches a waiting list. */
+/** Whether any write of the batch touches a waiting list (its waiting count moves only with an entry joined or moved). */
 export const writesWaitlist = (writes: readonly SectionWrite[]): boolean =>
-  writes.some(w => w.effects.waiting !== 0 || w.effects.waitlist.inserts.length > 0 || w.effects.waitlist.changes.length > 0)
+  writes.some(w => w.effects.waitlist.inserts.length > 0 || w.effects.waitlist.changes.length > 0)
 
 export async function waitEntriesById (db: SqlClient, ids: readonly string[], signal?: AbortSignal): Promise<StoredEntry[]> {
   if (ids.length === 0) return []
