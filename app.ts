@@ -19,6 +19,7 @@ import redisPlugin from './plugins/redis.ts'
 import schemasPlugin from './plugins/schemas.ts'
 import storePlugin from './plugins/store.ts'
 import swaggerPlugin from './plugins/swagger.ts'
+import { lazyChildLoggers, writes } from './lib/support/request-logger.ts'
 import bookingRoutes from './routes/bookings.ts'
 import eventManageRoutes from './routes/event-manage.ts'
 import eventRoutes from './routes/events.ts'
@@ -49,6 +50,8 @@ export function appOptions ({ logger, ...overrides }: Omit<FastifyHttpOptions<Se
     },
     // one log line per request, written in onResponse below
     logController: new LogController({ disableRequestLogging: true }),
+    // each request's logger is made when it first writes (lib/support/request-logger.ts)
+    childLoggerFactory: lazyChildLoggers(),
     // requests still arriving on open connections during shutdown are served, not refused
     return503OnClosing: false,
     // a too-long path parameter or a malformed URL: answered in the envelope too
@@ -87,13 +90,16 @@ export default async function app (fastify: FastifyInstance, opts: ConfigPluginO
     done(null, payload)
   })
   fastify.addHook('onResponse', (request, reply, done) => {
-    request.log.info({
-      method: request.method,
-      route: request.routeOptions.url ?? 'unmatched',
-      url: request.url,
-      statusCode: reply.statusCode,
-      durationMs: Math.round(reply.elapsedTime * 100) / 100
-    }, 'request')
+    // the line's fields are gathered only when it is written (LOG_LEVEL info or finer)
+    if (writes(request.log, 'info')) {
+      request.log.info({
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        url: request.url,
+        statusCode: reply.statusCode,
+        durationMs: Math.round(reply.elapsedTime * 100) / 100
+      }, 'request')
+    }
     done()
   })
 

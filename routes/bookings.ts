@@ -6,6 +6,7 @@ import {
   BookingIdParamsSchema, BookingInputSchema, BookingListQuerySchema, BookingPageSchema, BookingSchema, ConfirmInputSchema, EXAMPLE_IDS,
   IdempotencyHeadersSchema, ref
 } from '../lib/api/schemas.ts'
+import { writes } from '../lib/support/request-logger.ts'
 
 const BOOK_DESCRIPTION = 'A customer books as itself (userId left out, or its own sub); a service or an admin books for the userId it names. ' +
   'With "hold": true the seats are held until expiresAt (the event\'s holdSeconds, else HOLD_TTL_MS): confirm them with ' +
@@ -56,7 +57,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       return booking.book(request.principal, { eventId, sectionId, qty, userId, hold, idempotencyKey: request.headers['idempotency-key'] }).then(result => {
         request.outcome = result.replayed ? 'replayed' : result.booking.status === 'held' ? 'held' : 'confirmed'
         if (result.replayed) reply.header('idempotent-replayed', 'true')
-        request.log.info({ outcome: request.outcome, bookingId: result.booking._id, eventId, sectionId, qty }, 'booking')
+        if (writes(request.log, 'info')) request.log.info({ outcome: request.outcome, bookingId: result.booking._id, eventId, sectionId, qty }, 'booking')
         reply.code(201).header('location', `/api/bookings/${result.booking._id}`)
         return { success: true as const, data: result.booking }
       })

@@ -218,9 +218,17 @@ export function createBookingService (options: BookingServiceOptions) {
   /** The answer a refusal remembered gives a booking without a key: no lock, no transaction, no throw. */
   function fromMemory (refusal: OpResult, qty: number): Promise<BookingResult> {
     if (refusal === SOLD_OUT) return soldOutFromMemory(qty)
-    const error = refusal.kind === 'not_open' ? new SaleNotOpenError(refusal.opensAt) : new SaleClosedError()
-    return new Promise((_resolve, reject) => { setImmediate(reject, error) })
+    // one error per refusal remembered, as for the sold-out storm: the opening rush allocates none
+    let error = memoryErrors.get(refusal)
+    if (error === undefined) {
+      error = refusal.kind === 'not_open' ? new SaleNotOpenError(refusal.opensAt) : new SaleClosedError()
+      memoryErrors.set(refusal, error)
+    }
+    const refused = error
+    return new Promise((_resolve, reject) => { setImmediate(reject, refused) })
   }
+  /** The error each remembered refusal answers with, kept while the memory holds that refusal. */
+  const memoryErrors = new WeakMap<OpResult, SaleNotOpenError | SaleClosedError>()
 
   /**
    * The section of a booking named by id: from the id and this instance's

@@ -21,7 +21,7 @@ interface LogLine { msg?: string, reqId?: string, level: number, [key: string]: 
 interface Captured { app: FastifyInstance, raw: string[], lines: () => LogLine[] }
 
 /** The app with production logger options (redaction included), its log lines captured. */
-async function buildLoggedApp (t: TestContext, level = 'info'): Promise<Captured> {
+async function buildLoggedApp (t: TestContext, level = 'info', routes?: (app: FastifyInstance) => void): Promise<Captured> {
   const raw: string[] = []
   const stream = new Writable({
     write (chunk, _encoding, callback) {
@@ -33,6 +33,7 @@ async function buildLoggedApp (t: TestContext, level = 'info'): Promise<Captured
   const { transport: _transport, ...production } = appOptions().logger as Record<string, unknown>
   const fastify = Fastify(appOptions({ logger: { ...production, level, stream } }))
   await fastify.register(fp(app), { env: withTestAuth({ DATA_DIR: await pgliteDataDir(t), LOG_LEVEL: level }) })
+  routes?.(fastify)
   t.teardown(async () => await fastify.close())
   await fastify.ready()
   return { app: fastify, raw, lines: () => raw.map(l => JSON.parse(l) as LogLine) }
@@ -102,6 +103,29 @@ t.test('one line per request with route pattern, statusCode and durationMs', asy
     'every other line bound to a request shares its reqId with that request\'s line')
   const booked = all.find(l => l.reqId === 'req-book' && l.msg === 'booking')
   t.equal(booked?.outcome, 'confirmed', 'the booking line carries its outcome and the same reqId')
+})
+
+t.test('at LOG_LEVEL warn a request writes no line of its own, and what it logs at warn carries its reqId', async t => {
+  // a route of the test's own, logging the way routes and plugins do
+  const { app, lines } = await buildLoggedApp(t, 'warn', app => {
+    app.get('/test-log', async (request) => {
+      request.log.info({ skipped: true }, 'below the level')
+      request.log.warn({ detail: 1 }, 'a warning')
+      request.log.child({ part: 'inner' }).error('from a child')
+      return { ok: true }
+    })
+  })
+  await app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'quiet-1' } })
+  const res = await app.inject({ method: 'GET', url: '/test-log', headers: { 'x-request-id': 'loud-1' } })
+  t.equal(res.statusCode, 200)
+  t.same(lines().filter(l => l.reqId === 'quiet-1'), [], 'no line for a request that logs nothing at warn')
+  const mine = lines().filter(l => l.reqId === 'loud-1')
+  t.same(mine.map(l => l.msg), ['a warning', 'from a child'], 'the warn and error lines only, in order')
+  t.equal(mine[0].detail, 1)
+  t.equal(mine[0].level, 40)
+  t.equal(mine[1].part, 'inner', "the child's own bindings")
+  t.equal(mine[1].level, 50)
+  t.notOk(lines().some(l => l.msg === 'below the level' || l.msg === 'request'), 'nothing below warn')
 })
 
 t.test('an Authorization header value never reaches the logs', async t => {
