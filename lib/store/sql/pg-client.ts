@@ -19,11 +19,34 @@ export function preparedStatements () {
       name = `q${names.size}`
       names.set(text, name)
     }
-    return { name, text, values }
+    return { name, text, values: values.map(v => Array.isArray(v) ? arrayLiteral(v) : v) }
   }
   return (on: { query: (config: pg.QueryConfig) => Promise<pg.QueryResult> }): SqlQueryable => ({
     query: async <R>(text: string, params?: unknown[]) => await on.query(prepared(text, params)) as unknown as { rows: R[] }
   })
+}
+
+const QUOTED = /["\\]/g
+
+/**
+ * An array parameter as PostgreSQL's array literal, in one pass: pg would
+ * escape each element with two regular expressions, and a batch's write
+ * passes ~25 arrays of up to BATCH_MAX elements (~2% of a booking's CPU).
+ * Strings, numbers, booleans, dates and nulls only; any other element is
+ * left to pg.
+ */
+export function arrayLiteral (values: readonly unknown[]): unknown {
+  let text = '{'
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]
+    if (i > 0) text += ','
+    if (value === null || value === undefined) text += 'NULL'
+    else if (typeof value === 'string') text += `"${value.includes('"') || value.includes('\\') ? value.replace(QUOTED, '\\$&') : value}"`
+    else if (typeof value === 'number' || typeof value === 'boolean') text += `"${String(value)}"`
+    else if (value instanceof Date) text += `"${value.toISOString()}"`
+    else return values
+  }
+  return text + '}'
 }
 
 /** A pooled connection, never handed over once the signal aborted: one that comes later goes straight back. */
