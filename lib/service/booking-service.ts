@@ -9,8 +9,8 @@ import { bookingScope, bookingUser, cancelAccess, confirmAccess, maySeeBooking, 
 import { publicBooking, replayDecision, type BookingRequest, type Decision, type StoredBooking } from '../domain/allocation.ts'
 import type { Principal } from '../domain/principal.ts'
 import {
-  ForbiddenError, HoldExpiredError, IdempotencyKeyReusedError, InvalidStateError, LimitExceededError, NotFoundError, SaleClosedError,
-  SaleNotOpenError, SoldOutError
+  ForbiddenError, HoldExpiredError, IdempotencyKeyReusedError, InvalidStateError, NotFoundError, SoldOutError, LimitExceededError,
+  SaleNotOpenError, SaleClosedError, type DomainError
 } from '../domain/errors.ts'
 import type { Locker } from '../cluster/locker.ts'
 import type { Metrics } from '../support/metrics.ts'
@@ -94,6 +94,20 @@ const SOLD_OUT_FROM_MEMORY: Decision = { kind: 'sold_out', remaining: 0 }
 export const OPENING_MARGIN_MS = 1000
 /** How long a sale seen not open is remembered at most (a change of the event ends it at once anyway). */
 const NOT_OPEN_CACHE_MS = 60_000
+
+/**
+ * The error a section's refusal answers a booking or a join with (the same
+ * for both): over the event's maxPerUser, its sale not open or over, or no
+ * such section (or a draft's: to buyers it does not exist).
+ */
+export function sectionRefusal (result: OpResult, section: SectionRef, qty: number): DomainError {
+  switch (result.kind) {
+    case 'limit_exceeded': return new LimitExceededError(result.allowed, qty)
+    case 'not_open': return new SaleNotOpenError(result.opensAt)
+    case 'closed': return new SaleClosedError()
+    default: return new NotFoundError('Section', `${section.sectionId} of event ${section.eventId}`)
+  }
+}
 
 export function createBookingService (options: BookingServiceOptions) {
   const { store, metrics, returns, lockWaitMs } = options
@@ -190,17 +204,10 @@ export function createBookingService (options: BookingServiceOptions) {
       case 'sold_out':
         metrics.soldOutAnswers.inc({ source: result === SOLD_OUT_FROM_MEMORY ? 'memory' : 'store' })
         throw new SoldOutError(result.remaining, request.qty)
-      case 'limit_exceeded':
-        throw new LimitExceededError(result.allowed, request.qty)
       case 'key_reused':
         throw new IdempotencyKeyReusedError()
-      case 'not_open':
-        throw new SaleNotOpenError(result.opensAt)
-      case 'closed':
-        throw new SaleClosedError()
       default:
-        // a section not found, or of a draft: to buyers it does not exist
-        throw new NotFoundError('Section', `${section.sectionId} of event ${section.eventId}`)
+        throw sectionRefusal(result, section, request.qty)
     }
   }
 
@@ -216,19 +223,19 @@ export function createBookingService (options: BookingServiceOptions) {
   }
 
   /** The answer a refusal remembered gives a booking without a key: no lock, no transaction, no throw. */
-  function fromMemory (refusal: OpResult, qty: number): Promise<BookingResult> {
+  function fromMemory (refusal: OpResult, section: SectionRef, qty: number): Promise<BookingResult> {
     if (refusal === SOLD_OUT) return soldOutFromMemory(qty)
     // one error per refusal remembered, as for the sold-out storm: the opening rush allocates none
     let error = memoryErrors.get(refusal)
     if (error === undefined) {
-      error = refusal.kind === 'not_open' ? new SaleNotOpenError(refusal.opensAt) : new SaleClosedError()
+      error = sectionRefusal(refusal, section, qty)
       memoryErrors.set(refusal, error)
     }
     const refused = error
     return new Promise((_resolve, reject) => { setImmediate(reject, refused) })
   }
   /** The error each remembered refusal answers with, kept while the memory holds that refusal. */
-  const memoryErrors = new WeakMap<OpResult, SaleNotOpenError | SaleClosedError>()
+  const memoryErrors = new WeakMap<OpResult, DomainError>()
 
   /**
    * The section of a booking named by id: from the id and this instance's
@@ -336,10 +343,10 @@ export function createBookingService (options: BookingServiceOptions) {
       // with no lock and no transaction.
       const refusal = sections.refusalNow(section)
       if (refusal === undefined) return decide(section, request, lockDeadline())
-      if (!(refusal instanceof Promise)) return fromMemory(refusal, qty)
+      if (!(refusal instanceof Promise)) return fromMemory(refusal, section, qty)
       // the wait for the check counts against the request's deadline: taken now, as it arrived
       const deadline = lockDeadline()
-      return refusal.then(known => known === undefined ? decide(section, request, deadline) : fromMemory(known, qty))
+      return refusal.then(known => known === undefined ? decide(section, request, deadline) : fromMemory(known, section, qty))
     },
 
     /**

@@ -7,15 +7,13 @@
  */
 import { bookingUser, maySeeBooking, maySeeEvent, waitlistScope } from '../domain/access.ts'
 import type { Principal } from '../domain/principal.ts'
-import {
-  BusyError, LimitExceededError, NotFoundError, SaleClosedError, SaleNotOpenError, SeatsAvailableError
-} from '../domain/errors.ts'
+import { BusyError, NotFoundError, SeatsAvailableError } from '../domain/errors.ts'
 import { publicEntry, type WaitEntry } from '../domain/waitlist.ts'
 import { MAX_PAGE_SIZE } from '../api/schemas.ts'
 import type { WaitlistJoin, WaitlistQueryAsk } from '../api/waitlist-schemas.ts'
 import type { OpResult, SectionOp, SectionRef } from '../domain/section-ops.ts'
 import type { Store } from '../store/store.ts'
-import type { BookingService } from './booking-service.ts'
+import { sectionRefusal, type BookingService } from './booking-service.ts'
 
 export interface WaitlistServiceOptions {
   store: Store
@@ -37,15 +35,10 @@ export function createWaitlistService (options: WaitlistServiceOptions) {
   const { store, bookings, answerWithinMs } = options
   const deadline = (): number => Date.now() + answerWithinMs
 
+  /** A join refused: seats to book instead, or what refuses a booking too. */
   function refused (result: OpResult, section: SectionRef, qty: number): never {
-    switch (result.kind) {
-      case 'seats_available': throw new SeatsAvailableError(result.remaining, qty)
-      case 'limit_exceeded': throw new LimitExceededError(result.allowed, qty)
-      case 'not_open': throw new SaleNotOpenError(result.opensAt)
-      case 'closed': throw new SaleClosedError()
-      // a section not found, or of a draft: to buyers it does not exist
-      default: throw new NotFoundError('Section', `${section.sectionId} of event ${section.eventId}`)
-    }
+    if (result.kind === 'seats_available') throw new SeatsAvailableError(result.remaining, qty)
+    throw sectionRefusal(result, section, qty)
   }
 
   return {

@@ -9,7 +9,7 @@
 import type { StoredBooking } from '../domain/allocation.ts'
 import { RetryableConflict } from '../domain/errors.ts'
 import { newBookingId, newId } from '../domain/ids.ts'
-import { decideSection, editsSection, nextExpiryAfter, releasesHolds } from '../domain/section-decision.ts'
+import { decideSection, nextExpiryAfter, releasesHolds } from '../domain/section-decision.ts'
 import type { ExpiredHold, OpResult, SectionEffects, SectionOp, SectionRef, SectionState } from '../domain/section-ops.ts'
 import { byText } from '../support/text-order.ts'
 import { batchRecord, recordedTypes, type BatchRecord, type ChangeType } from '../domain/changes.ts'

@@ -11,7 +11,7 @@
  * as BEGIN, SELECT ... FOR UPDATE (in id order), the write, COMMIT.
  */
 import type { StoredBooking } from '../../domain/allocation.ts'
-import type { BookingStatus, EventStatus, ListPosition, Page, Section } from '../../api/schemas.ts'
+import type { EventStatus, ListPosition, Page, Section } from '../../api/schemas.ts'
 import { listPage } from '../../domain/list-cursor.ts'
 import { saleRefusal, withFields, type StoredEvent } from '../../domain/sale-rules.ts'
 import type { SectionState } from '../../domain/section-ops.ts'
